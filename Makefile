@@ -1,0 +1,19 @@
+# Two commands for a fresh machine (Debian/Ubuntu, Python 3.11, no ROS):
+#   make demo   - set up if needed, then run the shadowing demo on its defaults
+#   make test   - set up if needed, then run every test
+.PHONY: setup demo test bench clean
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	bash scripts/demo.sh $(ARGS)
+
+test: setup
+	bash scripts/test.sh $(ARGS)
+
+bench: setup
+	bash scripts/bench.sh $(ARGS)
+
+clean:
+	rm -rf build install log .venv artifacts

@@ -1,0 +1,1 @@
+"""Human face input: Live Link Face UDP, recorded takes, neutral calibration."""

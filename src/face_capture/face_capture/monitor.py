@@ -1,0 +1,120 @@
+"""Terminal monitor for /face/human/blendshapes: rate, drops, latency and channel bars.
+
+What `make demo` shows in the terminal. On a TTY it redraws in place; otherwise it prints one
+summary line per second (logs, CI).
+"""
+import argparse
+import sys
+import time
+
+from face_msgs.msg import Blendshapes
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.time import Time
+
+from face_capture.sequence import FrameSequence
+from face_capture.source_node import BLENDSHAPES_TOPIC
+from face_common import qos
+from face_common.stats import RateMeter, SlidingWindow
+
+SHOWN = ('JawOpen', 'EyeBlinkLeft', 'EyeBlinkRight', 'MouthSmileLeft', 'MouthSmileRight',
+         'BrowInnerUp', 'MouthFunnel', 'CheekPuff')
+BAR_WIDTH = 40
+
+
+def bar(value: float, width: int = BAR_WIDTH) -> str:
+    filled = max(0, min(width, int(round(value * width))))
+    return '#' * filled + '.' * (width - filled)
+
+
+class BlendshapeMonitor(Node):
+
+    def __init__(self):
+        super().__init__('blendshape_monitor')
+        self.frames = 0
+        self.no_face = 0
+        self.sequence = FrameSequence()
+        self.rate = RateMeter()
+        self.latency_ms = SlidingWindow(300)
+        self.last = None
+        self.create_subscription(Blendshapes, BLENDSHAPES_TOPIC, self._on_frame, qos.LIVE_STREAM)
+
+    def _on_frame(self, msg: Blendshapes) -> None:
+        now = self.get_clock().now()
+        if not msg.face_tracked:
+            self.no_face += 1
+            return
+        self.frames += 1
+        self.sequence.observe(msg.frame_number)
+        self.rate.tick(time.monotonic())
+        self.latency_ms.add((now - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6)
+        self.last = msg
+
+    def render(self) -> str:
+        lat = self.latency_ms.summary()
+        counters = self.sequence.counters
+        lines = [
+            f'/face/human/blendshapes  rate {self.rate.rate(time.monotonic()):5.1f} Hz  '
+            f'frames {self.frames}  dropped {counters.dropped}  stale {counters.stale}  '
+            f'no-face {self.no_face}',
+            f'latency from capture stamp (ms): mean {lat.mean:.2f}  p99 {lat.p99:.2f}  '
+            f'max {lat.max:.2f}',
+        ]
+        msg = self.last
+        if msg is None:
+            lines.append('waiting for frames...')
+            return '\n'.join(lines)
+        lines.append(f'subject "{msg.subject}"  source {msg.source}  frame {msg.frame_number}  '
+                     f'calibration: {msg.calibration_profile or "none"}')
+        index = {name: i for i, name in enumerate(msg.names)}
+        for name in SHOWN:
+            if name in index:
+                value = msg.weights[index[name]]
+                lines.append(f'  {name:<16} {bar(value)} {value:4.2f}')
+        return '\n'.join(lines)
+
+    def summary_line(self) -> str:
+        lat = self.latency_ms.summary()
+        return (f'monitor: {self.frames} frames, {self.rate.rate(time.monotonic()):.1f} Hz, '
+                f'dropped {self.sequence.counters.dropped}, latency mean {lat.mean:.2f} ms '
+                f'p99 {lat.p99:.2f} ms')
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--duration', type=float, default=0.0,
+                        help='seconds to run (0 = until Ctrl-C)')
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv[:argv.index('--ros-args')] if '--ros-args' in argv else argv)
+    rclpy.init()
+    node = BlendshapeMonitor()
+    tty = sys.stdout.isatty()
+    start = last_draw = time.monotonic()
+    shown_lines = 0
+    try:
+        while rclpy.ok():
+            rclpy.spin_once(node, timeout_sec=0.05)
+            now = time.monotonic()
+            if args.duration and now - start >= args.duration:
+                break
+            if tty and now - last_draw >= 0.1:
+                text = node.render()
+                sys.stdout.write(f'\x1b[{shown_lines}F\x1b[J' if shown_lines else '')
+                sys.stdout.write(text + '\n')
+                sys.stdout.flush()
+                shown_lines = text.count('\n') + 1
+                last_draw = now
+            elif not tty and now - last_draw >= 1.0:
+                print(node.summary_line(), flush=True)
+                last_draw = now
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        print(node.summary_line(), flush=True)
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,32 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'face_capture'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/config', glob('config/*.yaml')),
+        ('share/' + package_name + '/data/takes', glob('data/takes/*')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='Face Shadowing Maintainers',
+    maintainer_email='maintainers@face-shadowing.org',
+    description='Human face input: Live Link Face UDP, takes, neutral calibration.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'livelink_receiver = face_capture.livelink_receiver_node:main',
+            'take_player = face_capture.take_player_node:main',
+            'send_take = face_capture.send_take:main',
+            'face-send-take = face_capture.send_take:main',
+            'face-monitor = face_capture.monitor:main',
+        ],
+    },
+)

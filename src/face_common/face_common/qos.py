@@ -1,0 +1,29 @@
+"""The project's QoS profiles, in one place so every node chooses them the same way.
+
+- Live streams (blendshapes, commands, images, traces): best effort, keep last, small depth.
+  A late face frame is worth less than the next one; retransmitting it only adds latency.
+- State (active calibration, robot profile, applied limits): reliable + transient local, so a
+  node that starts later still receives the last value.
+Commands that must not be lost (neutral capture, e-stop) are services, not topics.
+"""
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_system_default)
+
+LIVE_STREAM_DEPTH = 2
+
+LIVE_STREAM = QoSProfile(
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    history=HistoryPolicy.KEEP_LAST,
+    depth=LIVE_STREAM_DEPTH,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+STATE = QoSProfile(
+    reliability=ReliabilityPolicy.RELIABLE,
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+# /diagnostics follows the ROS convention (reliable, volatile) so rqt_robot_monitor sees it.
+DIAGNOSTICS = qos_profile_system_default
