@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 mkdir -p artifacts
 # Keep test traffic on this machine and away from a demo running beside the tests.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 101 ))}
+export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 90) + 10 ))}
 export PYTHONUNBUFFERED=1
 status=0
 python -m pytest src/*/test tests "$@" || status=$?
