@@ -3,10 +3,13 @@
 # (make test does that). Extra arguments go to pytest. Artifacts (PNGs, logs) go to artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The venv and colcon's setup scripts read unset variables: source them without -u.
+set +u
 # shellcheck disable=SC1091
 . .venv/bin/activate
 # shellcheck disable=SC1091
 . install/setup.bash
+set -u
 mkdir -p artifacts
 # Keep test traffic on this machine and away from a demo running beside the tests.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The shadowing demo on its embedded defaults. At this stage of the product: the stand-in
+# iPhone sends the bundled real Live Link Face take as real UDP packets into the receiver
+# node, and the terminal shows the live /face/human/blendshapes stream.
+#   make demo                          # 30 s, stand-in iPhone
+#   make demo ARGS="--duration 0"      # until Ctrl-C
+#   make demo ARGS="--input udp"       # listen for a real iPhone running Live Link Face
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=30
+input=standin
+port=11111
+out=out/demo
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --input) input=$2; shift 2 ;;
+    --port) port=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$input" in
+  standin) standin=true ;;
+  udp) standin=false ;;
+  *) echo "demo: --input is standin or udp" >&2; exit 2 ;;
+esac
+# The venv and colcon's setup scripts read unset variables: source them without -u.
+set +u
+# shellcheck disable=SC1091
+. .venv/bin/activate
+# shellcheck disable=SC1091
+. install/setup.bash
+set -u
+export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
+mkdir -p "$out"
+
+face-launch launch/capture.launch.yaml "port:=$port" "standin:=$standin" \
+  --log-dir "$out/logs" > "$out/launch.log" 2>&1 &
+runner=$!
+stop_runner() {
+  if kill -0 "$runner" 2>/dev/null; then
+    kill -INT "$runner" 2>/dev/null || true
+    wait "$runner" 2>/dev/null || true
+  fi
+}
+trap stop_runner EXIT
+trap 'exit 130' INT TERM
+
+if [ "$standin" = true ]; then
+  echo "demo: stand-in iPhone -> udp://127.0.0.1:$port -> livelink_receiver -> /face/human/blendshapes"
+else
+  echo "demo: waiting for Live Link Face on UDP port $port (set the app's target to this machine)"
+fi
+echo "demo: node logs in $out/logs; Ctrl-C to stop"
+face-monitor --duration "$duration" | tee "$out/monitor.log"
+stop_runner
+echo "demo: done; receiver summary:"
+grep -h 'send_take:\|calibration:' "$out"/logs/*.log 2>/dev/null || true

@@ -1,0 +1,20 @@
+from setuptools import find_packages, setup
+
+package_name = 'face_actuation'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='Face Shadowing Maintainers',
+    maintainer_email='maintainers@face-shadowing.org',
+    description='Robot face actuation.',
+    license='Apache-2.0',
+    entry_points={'console_scripts': []},
+)

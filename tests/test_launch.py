@@ -1,0 +1,119 @@
+"""The launch files and the pip-world runner start the same nodes with the same parameters.
+
+Both worlds read the same standard launch_ros YAML files. Here the runner's reading is checked
+against the live ROS graph: the nodes that appear and the parameter values they report
+through their own parameter services. On a ROS 2 install, the file is also parsed by the real
+launch frontend and compared node for node.
+"""
+import os
+from pathlib import Path
+import signal
+import subprocess
+
+from conftest import free_port, wait_until
+import pytest
+from rcl_interfaces.srv import GetParameters
+import yaml
+
+from face_common.launch_runner import LaunchFileError, find_executable, load_launch_file
+
+ROOT = Path(__file__).resolve().parent.parent
+LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.yaml'))
+
+
+def expected_parameters(spec):
+    """What the node should report: param files first, then name:=value overrides."""
+    values = {}
+    for path in spec.param_files:
+        document = yaml.safe_load(Path(path).read_text())
+        for key in (spec.name, '/' + spec.name, '/**'):
+            values.update(document.get(key, {}).get('ros__parameters', {}))
+    for key, text in spec.params.items():
+        values[key] = yaml.safe_load(text)
+    return values
+
+
+def parameter_value(param):
+    from rcl_interfaces.msg import ParameterType
+    kind = param.type
+    return {ParameterType.PARAMETER_BOOL: param.bool_value,
+            ParameterType.PARAMETER_INTEGER: param.integer_value,
+            ParameterType.PARAMETER_DOUBLE: param.double_value,
+            ParameterType.PARAMETER_STRING: param.string_value}.get(kind)
+
+
+@pytest.mark.parametrize('launch_file', LAUNCH_FILES, ids=lambda p: p.name)
+def test_every_launch_file_resolves_to_runnable_nodes(launch_file):
+    specs = load_launch_file(launch_file)
+    assert specs, f'{launch_file.name} starts nothing'
+    for spec in specs:
+        assert os.access(find_executable(spec.package, spec.executable), os.X_OK)
+        for path in spec.param_files:
+            assert Path(path).is_file(), path
+            assert spec.name in yaml.safe_load(Path(path).read_text()), \
+                f'{path} has no section for node {spec.name}'
+
+
+def test_arguments_and_conditions():
+    full = load_launch_file(ROOT / 'launch/capture.launch.yaml', {'port': '12000'})
+    assert [s.name for s in full] == ['livelink_receiver', 'standin_iphone']
+    assert full[0].params['port'] == '12000'
+    assert '12000' in full[1].args
+    alone = load_launch_file(ROOT / 'launch/capture.launch.yaml', {'standin': 'false'})
+    assert [s.name for s in alone] == ['livelink_receiver']
+    with pytest.raises(LaunchFileError, match='unknown launch argument'):
+        load_launch_file(ROOT / 'launch/capture.launch.yaml', {'prot': '1'})
+
+
+def test_unsupported_launch_features_are_errors_not_silently_skipped(tmp_path):
+    for body in ('- timer: {period: 1}', '- node: {pkg: a, exec: b, respawn: "true"}',
+                 '- node: {pkg: a, exec: b, name: $(command ls)}'):
+        path = tmp_path / 'x.launch.yaml'
+        path.write_text('launch:\n' + body + '\n')
+        with pytest.raises(LaunchFileError):
+            load_launch_file(path)
+
+
+@pytest.mark.ros
+def test_runner_starts_the_described_nodes_with_their_parameters(ros_node, tmp_path):
+    port = free_port()
+    arguments = [f'port:={port}', 'standin:=false']
+    launch_file = ROOT / 'launch/capture.launch.yaml'
+    specs = load_launch_file(launch_file, dict(a.split(':=') for a in arguments))
+    runner = subprocess.Popen(['face-launch', str(launch_file), *arguments],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        names = {s.fqn for s in specs}
+
+        def running():
+            found = {('/' if ns == '/' else ns + '/') + n
+                     for n, ns in ros_node.node.get_node_names_and_namespaces()}
+            return names <= found
+        assert wait_until(running, 20.0), 'launched nodes did not appear in the graph'
+        for spec in specs:
+            expected = expected_parameters(spec)
+            reply = ros_node.call(GetParameters, f'{spec.fqn}/get_parameters',
+                                  GetParameters.Request(names=list(expected)))
+            reported = dict(zip(expected, (parameter_value(v) for v in reply.values)))
+            assert reported == expected
+    finally:
+        os.killpg(runner.pid, signal.SIGINT)
+        output = runner.communicate(timeout=20)[0].decode()
+    assert runner.returncode == 0, output
+    assert 'started 1 process(es): livelink_receiver' in output
+    leftovers = subprocess.run(['pgrep', '-f', f'port:={port}'], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == '', 'a launched process outlived the runner'
+
+
+def test_ros2_launch_frontend_reads_the_same_nodes():
+    """On a ROS 2 install, the real launch frontend must see the runner's node set."""
+    frontend = pytest.importorskip('launch.frontend', reason='launch_ros is not on PyPI: '
+                                   'this check runs on a ROS 2 install')
+    pytest.importorskip('launch_ros')
+    for launch_file in LAUNCH_FILES:
+        root_entity, parser = frontend.Parser.load(str(launch_file))
+        description = parser.parse_description(root_entity)
+        kinds = [type(e).__name__ for e in description.entities]
+        assert kinds.count('Node') == sum(1 for item in yaml.safe_load(
+            launch_file.read_text())['launch'] if 'node' in item)
