@@ -54,7 +54,11 @@ else
   echo "demo: waiting for Live Link Face on UDP port $port (set the app's target to this machine)"
 fi
 echo "demo: node logs in $out/logs; Ctrl-C to stop"
-face-monitor --duration "$duration" | tee "$out/monitor.log"
+if [ -t 1 ]; then
+  face-monitor --duration "$duration"                  # live bars, redrawn in place
+else
+  face-monitor --duration "$duration" | tee "$out/monitor.log"
+fi
 stop_runner
 echo "demo: done; receiver summary:"
 grep -h 'send_take:\|calibration:' "$out"/logs/*.log 2>/dev/null || true

@@ -23,6 +23,10 @@ SHOWN = ('JawOpen', 'EyeBlinkLeft', 'EyeBlinkRight', 'MouthSmileLeft', 'MouthSmi
 BAR_WIDTH = 40
 
 
+def ms(value: float) -> str:
+    return 'n/a' if value != value else f'{value:.2f}'
+
+
 def bar(value: float, width: int = BAR_WIDTH) -> str:
     filled = max(0, min(width, int(round(value * width))))
     return '#' * filled + '.' * (width - filled)
@@ -58,8 +62,8 @@ class BlendshapeMonitor(Node):
             f'/face/human/blendshapes  rate {self.rate.rate(time.monotonic()):5.1f} Hz  '
             f'frames {self.frames}  dropped {counters.dropped}  stale {counters.stale}  '
             f'no-face {self.no_face}',
-            f'latency from capture stamp (ms): mean {lat.mean:.2f}  p99 {lat.p99:.2f}  '
-            f'max {lat.max:.2f}',
+            f'latency from capture stamp (ms): mean {ms(lat.mean)}  p99 {ms(lat.p99)}  '
+            f'max {ms(lat.max)}',
         ]
         msg = self.last
         if msg is None:
@@ -77,8 +81,8 @@ class BlendshapeMonitor(Node):
     def summary_line(self) -> str:
         lat = self.latency_ms.summary()
         return (f'monitor: {self.frames} frames, {self.rate.rate(time.monotonic()):.1f} Hz, '
-                f'dropped {self.sequence.counters.dropped}, latency mean {lat.mean:.2f} ms '
-                f'p99 {lat.p99:.2f} ms')
+                f'dropped {self.sequence.counters.dropped}, latency mean {ms(lat.mean)} ms '
+                f'p99 {ms(lat.p99)} ms')
 
 
 def main(argv=None):
