@@ -22,11 +22,10 @@ import uuid
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, time_calls  # noqa: E402
-
-from face_capture.calibration import NeutralProfile  # noqa: E402
-from face_capture.livelink import pack_packet, parse_packet  # noqa: E402
-from face_common.arkit import NUM_CHANNELS  # noqa: E402
+from common import report, time_calls
+from face_capture.calibration import NeutralProfile
+from face_capture.livelink import pack_packet, parse_packet
+from face_common.arkit import NUM_CHANNELS
 
 _FIXED = struct.Struct('>B i 36s i 6s i f i i B 61f')
 
@@ -65,9 +64,10 @@ def bench_udp_baseline(frames: int, hz: float):
 
 def bench_node_hop(frames: int, hz: float):
     import rclpy
-    from face_msgs.msg import Blendshapes
+
     from face_common import qos
     from face_common.launch_runner import NodeSpec, find_executable
+    from face_msgs.msg import Blendshapes
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(('127.0.0.1', 0))
@@ -104,7 +104,7 @@ def bench_node_hop(frames: int, hz: float):
         time.sleep(0.5)
         latencies.clear()
         sent = 0
-        for i in range(frames):
+        for _i in range(frames):
             frame += 1
             sent_at[frame] = time.perf_counter_ns()
             tx.sendto(pack_packet('bench', 'iPhone', frame, values), ('127.0.0.1', port))

@@ -10,11 +10,11 @@ from pathlib import Path
 import signal
 import subprocess
 
-from conftest import free_port, wait_until
 import pytest
 from rcl_interfaces.srv import GetParameters
 import yaml
 
+from conftest import free_port, wait_until
 from face_common.launch_runner import LaunchFileError, find_executable, load_launch_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +95,7 @@ def test_runner_starts_the_described_nodes_with_their_parameters(ros_node, tmp_p
             expected = expected_parameters(spec)
             reply = ros_node.call(GetParameters, f'{spec.fqn}/get_parameters',
                                   GetParameters.Request(names=list(expected)))
-            reported = dict(zip(expected, (parameter_value(v) for v in reply.values)))
+            reported = dict(zip(expected, (parameter_value(v) for v in reply.values), strict=True))
             assert reported == expected
     finally:
         os.killpg(runner.pid, signal.SIGINT)

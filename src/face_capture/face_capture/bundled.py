@@ -7,8 +7,7 @@ BUNDLED_TAKE = 'data/takes/alex_rom_3.csv'
 def bundled_take_path() -> Path:
     """The real Live Link Face take shipped with face_capture (MIT, LICENSE beside it)."""
     try:
-        from ament_index_python.packages import (PackageNotFoundError,
-                                                 get_package_share_directory)
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
         try:
             installed = Path(get_package_share_directory('face_capture')) / BUNDLED_TAKE
             if installed.is_file():

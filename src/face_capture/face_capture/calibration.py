@@ -49,7 +49,7 @@ class NeutralProfile:
 
     def to_json(self) -> dict:
         return {'name': self.name, 'frames': self.frames, 'created': self.created,
-                'neutral': {n: float(v) for n, v in zip(CHANNEL_NAMES, self.neutral)}}
+                'neutral': {n: float(v) for n, v in zip(CHANNEL_NAMES, self.neutral, strict=True)}}
 
     @classmethod
     def from_json(cls, data: dict) -> 'NeutralProfile':
@@ -100,7 +100,7 @@ class NeutralCapture:
         if not self._frames:
             raise CalibrationError('no frames captured')
         neutral = np.median(np.stack(self._frames), axis=0).astype(np.float32)
-        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+        created = datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')
         return NeutralProfile(self.name, neutral, len(self._frames), created)
 
 

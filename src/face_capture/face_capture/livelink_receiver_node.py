@@ -11,8 +11,13 @@ from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 import rclpy
 from rclpy.executors import ExternalShutdownException
 
-from face_capture.livelink import (DEFAULT_PORT, MalformedPacket, NonFiniteValues,
-                                   UnsupportedVersion, parse_packet)
+from face_capture.livelink import (
+    DEFAULT_PORT,
+    MalformedPacket,
+    NonFiniteValues,
+    UnsupportedVersion,
+    parse_packet,
+)
 from face_capture.sequence import FrameSequence, FrameVerdict
 from face_capture.source_node import BlendshapeSourceNode
 
@@ -53,7 +58,7 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
         while self._running:
             try:
                 data, sender = self._sock.recvfrom(_MAX_DATAGRAM)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 if self._running:

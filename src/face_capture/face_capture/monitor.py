@@ -7,7 +7,6 @@ import argparse
 import sys
 import time
 
-from face_msgs.msg import Blendshapes
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -17,6 +16,7 @@ from face_capture.sequence import FrameSequence
 from face_capture.source_node import BLENDSHAPES_TOPIC
 from face_common import qos
 from face_common.stats import RateMeter, SlidingWindow
+from face_msgs.msg import Blendshapes
 
 SHOWN = ('JawOpen', 'EyeBlinkLeft', 'EyeBlinkRight', 'MouthSmileLeft', 'MouthSmileRight',
          'BrowInnerUp', 'MouthFunnel', 'CheekPuff')
@@ -28,7 +28,7 @@ def ms(value: float) -> str:
 
 
 def bar(value: float, width: int = BAR_WIDTH) -> str:
-    filled = max(0, min(width, int(round(value * width))))
+    filled = max(0, min(width, round(value * width)))
     return '#' * filled + '.' * (width - filled)
 
 

@@ -9,18 +9,17 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from face_msgs.msg import Blendshapes
-from face_msgs.srv import CaptureNeutral, SelectCalibration
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
-from face_capture.calibration import (CalibrationError, NeutralCapture, ProfileStore,
-                                      check_name)
+from face_capture.calibration import CalibrationError, NeutralCapture, ProfileStore, check_name
 from face_common import qos
 from face_common.arkit import BLENDSHAPE_NAMES, HEAD, LEFT_EYE, NUM_BLENDSHAPES, RIGHT_EYE
 from face_common.stats import RateMeter
+from face_msgs.msg import Blendshapes
+from face_msgs.srv import CaptureNeutral, SelectCalibration
 
 BLENDSHAPES_TOPIC = '/face/human/blendshapes'
 DEFAULT_CALIBRATION_DIR = '~/.local/share/face_shadowing/calibration'

@@ -35,7 +35,7 @@ class TakePlayerNode(BlendshapeSourceNode):
         try:
             self.take = read_take(path)
         except (OSError, TakeFormatError) as exc:
-            raise SystemExit(f'take_player: cannot play {path}: {exc}')
+            raise SystemExit(f'take_player: cannot play {path}: {exc}') from None
         self.counters['skipped_rows'] = self.take.skipped_rows
         self.counters['loops'] = 0
         self.counters['late_frames'] = 0

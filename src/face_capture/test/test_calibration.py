@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from face_capture.calibration import (CalibrationError, NeutralCapture, NeutralProfile,
-                                      ProfileStore)
+from face_capture.calibration import CalibrationError, NeutralCapture, NeutralProfile, ProfileStore
 from face_common.arkit import NUM_BLENDSHAPES, NUM_CHANNELS, channel_index
 
 

@@ -2,12 +2,19 @@
 import struct
 import uuid
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import numpy as np
 import pytest
 
-from face_capture.livelink import (LiveLinkError, MalformedPacket, NonFiniteValues,
-                                   UnsupportedVersion, pack_packet, parse_packet)
+from face_capture.livelink import (
+    LiveLinkError,
+    MalformedPacket,
+    NonFiniteValues,
+    UnsupportedVersion,
+    pack_packet,
+    parse_packet,
+)
 from face_common.arkit import NUM_CHANNELS, channel_index
 
 

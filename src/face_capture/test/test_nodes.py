@@ -5,19 +5,19 @@ import threading
 import time
 import uuid
 
-from conftest import free_port, wait_until
 from diagnostic_msgs.msg import DiagnosticArray
-from face_msgs.msg import Blendshapes
-from face_msgs.srv import CaptureNeutral
 import numpy as np
 import pytest
 from std_srvs.srv import Trigger
 
+from conftest import free_port, wait_until
 from face_capture.bundled import bundled_take_path
 from face_capture.livelink import pack_packet
 from face_capture.takes import read_take
 from face_common import qos
 from face_common.arkit import NUM_BLENDSHAPES, NUM_CHANNELS, channel_index
+from face_msgs.msg import Blendshapes
+from face_msgs.srv import CaptureNeutral
 
 pytestmark = pytest.mark.ros
 
@@ -209,7 +209,7 @@ def test_take_player_publishes_the_bundled_real_take(ros_node, node_process, tmp
                                   'calibration_dir': str(tmp_path / 'calib')})
     assert wait_until(lambda: len(frames.snapshot()) >= 120, 20.0), player.output()
     received = frames.snapshot()
-    by_frame = dict(zip(take.frame_numbers.tolist(), take.values))
+    by_frame = dict(zip(take.frame_numbers.tolist(), take.values, strict=True))
     matched = 0
     for msg in received:
         expected = by_frame.get(msg.frame_number)

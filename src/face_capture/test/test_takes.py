@@ -35,7 +35,7 @@ def test_columns_map_by_name_case_insensitively(tmp_path):
     names = list(CHANNEL_NAMES)
     order = names[::-1]                                    # any column order at all
     header = ['timecode', 'BlendshapeCount'] + [n.lower() for n in order]
-    rows = [['00:00:00:%02d.000' % (2 * i), 61] + [order.index(n) / 100 + i for n in order]
+    rows = [[f'00:00:00:{2 * i:02d}.000', 61] + [order.index(n) / 100 + i for n in order]
             for i in range(3)]
     # expected: value of channel n = order.index(n)/100 + i
     write_csv(tmp_path / 't.csv', header, rows)
@@ -46,7 +46,7 @@ def test_columns_map_by_name_case_insensitively(tmp_path):
 
 
 def test_short_and_bad_rows_are_skipped_and_counted(tmp_path):
-    header = ['Timecode', 'BlendShapeCount'] + list(CHANNEL_NAMES)
+    header = ['Timecode', 'BlendShapeCount', *list(CHANNEL_NAMES)]
     good = ['00:00:00:00.000', 61] + [0.5] * 61
     rows = [good,
             good[:10],                                     # truncated
@@ -67,7 +67,7 @@ def test_files_that_are_not_takes_raise(tmp_path):
     write_csv(tmp_path / 'other.csv', ['a', 'b'], [[1, 2]])
     with pytest.raises(TakeFormatError):
         read_take(tmp_path / 'other.csv')
-    header = ['Timecode', 'BlendShapeCount'] + list(CHANNEL_NAMES)
+    header = ['Timecode', 'BlendShapeCount', *list(CHANNEL_NAMES)]
     write_csv(tmp_path / 'rowless.csv', header, [['00:00:00:00.000', 61]])
     with pytest.raises(TakeFormatError):
         read_take(tmp_path / 'rowless.csv')

@@ -139,7 +139,7 @@ def _yaml_scalar(value) -> str:
     return str(value)
 
 
-def load_launch_file(path, arguments: dict = None) -> list:
+def load_launch_file(path, arguments: dict | None = None) -> list:
     """Resolve a YAML launch file into the NodeSpecs it starts, given name:=value arguments."""
     path = Path(path).resolve()
     try:

@@ -6,8 +6,13 @@
   node that starts later still receives the last value.
 Commands that must not be lost (neutral capture, e-stop) are services, not topics.
 """
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
-                       qos_profile_system_default)
+from rclpy.qos import (
+                       DurabilityPolicy,
+                       HistoryPolicy,
+                       QoSProfile,
+                       ReliabilityPolicy,
+                       qos_profile_system_default,
+)
 
 LIVE_STREAM_DEPTH = 2
 

@@ -1,5 +1,4 @@
-from face_common.arkit import (BLENDSHAPE_NAMES, CHANNEL_NAMES, HEAD, NUM_CHANNELS,
-                               channel_index)
+from face_common.arkit import BLENDSHAPE_NAMES, CHANNEL_NAMES, HEAD, NUM_CHANNELS, channel_index
 
 
 def test_wire_order_facts():
