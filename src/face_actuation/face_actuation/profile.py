@@ -1,0 +1,335 @@
+"""Robot profiles: one YAML file per robot head, validated on load.
+
+A profile names every motor (or control) with its native range, neutral, limits and bus
+address, the left/right pairs, the driver to use and the digital twin's parameters. Inside the
+pipeline positions are normalised 0..1 per motor (0 = calibrated min, 1 = calibrated max);
+drivers convert to native units at the edge with to_native()/from_native().
+
+Per-robot calibration overrides (min/max/neutral measured on the real head) live in a separate
+file written by `face-calibrate` and are applied on load, so they survive restarts and profile
+updates.
+"""
+from dataclasses import dataclass, field, replace
+import hashlib
+import json
+import os
+from pathlib import Path
+import tempfile
+
+import numpy as np
+import yaml
+
+UNITS = ('us', 'ticks', 'control', 'deg')
+DRIVERS = ('sim', 'maestro', 'dynamixel', 'ameca_zmq')
+KINDS = ('cable', 'linkage', 'servo_rig')
+ESTOP_MODES = ('hold', 'limp')
+
+
+class ProfileError(ValueError):
+    """A profile or calibration file that is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Motor:
+    name: str
+    group: str
+    unit: str
+    min: float
+    max: float
+    neutral: float
+    max_velocity: float          # normalised range per second
+    max_acceleration: float      # normalised range per second^2
+    invert: bool = False
+    channel: int = -1            # Maestro channel / Dynamixel id / control index; -1 = none
+
+    @property
+    def neutral_normalised(self) -> float:
+        return (self.neutral - self.min) / (self.max - self.min)
+
+
+@dataclass(frozen=True)
+class HoldRule:
+    """A motor held above `threshold` (normalised) for more than `max_hold_s` ramps back to
+    `threshold` over `ramp_s` (protects motors and skin: the Sophia 'jaw' rule)."""
+
+    motor: str
+    threshold: float
+    max_hold_s: float
+    ramp_s: float
+    rest_s: float = 2.0          # time below threshold before the budget resets
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    watchdog_timeout_s: float = 0.5
+    return_to_neutral_s: float = 1.5
+    power_up_s: float = 2.0
+    estop_mode: str = 'hold'
+    symmetry: bool = False
+    hold_rules: tuple = ()
+
+
+@dataclass(frozen=True)
+class RobotProfile:
+    name: str
+    description: str
+    kind: str
+    motors: tuple
+    pairs: tuple                                  # (left name, right name)
+    driver: dict
+    twin: dict
+    safety: SafetyConfig
+    control_rate_hz: float = 60.0
+    source: str = ''
+    calibrated: bool = False
+    _index: dict = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, '_index', {m.name: i for i, m in enumerate(self.motors)})
+
+    @property
+    def motor_names(self):
+        return [m.name for m in self.motors]
+
+    @property
+    def num_motors(self) -> int:
+        return len(self.motors)
+
+    def index(self, name: str) -> int:
+        try:
+            return self._index[name]
+        except KeyError:
+            raise ProfileError(f'{self.name}: no motor named {name!r}') from None
+
+    def array(self, attribute: str) -> np.ndarray:
+        return np.array([getattr(m, attribute) for m in self.motors], dtype=np.float64)
+
+    @property
+    def neutral(self) -> np.ndarray:
+        """Neutral pose, normalised."""
+        return np.array([m.neutral_normalised for m in self.motors])
+
+    def pair_indices(self) -> np.ndarray:
+        return np.array([(self.index(a), self.index(b)) for a, b in self.pairs],
+                        dtype=int).reshape(-1, 2)
+
+    def to_native(self, normalised) -> np.ndarray:
+        """Normalised 0..1 -> native units (us, ticks, control units), honouring invert."""
+        x = np.asarray(normalised, dtype=np.float64)
+        lo, hi = self.array('min'), self.array('max')
+        invert = np.array([m.invert for m in self.motors])
+        x = np.where(invert, 1.0 - x, x)
+        return lo + x * (hi - lo)
+
+    def from_native(self, native) -> np.ndarray:
+        lo, hi = self.array('min'), self.array('max')
+        x = (np.asarray(native, dtype=np.float64) - lo) / (hi - lo)
+        invert = np.array([m.invert for m in self.motors])
+        return np.where(invert, 1.0 - x, x)
+
+    def digest(self) -> str:
+        """Hash of everything that changes what a normalised command means (saved with model
+        weights, so a checkpoint is never used on a different head)."""
+        payload = json.dumps({'name': self.name, 'motors': [m.__dict__ for m in self.motors]},
+                             sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _require(data: dict, key: str, where: str, kind=None):
+    if key not in data:
+        raise ProfileError(f'{where}: missing field "{key}"')
+    value = data[key]
+    if kind is not None and not isinstance(value, kind):
+        raise ProfileError(f'{where}.{key}: expected {getattr(kind, "__name__", kind)}, '
+                           f'got {type(value).__name__}')
+    return value
+
+
+def _number(data: dict, key: str, where: str, default=None) -> float:
+    if key not in data and default is not None:
+        return float(default)
+    value = _require(data, key, where)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise ProfileError(f'{where}.{key}: expected a finite number, got {value!r}')
+    return float(value)
+
+
+def _motor(data, where: str) -> Motor:
+    if not isinstance(data, dict):
+        raise ProfileError(f'{where}: expected a mapping')
+    name = _require(data, 'name', where, str)
+    where = f'{where} ({name})'
+    unit = _require(data, 'unit', where, str)
+    if unit not in UNITS:
+        raise ProfileError(f'{where}.unit: {unit!r} is not one of {UNITS}')
+    lo, hi = _number(data, 'min', where), _number(data, 'max', where)
+    neutral = _number(data, 'neutral', where)
+    if not lo < hi:
+        raise ProfileError(f'{where}: min ({lo}) must be below max ({hi})')
+    if not lo <= neutral <= hi:
+        raise ProfileError(f'{where}.neutral: {neutral} is outside [{lo}, {hi}]')
+    velocity = _number(data, 'max_velocity', where)
+    acceleration = _number(data, 'max_acceleration', where)
+    if velocity <= 0 or acceleration <= 0:
+        raise ProfileError(f'{where}: max_velocity and max_acceleration must be positive')
+    invert = data.get('invert', False)
+    if not isinstance(invert, bool):
+        raise ProfileError(f'{where}.invert: expected true or false')
+    channel = data.get('channel', -1)
+    if isinstance(channel, bool) or not isinstance(channel, int):
+        raise ProfileError(f'{where}.channel: expected an integer')
+    known = {'name', 'group', 'unit', 'min', 'max', 'neutral', 'max_velocity',
+             'max_acceleration', 'invert', 'channel'}
+    unknown = set(data) - known
+    if unknown:
+        raise ProfileError(f'{where}: unknown field(s) {sorted(unknown)}')
+    return Motor(name, str(data.get('group', '')), unit, lo, hi, neutral, velocity,
+                 acceleration, invert, channel)
+
+
+def _safety(data, motors: dict, where: str) -> SafetyConfig:
+    data = data or {}
+    mode = data.get('estop_mode', 'hold')
+    if mode not in ESTOP_MODES:
+        raise ProfileError(f'{where}.estop_mode: {mode!r} is not one of {ESTOP_MODES}')
+    rules = []
+    for i, rule in enumerate(data.get('hold_rules', []) or []):
+        rwhere = f'{where}.hold_rules[{i}]'
+        motor = _require(rule, 'motor', rwhere, str)
+        if motor not in motors:
+            raise ProfileError(f'{rwhere}.motor: no motor named {motor!r}')
+        threshold = _number(rule, 'threshold', rwhere)
+        if not 0 < threshold < 1:
+            raise ProfileError(f'{rwhere}.threshold: must be inside (0, 1)')
+        rules.append(HoldRule(motor, threshold, _number(rule, 'max_hold_s', rwhere),
+                              _number(rule, 'ramp_s', rwhere),
+                              _number(rule, 'rest_s', rwhere, 2.0)))
+    config = SafetyConfig(
+        watchdog_timeout_s=_number(data, 'watchdog_timeout_s', where, 0.5),
+        return_to_neutral_s=_number(data, 'return_to_neutral_s', where, 1.5),
+        power_up_s=_number(data, 'power_up_s', where, 2.0),
+        estop_mode=mode, symmetry=bool(data.get('symmetry', False)), hold_rules=tuple(rules))
+    if config.watchdog_timeout_s <= 0 or config.return_to_neutral_s <= 0:
+        raise ProfileError(f'{where}: watchdog_timeout_s and return_to_neutral_s must be > 0')
+    return config
+
+
+def parse_profile(data: dict, source: str = '<memory>') -> RobotProfile:
+    where = Path(source).name
+    if not isinstance(data, dict):
+        raise ProfileError(f'{where}: top level must be a mapping')
+    name = _require(data, 'name', where, str)
+    kind = _require(data, 'kind', where, str)
+    if kind not in KINDS:
+        raise ProfileError(f'{where}.kind: {kind!r} is not one of {KINDS}')
+    raw_motors = _require(data, 'motors', where, list)
+    motors = tuple(_motor(m, f'{where}.motors[{i}]') for i, m in enumerate(raw_motors))
+    names = [m.name for m in motors]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ProfileError(f'{where}.motors: duplicate names {duplicates}')
+    by_name = {m.name: m for m in motors}
+    pairs = []
+    for i, pair in enumerate(data.get('pairs', []) or []):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(p in by_name for p in pair)):
+            raise ProfileError(f'{where}.pairs[{i}]: expected [left, right] motor names, '
+                               f'got {pair!r}')
+        pairs.append(tuple(pair))
+    driver = dict(data.get('driver') or {'type': 'sim'})
+    if driver.get('type') not in DRIVERS:
+        raise ProfileError(f'{where}.driver.type: {driver.get("type")!r} is not one of {DRIVERS}')
+    rate = _number(data, 'control_rate_hz', where, 60.0)
+    if not 1 <= rate <= 200:
+        raise ProfileError(f'{where}.control_rate_hz: {rate} is outside 1..200')
+    return RobotProfile(name=name, description=str(data.get('description', '')), kind=kind,
+                        motors=motors, pairs=tuple(pairs), driver=driver,
+                        twin=dict(data.get('twin') or {}),
+                        safety=_safety(data.get('safety'), by_name, f'{where}.safety'),
+                        control_rate_hz=rate, source=str(source))
+
+
+def profiles_dir() -> Path:
+    """The bundled profiles (installed share dir, or the source tree)."""
+    try:
+        from ament_index_python.packages import (PackageNotFoundError,
+                                                 get_package_share_directory)
+        try:
+            installed = Path(get_package_share_directory('face_actuation')) / 'profiles'
+            if installed.is_dir():
+                return installed
+        except PackageNotFoundError:
+            pass
+    except ImportError:
+        pass
+    return Path(__file__).resolve().parent.parent / 'profiles'
+
+
+def bundled_robots():
+    return sorted(p.stem for p in profiles_dir().glob('*.yaml'))
+
+
+def default_calibration_dir() -> Path:
+    return Path(os.environ.get('FACE_CALIBRATION_DIR',
+                               '~/.local/share/face_shadowing/robots')).expanduser()
+
+
+def load_profile(name_or_path, calibration_dir=None) -> RobotProfile:
+    """Load a bundled robot by name ('micheal', 'hobbs', 'ameca') or a YAML path, with its
+    calibration overrides applied when a calibration file exists."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = profiles_dir() / f'{name_or_path}.yaml'
+        if not path.is_file():
+            raise ProfileError(f'no robot profile named {name_or_path!r}; bundled: '
+                               f'{", ".join(bundled_robots())}')
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f'cannot read {path}: {exc}') from None
+    profile = parse_profile(data, str(path))
+    calibration = Path(calibration_dir or default_calibration_dir()) / f'{profile.name}.yaml'
+    if calibration.is_file():
+        profile = apply_calibration(profile, calibration)
+    return profile
+
+
+def apply_calibration(profile: RobotProfile, path) -> RobotProfile:
+    """Override min/max/neutral per motor from a calibration file (validated like the
+    profile: a bad value names the motor and field)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f'cannot read calibration {path}: {exc}') from None
+    overrides = data.get('motors', {})
+    if not isinstance(overrides, dict):
+        raise ProfileError(f'{path}: "motors" must map motor names to overrides')
+    motors = []
+    for motor in profile.motors:
+        change = overrides.get(motor.name, {})
+        unknown = set(change) - {'min', 'max', 'neutral'}
+        if unknown:
+            raise ProfileError(f'{path}: motor {motor.name}: unknown field(s) {sorted(unknown)}')
+        merged = {**motor.__dict__, **change}
+        motors.append(_motor(merged, f'{Path(path).name}.motors.{motor.name}'))
+    missing = set(overrides) - {m.name for m in profile.motors}
+    if missing:
+        raise ProfileError(f'{path}: calibration names unknown motor(s) {sorted(missing)}')
+    return replace(profile, motors=tuple(motors), calibrated=True)
+
+
+def save_calibration(profile: RobotProfile, overrides: dict, calibration_dir=None) -> Path:
+    """Write min/max/neutral overrides for a robot atomically; validated before writing."""
+    directory = Path(calibration_dir or default_calibration_dir())
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f'{profile.name}.yaml'
+    text = yaml.safe_dump({'robot': profile.name, 'motors': overrides}, sort_keys=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
+    with os.fdopen(fd, 'w') as handle:
+        handle.write(text)
+    try:
+        apply_calibration(profile, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
