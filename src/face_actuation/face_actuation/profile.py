@@ -251,8 +251,7 @@ def parse_profile(data: dict, source: str = '<memory>') -> RobotProfile:
 def profiles_dir() -> Path:
     """The bundled profiles (installed share dir, or the source tree)."""
     try:
-        from ament_index_python.packages import (PackageNotFoundError,
-                                                 get_package_share_directory)
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
         try:
             installed = Path(get_package_share_directory('face_actuation')) / 'profiles'
             if installed.is_dir():
