@@ -1,0 +1,99 @@
+"""Dynamixel X-series servos, Protocol 2.0, through ROBOTIS' dynamixel-sdk.
+
+Goal positions for every motor go out in one GroupSyncWrite per tick (one packet on the bus);
+present positions come back with one GroupSyncRead. Control-table addresses (X series):
+torque enable 64, profile acceleration 108, profile velocity 112, goal position 116, present
+position 132.
+"""
+import dynamixel_sdk as dxl
+
+from face_actuation.drivers import Driver, DriverError
+
+TORQUE_ENABLE = 64
+PROFILE_ACCELERATION = 108
+PROFILE_VELOCITY = 112
+GOAL_POSITION = 116
+PRESENT_POSITION = 132
+
+
+def _le32(value: int):
+    value = int(value) & 0xFFFFFFFF
+    return [value & 0xFF, (value >> 8) & 0xFF, (value >> 16) & 0xFF, (value >> 24) & 0xFF]
+
+
+class DynamixelDriver(Driver):
+    name = 'dynamixel'
+
+    def __init__(self, profile, options):
+        super().__init__(profile, options)
+        if any(m.unit != 'ticks' for m in profile.motors):
+            raise DriverError(f'{profile.name}: the Dynamixel driver needs motors in ticks')
+        self.ids = [m.channel for m in profile.motors]
+        if any(not 0 <= i <= 252 for i in self.ids) or len(set(self.ids)) != len(self.ids):
+            raise DriverError(f'{profile.name}: Dynamixel ids must be unique, 0..252')
+        self.port = dxl.PortHandler(options.get('port', '/dev/ttyUSB0'))
+        self.packet = dxl.PacketHandler(2.0)
+        self.baudrate = int(options.get('baudrate', 1000000))
+        self.profile_velocity = int(options.get('profile_velocity', 0))
+        self.profile_acceleration = int(options.get('profile_acceleration', 0))
+        self._sync_write = dxl.GroupSyncWrite(self.port, self.packet, GOAL_POSITION, 4)
+        self._sync_read = dxl.GroupSyncRead(self.port, self.packet, PRESENT_POSITION, 4)
+
+    def _check(self, result, error, what: str) -> None:
+        if result != dxl.COMM_SUCCESS:
+            self.errors += 1
+            raise DriverError(f'{what}: {self.packet.getTxRxResult(result)}')
+        if error:
+            self.errors += 1
+            raise DriverError(f'{what}: {self.packet.getRxPacketError(error)}')
+
+    def connect(self) -> None:
+        try:
+            opened = self.port.openPort() and self.port.setBaudRate(self.baudrate)
+        except Exception as exc:          # the SDK raises serial errors of any kind
+            raise DriverError(f'cannot open {self.port.getPortName()}: {exc}') from None
+        if not opened:
+            raise DriverError(f'cannot open {self.port.getPortName()} at {self.baudrate} baud')
+        for dxl_id in self.ids:
+            self._check(*self.packet.write4ByteTxRx(self.port, dxl_id, PROFILE_ACCELERATION,
+                                                    self.profile_acceleration),
+                        f'id {dxl_id} profile acceleration')
+            self._check(*self.packet.write4ByteTxRx(self.port, dxl_id, PROFILE_VELOCITY,
+                                                    self.profile_velocity),
+                        f'id {dxl_id} profile velocity')
+            self._check(*self.packet.write1ByteTxRx(self.port, dxl_id, TORQUE_ENABLE, 1),
+                        f'id {dxl_id} torque enable')
+            self._sync_read.addParam(dxl_id)
+
+    def write(self, positions) -> None:
+        ticks = self.profile.to_native(positions)
+        self._sync_write.clearParam()
+        for dxl_id, value in zip(self.ids, ticks, strict=True):
+            self._sync_write.addParam(dxl_id, _le32(round(value)))
+        result = self._sync_write.txPacket()
+        if result != dxl.COMM_SUCCESS:
+            self.errors += 1
+            raise DriverError(f'sync write: {self.packet.getTxRxResult(result)}')
+
+    def read_positions(self):
+        result = self._sync_read.txRxPacket()
+        if result != dxl.COMM_SUCCESS:
+            self.errors += 1
+            raise DriverError(f'sync read: {self.packet.getTxRxResult(result)}')
+        ticks = []
+        for dxl_id in self.ids:
+            if not self._sync_read.isAvailable(dxl_id, PRESENT_POSITION, 4):
+                self.errors += 1
+                raise DriverError(f'id {dxl_id}: no present position in the sync read')
+            value = self._sync_read.getData(dxl_id, PRESENT_POSITION, 4)
+            ticks.append(value - (1 << 32) if value >= 1 << 31 else value)
+        return self.profile.from_native(ticks)
+
+    def limp(self) -> None:
+        for dxl_id in self.ids:
+            self._check(*self.packet.write1ByteTxRx(self.port, dxl_id, TORQUE_ENABLE, 0),
+                        f'id {dxl_id} torque disable')
+
+    def disconnect(self) -> None:
+        if self.port.is_open:
+            self.port.closePort()

@@ -1,0 +1,291 @@
+"""Emulated servo controllers on a pseudo-terminal, speaking the real protocols byte for byte.
+
+The driver opens the pty's device path like any serial port; the emulator decodes every byte
+it receives with its own, independent protocol code (nothing shared with the drivers), keeps
+the device state, answers queries, and logs what it decoded. Used by the tests, and to develop
+without a robot: `face-emulate maestro` prints a device path to put in a profile.
+"""
+import os
+import select
+import threading
+import time
+import tty
+from typing import ClassVar
+
+
+class PtyDevice:
+    """A pseudo-terminal whose far end is served by decode() on a thread."""
+
+    def __init__(self):
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        self.raw = bytearray()
+        self.log = []
+        self.errors = []
+        self._lock = threading.Lock()
+        self._running = True
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        buffer = bytearray()
+        while self._running:
+            ready, _, _ = select.select([self.master], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                return
+            with self._lock:
+                self.raw.extend(chunk)
+            buffer.extend(chunk)
+            try:
+                consumed = self.decode(buffer)
+            except Exception as exc:                 # a protocol error is a test failure
+                self.errors.append(repr(exc))
+                consumed = len(buffer)
+            del buffer[:consumed]
+
+    def decode(self, buffer: bytearray) -> int:
+        """Handle complete commands at the start of buffer; return bytes consumed."""
+        raise NotImplementedError
+
+    def reply(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def record(self, entry) -> None:
+        with self._lock:
+            self.log.append(entry)
+
+    def take_raw(self) -> bytes:
+        with self._lock:
+            data = bytes(self.raw)
+            self.raw.clear()
+            return data
+
+    def wait_for(self, count: int, timeout: float = 2.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.log) >= count:
+                    return True
+            time.sleep(0.002)
+        return False
+
+    def close(self) -> None:
+        self._running = False
+        self._thread.join(timeout=1.0)
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class MaestroEmulator(PtyDevice):
+    """Pololu Maestro: compact and Pololu protocols, targets in quarter-microseconds."""
+
+    LENGTHS: ClassVar[dict] = {0x84: 3, 0x87: 3, 0x89: 3, 0x90: 1, 0xA1: 0, 0xA2: 0}
+
+    def __init__(self, device_numbers=(12,)):
+        self.devices = set(device_numbers)
+        self.targets = {}           # (device or None, channel) -> quarter-us
+        self.speeds = {}
+        self.accelerations = {}
+        self.error_bits = 0
+        super().__init__()
+
+    def decode(self, buffer: bytearray) -> int:
+        pos = 0
+        while pos < len(buffer):
+            device, start = None, pos
+            if buffer[pos] == 0xAA:
+                if len(buffer) - pos < 3:
+                    break
+                device, command = buffer[pos + 1], buffer[pos + 2] | 0x80
+                pos += 3
+            else:
+                command = buffer[pos]
+                if command < 0x80:
+                    raise ValueError(f'data byte {command:#x} where a command was expected')
+                pos += 1
+            if command == 0x9F:
+                if len(buffer) - pos < 2:
+                    return start
+                count = buffer[pos]
+                size = 2 + 2 * count
+            elif command in self.LENGTHS:
+                size = self.LENGTHS[command]
+            else:
+                raise ValueError(f'unknown Maestro command {command:#x}')
+            if len(buffer) - pos < size:
+                return start
+            data = bytes(buffer[pos:pos + size])
+            if any(b & 0x80 for b in data):
+                raise ValueError(f'data byte with the top bit set in {data.hex()}')
+            pos += size
+            self._execute(device, command, data)
+        return pos
+
+    @staticmethod
+    def _word(low: int, high: int) -> int:
+        return low | high << 7
+
+    def _execute(self, device, command, data) -> None:
+        if device is not None and device not in self.devices:
+            return                                   # another device on the line
+        if command == 0x84:
+            self.targets[(device, data[0])] = self._word(data[1], data[2])
+            self.record(('set_target', device, data[0], self._word(data[1], data[2])))
+        elif command == 0x87:
+            self.speeds[(device, data[0])] = self._word(data[1], data[2])
+            self.record(('set_speed', device, data[0], self._word(data[1], data[2])))
+        elif command == 0x89:
+            self.accelerations[(device, data[0])] = self._word(data[1], data[2])
+            self.record(('set_acceleration', device, data[0], self._word(data[1], data[2])))
+        elif command == 0x9F:
+            count, first = data[0], data[1]
+            values = [self._word(data[2 + 2 * i], data[3 + 2 * i]) for i in range(count)]
+            for offset, value in enumerate(values):
+                self.targets[(device, first + offset)] = value
+            self.record(('set_multiple_targets', device, first, values))
+        elif command == 0x90:
+            value = self.targets.get((device, data[0]), 0)
+            self.reply(bytes([value & 0xFF, value >> 8]))
+            self.record(('get_position', device, data[0]))
+        elif command == 0xA1:
+            self.reply(bytes([self.error_bits & 0xFF, self.error_bits >> 8]))
+            self.error_bits = 0
+            self.record(('get_errors', device))
+        elif command == 0xA2:
+            self.record(('go_home', device))
+
+
+def dynamixel_crc(data: bytes) -> int:
+    """CRC-16 of Dynamixel Protocol 2.0 (polynomial 0x8005, initial 0, not reflected)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x8005) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def _unstuff(payload: bytes) -> bytes:
+    return payload.replace(b'\xff\xff\xfd\xfd', b'\xff\xff\xfd')
+
+
+def _stuff(payload: bytes) -> bytes:
+    return payload.replace(b'\xff\xff\xfd', b'\xff\xff\xfd\xfd')
+
+
+class DynamixelEmulator(PtyDevice):
+    """A bus of Dynamixel X-series servos (Protocol 2.0): ping, read, write, sync read/write."""
+
+    HEADER = b'\xff\xff\xfd\x00'
+
+    def __init__(self, ids, model_number=1060):
+        self.tables = {i: bytearray(256) for i in ids}
+        self.model_number = model_number
+        super().__init__()
+
+    def decode(self, buffer: bytearray) -> int:
+        pos = 0
+        while True:
+            start = buffer.find(self.HEADER, pos)
+            if start < 0:
+                return max(pos, len(buffer) - 3)
+            if len(buffer) - start < 7:
+                return start
+            length = buffer[start + 5] | buffer[start + 6] << 8
+            end = start + 7 + length
+            if len(buffer) < end:
+                return start
+            packet = bytes(buffer[start:end])
+            crc = packet[-2] | packet[-1] << 8
+            if dynamixel_crc(packet[:-2]) != crc:
+                raise ValueError(f'bad CRC in {packet.hex()}')
+            body = _unstuff(packet[7:-2])
+            self._execute(packet[4], body[0], body[1:])
+            pos = end
+
+    def _status(self, dxl_id: int, params: bytes = b'', error: int = 0) -> None:
+        body = _stuff(bytes([0x55, error]) + params)
+        head = self.HEADER + bytes([dxl_id, (len(body) + 2) & 0xFF, (len(body) + 2) >> 8])
+        packet = head + body
+        crc = dynamixel_crc(packet)
+        self.reply(packet + bytes([crc & 0xFF, crc >> 8]))
+
+    def _execute(self, dxl_id, instruction, params) -> None:
+        if instruction == 0x01:                                   # ping
+            if dxl_id in self.tables:
+                self._status(dxl_id, bytes([self.model_number & 0xFF, self.model_number >> 8,
+                                            52]))
+            self.record(('ping', dxl_id))
+        elif instruction == 0x02:                                 # read
+            address, size = params[0] | params[1] << 8, params[2] | params[3] << 8
+            if dxl_id in self.tables:
+                self._status(dxl_id, bytes(self.tables[dxl_id][address:address + size]))
+            self.record(('read', dxl_id, address, size))
+        elif instruction == 0x03:                                 # write
+            address = params[0] | params[1] << 8
+            data = params[2:]
+            if dxl_id in self.tables:
+                self.tables[dxl_id][address:address + len(data)] = data
+                self._apply(dxl_id, address)
+                self._status(dxl_id)
+            self.record(('write', dxl_id, address, bytes(data)))
+        elif instruction == 0x83:                                 # sync write
+            address, size = params[0] | params[1] << 8, params[2] | params[3] << 8
+            entries = {}
+            for offset in range(4, len(params), size + 1):
+                target = params[offset]
+                data = params[offset + 1:offset + 1 + size]
+                entries[target] = bytes(data)
+                if target in self.tables:
+                    self.tables[target][address:address + size] = data
+                    self._apply(target, address)
+            self.record(('sync_write', address, size, entries))
+        elif instruction == 0x82:                                 # sync read
+            address, size = params[0] | params[1] << 8, params[2] | params[3] << 8
+            for target in params[4:]:
+                if target in self.tables:
+                    self._status(target, bytes(self.tables[target][address:address + size]))
+            self.record(('sync_read', address, size, list(params[4:])))
+        else:
+            raise ValueError(f'instruction {instruction:#x} not emulated')
+
+    def _apply(self, dxl_id: int, address: int) -> None:
+        """A servo with torque on reaches its goal: present position follows goal position."""
+        table = self.tables[dxl_id]
+        if address == 116 and table[64]:
+            table[132:136] = table[116:120]
+
+    def value(self, dxl_id: int, address: int, size: int) -> int:
+        return int.from_bytes(self.tables[dxl_id][address:address + size], 'little')
+
+
+def main(argv=None):
+    """face-emulate maestro|dynamixel [--ids N]: run an emulated controller on a pty."""
+    import argparse
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument('kind', choices=('maestro', 'dynamixel'))
+    parser.add_argument('--devices', type=int, nargs='*', default=[12, 13],
+                        help='Maestro device numbers')
+    parser.add_argument('--ids', type=int, default=32, help='Dynamixel ids 1..N')
+    args = parser.parse_args(argv)
+    device = (MaestroEmulator(args.devices) if args.kind == 'maestro'
+              else DynamixelEmulator(range(1, args.ids + 1)))
+    print(f'{args.kind} emulator on {device.path} (Ctrl-C to stop)', flush=True)
+    try:
+        while True:
+            time.sleep(1.0)
+            if device.errors:
+                print('protocol errors:', device.errors[-3:], flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        device.close()
