@@ -121,10 +121,11 @@ class FaceTwin:
         effective = self._backlash if self.params.hysteresis > 0 else self.positions
         out = self.shape(effective[None, :])[0]
         if noise:
-            out = self._add_noise(out[None, :])[0]
+            out = self.add_noise(out[None, :])[0]
         return out
 
-    def _add_noise(self, values: np.ndarray) -> np.ndarray:
+    def add_noise(self, values: np.ndarray) -> np.ndarray:
+        """Measurement noise of a tracker reading the face (per channel, Gaussian)."""
         if self.params.noise_std <= 0:
             return values
         noisy = values + self._noise_rng.normal(0.0, self.params.noise_std, values.shape)
@@ -177,7 +178,7 @@ class FaceTwin:
                 state = self._apply_backlash(state, row)
                 effective[t] = state
         out = self.shape(effective)
-        return self._add_noise(out) if noise else out
+        return self.add_noise(out) if noise else out
 
     def random_poses(self, count: int, rng: np.random.Generator, spread: float = 1.0,
                      symmetric: bool = False) -> np.ndarray:

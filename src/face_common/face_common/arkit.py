@@ -42,3 +42,8 @@ CHANNEL_INDEX = {name.lower(): i for i, name in enumerate(CHANNEL_NAMES)}
 def channel_index(name: str) -> int:
     """Index of a channel in wire order; case-insensitive (exports vary in spelling)."""
     return CHANNEL_INDEX[name.lower()]
+
+# What retargeting models read from a human frame: the 52 blendshapes and the head rotation
+# (the 55 input channels of the ExFace paper). Eye rotations are left out: the EyeLook*
+# blendshapes already carry gaze.
+RETARGET_INPUT = tuple(range(NUM_BLENDSHAPES)) + tuple(range(HEAD.start, HEAD.stop))
