@@ -117,3 +117,20 @@ def test_ros2_launch_frontend_reads_the_same_nodes():
         kinds = [type(e).__name__ for e in description.entities]
         assert kinds.count('Node') == sum(1 for item in yaml.safe_load(
             launch_file.read_text())['launch'] if 'node' in item)
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize('robot', ['micheal', 'hobbs', 'ameca'])
+def test_each_robot_twin_runs_from_the_launch_file(ros_node, robot):
+    from face_msgs.msg import Blendshapes
+    faces = ros_node.subscribe(Blendshapes, '/face/robot/blendshapes')
+    runner = subprocess.Popen(['face-launch', str(ROOT / 'launch/robot.launch.yaml'),
+                               f'robot:={robot}'], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert wait_until(lambda: [m for m in faces.snapshot() if m.subject == robot], 20.0)
+    finally:
+        os.killpg(runner.pid, signal.SIGINT)
+        output = runner.communicate(timeout=20)[0].decode()
+    assert runner.returncode == 0, output
+    assert f'robot "{robot}"' in output

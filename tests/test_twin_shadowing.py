@@ -1,6 +1,8 @@
 """Acceptance for the robots: on each twin, the real human take played through a clearly
 labelled baseline (a linear map fitted on random twin poses) visibly moves the rendered robot
 face. Contact sheets (human | robot) are saved as PNG in artifacts/."""
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -45,5 +47,5 @@ def test_human_take_moves_the_twin_face_through_the_linear_baseline(robot, artif
     assert path.stat().st_size > 10_000
     # the rendered robot face really changes between frames
     differences = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in
-                   zip(shown, shown[1:], strict=False)]
+                   itertools.pairwise(shown)]
     assert max(differences) > 2.0

@@ -1,3 +1,5 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 package_name = 'face_actuation'
@@ -9,12 +11,20 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/profiles', glob('profiles/*.yaml')),
+        ('share/' + package_name + '/config', glob('config/*.yaml')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
     maintainer='Face Shadowing Maintainers',
     maintainer_email='maintainers@face-shadowing.org',
-    description='Robot face actuation.',
+    description='Robot profiles, safety layer, digital twins and drivers for robot faces.',
     license='Apache-2.0',
-    entry_points={'console_scripts': []},
+    entry_points={
+        'console_scripts': [
+            'actuation = face_actuation.actuation_node:main',
+            'face-calibrate = face_actuation.calibrate:main',
+            'face-emulate = face_actuation.emulators:main',
+        ],
+    },
 )

@@ -16,7 +16,8 @@ from std_srvs.srv import Trigger
 
 from face_capture.calibration import CalibrationError, NeutralCapture, ProfileStore, check_name
 from face_common import qos
-from face_common.arkit import BLENDSHAPE_NAMES, HEAD, LEFT_EYE, NUM_BLENDSHAPES, RIGHT_EYE
+from face_common.arkit import NUM_BLENDSHAPES
+from face_common.messages import blendshapes_msg
 from face_common.stats import RateMeter
 from face_msgs.msg import Blendshapes
 from face_msgs.srv import CaptureNeutral, SelectCalibration
@@ -58,7 +59,6 @@ class BlendshapeSourceNode(Node):
             self.get_logger().error(f'active calibration profile unusable, running raw: {exc}')
         self._log_profile()
 
-        self._names = list(BLENDSHAPE_NAMES)
         self.publisher = self.create_publisher(Blendshapes, BLENDSHAPES_TOPIC, qos.LIVE_STREAM)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                      qos.DIAGNOSTICS)
@@ -89,22 +89,10 @@ class BlendshapeSourceNode(Node):
             self.counters['clamped_values'] += out_of_range
         calibrated = profile.apply(raw) if profile is not None else raw
 
-        msg = Blendshapes()
-        msg.header.stamp = stamp
-        msg.header.frame_id = self.frame_id
-        msg.subject = subject
-        msg.source = self.source
-        msg.device_id = device_id
-        msg.frame_number = int(frame_number)
-        msg.face_tracked = True
-        msg.names = self._names
-        msg.weights = calibrated[:NUM_BLENDSHAPES].tolist()
-        msg.raw_weights = raw[:NUM_BLENDSHAPES].tolist()
-        msg.calibrated = profile is not None
-        msg.calibration_profile = profile.name if profile is not None else ''
-        msg.head_rotation = calibrated[HEAD].tolist()
-        msg.left_eye_rotation = calibrated[LEFT_EYE].tolist()
-        msg.right_eye_rotation = calibrated[RIGHT_EYE].tolist()
+        msg = blendshapes_msg(calibrated, stamp, source=self.source, subject=subject,
+                              frame_id=self.frame_id, device_id=device_id,
+                              frame_number=frame_number, raw=raw,
+                              profile=profile.name if profile is not None else '')
         self.publisher.publish(msg)
         self._note_published(subject)
 

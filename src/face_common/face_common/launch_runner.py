@@ -56,7 +56,7 @@ class NodeSpec:
         for path in self.param_files:
             cmd += ['--params-file', path]
         for key, value in self.params.items():
-            cmd += ['-p', f'{key}:={value}']
+            cmd += ['-p', f"{key}:={value if value != '' else chr(39) * 2}"]   # '' = YAML empty
         for source, target in self.remaps:
             cmd += ['-r', f'{source}:={target}']
         return cmd

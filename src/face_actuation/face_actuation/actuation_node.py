@@ -1,0 +1,287 @@
+"""Actuation node: /face/command -> safety layer -> driver, at a fixed control rate.
+
+Commands are matched to the robot's motors by name. A dedicated thread runs the control loop
+(default 60 Hz, up to 200 Hz): safety update, driver write (or limp), and for the simulated
+driver the digital twin, which also publishes what the robot face shows
+(/face/robot/blendshapes, stamped with the human frame the applied command came from) and a
+rendered image of it. E-stop, enable and go-to-neutral are services.
+"""
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.time import Time
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+
+from face_actuation.drivers import DriverError, make_driver
+from face_actuation.profile import ProfileError, load_profile
+from face_actuation.safety import Mode, SafetyLayer
+from face_common import qos
+from face_common.messages import blendshapes_msg, control_values_msg, image_msg
+from face_common.render import draw_face
+from face_common.stats import RateMeter, SlidingWindow
+from face_msgs.msg import Blendshapes, ControlValues
+
+
+class ActuationNode(Node):
+
+    def __init__(self):
+        super().__init__('actuation')
+        p = self.declare_parameter
+        p('robot', 'micheal', ParameterDescriptor(
+            description='Bundled robot (micheal, hobbs, ameca) or a profile YAML path.'))
+        p('driver', '', ParameterDescriptor(
+            description='Override the profile\'s driver type (sim, maestro, dynamixel, '
+                        'ameca_zmq); empty = the profile\'s.'))
+        p('port', '', ParameterDescriptor(
+            description='Override the driver\'s serial port or ZeroMQ endpoint.'))
+        p('control_rate_hz', 0.0, ParameterDescriptor(
+            description='Control loop rate; 0 = the profile\'s (60 Hz by default).',
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=200.0)]))
+        p('twin_rate_hz', 60.0, ParameterDescriptor(
+            description='Rate of /face/robot/blendshapes from the simulated robot.'))
+        p('render_rate_hz', 10.0, ParameterDescriptor(
+            description='Rate of /face/robot/image renders (0 = off).'))
+        p('calibration_dir', '', ParameterDescriptor(
+            description='Per-robot calibration overrides; empty = the default directory.'))
+        p('max_command_age_s', 0.25, ParameterDescriptor(
+            description='Commands older than this (from their human frame stamp) are dropped.'))
+        p('diagnostics_period_s', 1.0, ParameterDescriptor(
+            description='Period of /diagnostics messages.'))
+        g = self.get_parameter
+        try:
+            self.profile = load_profile(g('robot').value, g('calibration_dir').value or None)
+            overrides = {}
+            if g('driver').value:
+                overrides['type'] = g('driver').value
+            if g('port').value:
+                key = 'endpoint' if (overrides.get('type') or self.profile.driver.get('type')) \
+                    == 'ameca_zmq' else 'port'
+                overrides[key] = g('port').value
+            self.driver = make_driver(self.profile, overrides)
+            self.driver.connect()
+        except (ProfileError, DriverError) as exc:
+            raise SystemExit(f'actuation: {exc}') from None
+        self.rate_hz = g('control_rate_hz').value or self.profile.control_rate_hz
+        self.safety = SafetyLayer(self.profile, max_command_age_s=g('max_command_age_s').value)
+        self.names = self.profile.motor_names
+        self._lock = threading.Lock()
+        self._name_cache = {}
+        self.counters = {'commands': 0, 'unknown_motor_names': 0, 'bad_command_messages': 0,
+                         'driver_errors': 0, 'overruns': 0}
+        self.loop_ms = SlidingWindow(600)
+        self.command_latency_ms = SlidingWindow(600)
+        self.command_rate = RateMeter()
+        self._stamp = self.get_clock().now().to_msg()
+        self._last_error = ''
+
+        measured = None
+        try:
+            measured = self.driver.read_positions()
+        except DriverError as exc:
+            self.get_logger().warn(f'could not read the power-up pose ({exc}); assuming neutral')
+        self.safety.power_up(measured if measured is not None else self.profile.neutral,
+                             time.time())
+        self.get_logger().info(
+            f'robot "{self.profile.name}" ({self.profile.num_motors} motors, '
+            f'{self.profile.kind}{", calibrated" if self.profile.calibrated else ""}), driver '
+            f'{self.driver.name}, {self.rate_hz:.0f} Hz; easing to neutral over '
+            f'{self.profile.safety.power_up_s:.1f} s')
+
+        self.applied_pub = self.create_publisher(ControlValues, '/face/robot/applied',
+                                                 qos.LIVE_STREAM)
+        self.twin = getattr(self.driver, 'twin', None)
+        if self.twin is not None:
+            self.robot_pub = self.create_publisher(Blendshapes, '/face/robot/blendshapes',
+                                                   qos.LIVE_STREAM)
+            self.image_pub = self.create_publisher(Image, '/face/robot/image', qos.LIVE_STREAM)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+                                                     qos.DIAGNOSTICS)
+        self.create_subscription(ControlValues, '/face/command', self._on_command,
+                                 qos.LIVE_STREAM)
+        self.create_service(Trigger, '/face/actuation/estop', self._on_estop)
+        self.create_service(Trigger, '/face/actuation/enable', self._on_enable)
+        self.create_service(Trigger, '/face/actuation/go_to_neutral', self._on_neutral)
+        self.create_timer(g('diagnostics_period_s').value, self._publish_diagnostics)
+        self._running = True
+        self._thread = threading.Thread(target=self._control_loop, name='control', daemon=True)
+        self._thread.start()
+
+    # ---- commands ---------------------------------------------------------------------------
+    def _order(self, names) -> np.ndarray:
+        key = tuple(names)
+        order = self._name_cache.get(key)
+        if order is None:
+            lookup = {n: i for i, n in enumerate(names)}
+            order = np.array([lookup.get(n, -1) for n in self.names])
+            unknown = set(names) - set(self.names)
+            if unknown:
+                self.counters['unknown_motor_names'] += len(unknown)
+                self.get_logger().warn(f'command names motors this robot lacks: '
+                                       f'{sorted(unknown)[:5]}')
+            if len(self._name_cache) > 8:
+                self._name_cache.clear()
+            self._name_cache[key] = order
+        return order
+
+    def _on_command(self, msg: ControlValues) -> None:
+        now = time.time()
+        if len(msg.motor_names) != len(msg.values) or not len(msg.values):
+            self.counters['bad_command_messages'] += 1
+            self.get_logger().warn('command with mismatched names/values dropped',
+                                   throttle_duration_sec=5.0)
+            return
+        order = self._order(msg.motor_names)
+        incoming = np.asarray(msg.values, dtype=np.float64)
+        stamp = Time.from_msg(msg.header.stamp).nanoseconds * 1e-9
+        with self._lock:
+            values = self.safety.target.copy()                 # motors not named: hold
+            present = order >= 0
+            values[present] = incoming[order[present]]
+            accepted = self.safety.command(values, now, stamp if stamp > 0 else None)
+            if accepted:
+                self._stamp = msg.header.stamp
+        self.counters['commands'] += 1
+        if accepted:
+            self.command_rate.tick(time.monotonic())
+            self.command_latency_ms.add((now - stamp) * 1e3)
+
+    # ---- control loop ------------------------------------------------------------------------
+    def _control_loop(self) -> None:
+        period = 1.0 / self.rate_hz
+        twin_every = max(1, round(self.rate_hz / max(self.get_parameter('twin_rate_hz').value,
+                                                     1e-3)))
+        render_hz = self.get_parameter('render_rate_hz').value
+        render_every = max(1, round(self.rate_hz / render_hz)) if render_hz > 0 else 0
+        next_tick = time.monotonic()
+        tick = 0
+        while self._running:
+            started = time.monotonic()
+            with self._lock:
+                positions = self.safety.update(time.time(), period)
+                stamp = self._stamp
+            try:
+                if positions is None:
+                    self.driver.limp()
+                else:
+                    self.driver.write(positions)
+            except DriverError as exc:
+                self.counters['driver_errors'] += 1
+                self._last_error = str(exc)
+                self.get_logger().error(f'driver: {exc}', throttle_duration_sec=2.0)
+            if positions is not None:
+                self.applied_pub.publish(control_values_msg(
+                    positions, self.names, stamp, robot=self.profile.name, source='safety',
+                    frame_id='applied'))
+            if self.twin is not None:
+                self.driver.advance(period)
+                if tick % twin_every == 0:
+                    self._publish_twin(stamp, render_every and tick % render_every == 0)
+            self.loop_ms.add((time.monotonic() - started) * 1e3)
+            tick += 1
+            next_tick += period
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                self.counters['overruns'] += 1
+                next_tick = time.monotonic()
+
+    def _publish_twin(self, stamp, render: bool) -> None:
+        shown = self.twin.observe()
+        self.robot_pub.publish(blendshapes_msg(shown, stamp, source='robot_twin',
+                                               subject=self.profile.name,
+                                               frame_id='robot_face'))
+        if render:
+            image = draw_face(shown, 256, 'robot', f'{self.profile.name} (twin)')
+            self.image_pub.publish(image_msg(image, stamp, 'robot_face'))
+
+    # ---- services ---------------------------------------------------------------------------
+    def _on_estop(self, request, response):
+        with self._lock:
+            self.safety.estop()
+        mode = self.profile.safety.estop_mode
+        self.get_logger().warn(f'E-STOP: motors {"hold" if mode == "hold" else "go limp"}')
+        response.success, response.message = True, f'e-stop engaged ({mode})'
+        return response
+
+    def _on_enable(self, request, response):
+        measured = None
+        try:
+            measured = self.driver.read_positions()
+        except DriverError:
+            pass
+        with self._lock:
+            was_stopped = self.safety.mode is Mode.ESTOP
+            self.safety.enable(time.time(), measured)
+        response.success = True
+        response.message = ('enabled: easing to neutral, then following commands'
+                            if was_stopped else 'already enabled')
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_neutral(self, request, response):
+        with self._lock:
+            self.safety.command(self.profile.neutral, time.time())
+        response.success, response.message = True, 'going to neutral'
+        return response
+
+    # ---- diagnostics -----------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        with self._lock:
+            mode = self.safety.mode
+            counters = {**self.counters, **self.safety.counters.as_dict()}
+            limp = self.safety.limp
+        loop = self.loop_ms.summary()
+        status = DiagnosticStatus(name='face_actuation: actuation',
+                                  hardware_id=f'{self.profile.name}/{self.driver.name}')
+        if mode is Mode.ESTOP:
+            status.level = DiagnosticStatus.WARN
+            status.message = 'e-stop: ' + ('limp' if limp else 'holding')
+        elif self._last_error and counters['driver_errors']:
+            status.level = DiagnosticStatus.ERROR
+            status.message = f'driver error: {self._last_error}'
+        elif mode is Mode.WATCHDOG:
+            status.level = DiagnosticStatus.WARN
+            status.message = 'no commands: easing to neutral'
+        else:
+            status.level = DiagnosticStatus.OK
+            status.message = mode.value
+        values = {'mode': mode.value, 'control_rate_hz': f'{self.rate_hz:.1f}',
+                  'command_rate_hz': f'{self.command_rate.rate(time.monotonic()):.1f}',
+                  'loop_ms_mean': f'{loop.mean:.3f}', 'loop_ms_p99': f'{loop.p99:.3f}',
+                  'command_age_ms_p99': f'{self.command_latency_ms.summary().p99:.2f}',
+                  **counters}
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [status]
+        self.diagnostics_pub.publish(array)
+
+    def destroy_node(self):
+        self._running = False
+        self._thread.join(timeout=2.0)
+        self.driver.disconnect()
+        super().destroy_node()
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = ActuationNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

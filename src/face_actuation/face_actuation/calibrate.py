@@ -1,0 +1,94 @@
+"""face-calibrate: per-robot calibration overrides (min/max/neutral per motor, native units).
+
+  face-calibrate ROBOT show
+  face-calibrate ROBOT set MOTOR [--min V] [--max V] [--neutral V]
+  face-calibrate ROBOT capture-neutral [--driver TYPE --port PORT]   # pose the face by hand,
+                                                                   # then read it from the motors
+  face-calibrate ROBOT reset
+
+Overrides are validated against the profile before they are written (atomically), and every
+node applies them on load, so they survive restarts and profile updates.
+"""
+import argparse
+from pathlib import Path
+import sys
+
+import yaml
+
+from face_actuation.drivers import DriverError, make_driver
+from face_actuation.profile import (
+    ProfileError,
+    default_calibration_dir,
+    load_profile,
+    save_calibration,
+)
+
+
+def _current_overrides(profile, directory: Path) -> dict:
+    path = directory / f'{profile.name}.yaml'
+    if path.is_file():
+        return (yaml.safe_load(path.read_text()) or {}).get('motors', {})
+    return {}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('robot')
+    parser.add_argument('--calibration-dir', type=Path, default=None)
+    sub = parser.add_subparsers(dest='action', required=True)
+    sub.add_parser('show')
+    setter = sub.add_parser('set')
+    setter.add_argument('motor')
+    for field in ('min', 'max', 'neutral'):
+        setter.add_argument(f'--{field}', type=float)
+    capture = sub.add_parser('capture-neutral')
+    capture.add_argument('--driver', default='')
+    capture.add_argument('--port', default='')
+    sub.add_parser('reset')
+    args = parser.parse_args(argv)
+    directory = args.calibration_dir or default_calibration_dir()
+    try:
+        base = load_profile(args.robot, calibration_dir='/nonexistent')
+        overrides = _current_overrides(base, directory)
+        if args.action == 'show':
+            profile = load_profile(args.robot, calibration_dir=directory)
+            print(f'{profile.name}: {"calibrated" if profile.calibrated else "profile defaults"}'
+                  f' ({directory / (profile.name + ".yaml")})')
+            for motor in profile.motors:
+                mark = '*' if motor.name in overrides else ' '
+                print(f' {mark} {motor.name:<28} min {motor.min:9.2f}  max {motor.max:9.2f}  '
+                      f'neutral {motor.neutral:9.2f} {motor.unit}')
+            return 0
+        if args.action == 'reset':
+            (directory / f'{base.name}.yaml').unlink(missing_ok=True)
+            print(f'{base.name}: calibration removed; profile defaults apply')
+            return 0
+        if args.action == 'set':
+            base.index(args.motor)
+            change = {k: getattr(args, k) for k in ('min', 'max', 'neutral')
+                      if getattr(args, k) is not None}
+            if not change:
+                parser.error('set needs --min, --max or --neutral')
+            overrides.setdefault(args.motor, {}).update(change)
+        else:                                            # capture-neutral
+            options = {k: v for k, v in (('type', args.driver), ('port', args.port)) if v}
+            driver = make_driver(base, options)
+            driver.connect()
+            try:
+                measured = driver.read_positions()
+            finally:
+                driver.disconnect()
+            if measured is None:
+                raise DriverError(f'the {driver.name} driver cannot read positions')
+            for motor, value in zip(base.motors, base.to_native(measured), strict=True):
+                overrides.setdefault(motor.name, {})['neutral'] = round(float(value), 3)
+        path = save_calibration(base, overrides, directory)
+        print(f'{base.name}: calibration saved to {path}')
+        return 0
+    except (ProfileError, DriverError) as exc:
+        print(f'face-calibrate: {exc}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

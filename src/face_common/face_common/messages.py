@@ -1,0 +1,87 @@
+"""Build the project's messages from arrays, in one place (every node fills them the same)."""
+import numpy as np
+from sensor_msgs.msg import Image
+
+from face_common.arkit import BLENDSHAPE_NAMES, HEAD, LEFT_EYE, NUM_BLENDSHAPES, RIGHT_EYE
+from face_msgs.msg import Blendshapes, ControlValues
+
+_NAMES = list(BLENDSHAPE_NAMES)
+
+
+def blendshapes_msg(values, stamp, *, source: str, subject: str = '', frame_id: str = '',
+                    device_id: str = '', frame_number: int = 0, raw=None,
+                    profile: str = '') -> Blendshapes:
+    """A tracked face frame from 61 wire-order values (raw: the uncalibrated ones)."""
+    values = np.asarray(values, dtype=np.float32)
+    msg = Blendshapes()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.subject = subject
+    msg.source = source
+    msg.device_id = device_id
+    msg.frame_number = int(frame_number)
+    msg.face_tracked = True
+    msg.names = _NAMES
+    msg.weights = values[:NUM_BLENDSHAPES].tolist()
+    msg.raw_weights = (values if raw is None else np.asarray(raw, np.float32))[
+        :NUM_BLENDSHAPES].tolist()
+    msg.calibrated = bool(profile)
+    msg.calibration_profile = profile
+    msg.head_rotation = values[HEAD].tolist()
+    msg.left_eye_rotation = values[LEFT_EYE].tolist()
+    msg.right_eye_rotation = values[RIGHT_EYE].tolist()
+    return msg
+
+
+def blendshapes_to_array(msg: Blendshapes, index_cache: dict | None = None):
+    """61 wire-order values from a Blendshapes message, matching channels by name; None when
+    the message is unusable (no face, lengths that disagree, non-finite values)."""
+    if not msg.face_tracked or len(msg.names) != len(msg.weights):
+        return None
+    names = tuple(msg.names)
+    cache = index_cache if index_cache is not None else {}
+    order = cache.get(names)
+    if order is None:
+        lookup = {n: i for i, n in enumerate(BLENDSHAPE_NAMES)}
+        order = cache[names] = np.array([lookup.get(n, -1) for n in names])
+    values = np.zeros(61, np.float32)
+    weights = np.asarray(msg.weights, np.float32)
+    known = order >= 0
+    values[order[known]] = weights[known]
+    values[HEAD] = msg.head_rotation
+    values[LEFT_EYE] = msg.left_eye_rotation
+    values[RIGHT_EYE] = msg.right_eye_rotation
+    if not np.isfinite(values).all():
+        return None
+    return values
+
+
+def control_values_msg(values, names, stamp, *, robot: str, source: str,
+                       frame_id: str = 'command') -> ControlValues:
+    msg = ControlValues()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.robot_id = robot
+    msg.source = source
+    msg.motor_names = list(names)
+    msg.values = np.asarray(values, np.float32).tolist()
+    return msg
+
+
+def image_msg(bgr: np.ndarray, stamp, frame_id: str = '') -> Image:
+    """sensor_msgs/Image (bgr8) from an OpenCV image, without cv_bridge (not on PyPI)."""
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = bgr.shape[:2]
+    msg.encoding = 'bgr8'
+    msg.is_bigendian = 0
+    msg.step = bgr.shape[1] * 3
+    msg.data = np.ascontiguousarray(bgr, dtype=np.uint8).tobytes()
+    return msg
+
+
+def image_to_array(msg: Image) -> np.ndarray:
+    if msg.encoding != 'bgr8':
+        raise ValueError(f'expected bgr8, got {msg.encoding}')
+    return np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step // 3, 3)[:, :msg.width]

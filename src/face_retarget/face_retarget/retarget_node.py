@@ -1,0 +1,127 @@
+"""Retarget node: /face/human/blendshapes -> model -> /face/command, same stamp.
+
+Frames are matched by channel name; frames without a face, with non-finite values or older
+than max_frame_age_s are dropped and counted. The model is chosen by parameter.
+"""
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.time import Time
+
+from face_actuation.profile import ProfileError, load_profile
+from face_actuation.twin import FaceTwin
+from face_common import qos
+from face_common.messages import blendshapes_to_array, control_values_msg
+from face_common.stats import RateMeter, SlidingWindow
+from face_msgs.msg import Blendshapes, ControlValues
+from face_retarget.baselines import LinearRetarget, fit_linear_on_twin
+
+MODELS = ('linear',)
+
+
+class RetargetNode(Node):
+
+    def __init__(self):
+        super().__init__('retarget')
+        self.declare_parameter('robot', 'micheal', ParameterDescriptor(
+            description='Robot profile the commands are for.'))
+        self.declare_parameter('model', 'linear', ParameterDescriptor(
+            description=f'Retargeting model: {", ".join(MODELS)}.'))
+        self.declare_parameter('checkpoint', '', ParameterDescriptor(
+            description='Model file; empty = fit the linear baseline on the robot\'s twin.'))
+        self.declare_parameter('max_frame_age_s', 0.2, ParameterDescriptor(
+            description='Human frames older than this are dropped (stale).'))
+        self.declare_parameter('diagnostics_period_s', 1.0, ParameterDescriptor(
+            description='Period of /diagnostics messages.'))
+        try:
+            self.profile = load_profile(self.get_parameter('robot').value)
+        except ProfileError as exc:
+            raise SystemExit(f'retarget: {exc}') from None
+        name = self.get_parameter('model').value
+        if name not in MODELS:
+            raise SystemExit(f'retarget: unknown model {name!r}; available: {MODELS}')
+        checkpoint = self.get_parameter('checkpoint').value
+        if checkpoint:
+            self.model = LinearRetarget.load(checkpoint)
+            source = checkpoint
+        else:
+            self.model = fit_linear_on_twin(FaceTwin(self.profile, seed=1))
+            source = f'fitted on 600 random poses of the {self.profile.name} twin'
+        if self.model.weights.shape[1] != self.profile.num_motors:
+            raise SystemExit(f'retarget: model outputs {self.model.weights.shape[1]} motors, '
+                             f'{self.profile.name} has {self.profile.num_motors}')
+        self.get_logger().info(f'model "{name}" for {self.profile.name} ({source})')
+        self.max_age_ns = int(self.get_parameter('max_frame_age_s').value * 1e9)
+        self.counters = {'frames': 0, 'published': 0, 'no_face': 0, 'bad_frames': 0,
+                         'stale_frames': 0}
+        self.compute_ms = SlidingWindow(600)
+        self.rate = RateMeter()
+        self._index_cache = {}
+        self.publisher = self.create_publisher(ControlValues, '/face/command', qos.LIVE_STREAM)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+                                                     qos.DIAGNOSTICS)
+        self.create_subscription(Blendshapes, '/face/human/blendshapes', self._on_frame,
+                                 qos.LIVE_STREAM)
+        self.create_timer(self.get_parameter('diagnostics_period_s').value,
+                          self._publish_diagnostics)
+
+    def _on_frame(self, msg: Blendshapes) -> None:
+        self.counters['frames'] += 1
+        if not msg.face_tracked:
+            self.counters['no_face'] += 1
+            return
+        age = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds
+        if age > self.max_age_ns:
+            self.counters['stale_frames'] += 1
+            self.get_logger().warn(f'dropping a frame {age / 1e6:.0f} ms old',
+                                   throttle_duration_sec=5.0)
+            return
+        started = time.perf_counter()
+        values = blendshapes_to_array(msg, self._index_cache)
+        if values is None:
+            self.counters['bad_frames'] += 1
+            self.get_logger().warn('dropping an unusable frame (lengths or non-finite values)',
+                                   throttle_duration_sec=5.0)
+            return
+        command = self.model.predict(values)
+        self.compute_ms.add((time.perf_counter() - started) * 1e3)
+        self.publisher.publish(control_values_msg(
+            command, self.profile.motor_names, msg.header.stamp, robot=self.profile.name,
+            source=self.model.name))
+        self.counters['published'] += 1
+        self.rate.tick(time.monotonic())
+
+    def _publish_diagnostics(self) -> None:
+        compute = self.compute_ms.summary()
+        rate = self.rate.rate(time.monotonic())
+        status = DiagnosticStatus(name='face_retarget: retarget', hardware_id=self.model.name)
+        status.level = DiagnosticStatus.OK if rate > 0 else DiagnosticStatus.WARN
+        status.message = f'{rate:.1f} Hz' if rate > 0 else 'no human frames'
+        values = {'model': self.model.name, 'robot': self.profile.name, 'rate_hz': f'{rate:.1f}',
+                  'compute_ms_mean': f'{compute.mean:.3f}', 'compute_ms_p99': f'{compute.p99:.3f}',
+                  **self.counters}
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [status]
+        self.diagnostics_pub.publish(array)
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = RetargetNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,64 @@
+"""The retarget node between real topics: human frames in, commands with the same stamp out."""
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+import pytest
+from rclpy.duration import Duration
+
+from conftest import wait_until
+from face_actuation.profile import load_profile
+from face_common import qos
+from face_common.arkit import NUM_CHANNELS, channel_index
+from face_common.messages import blendshapes_msg
+from face_msgs.msg import Blendshapes, ControlValues
+
+pytestmark = pytest.mark.ros
+
+
+def test_commands_carry_the_human_stamp_and_bad_frames_are_dropped(ros_node, node_process):
+    profile = load_profile('hobbs', '/nonexistent')
+    commands = ros_node.subscribe(ControlValues, '/face/command')
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    pub = ros_node.node.create_publisher(Blendshapes, '/face/human/blendshapes',
+                                         qos.LIVE_STREAM)
+    node = node_process('face_retarget', 'retarget',
+                        params={'robot': 'hobbs', 'diagnostics_period_s': 0.2})
+    clock = ros_node.node.get_clock()
+    frame = np.zeros(NUM_CHANNELS, np.float32)
+    frame[channel_index('JawOpen')] = 0.8
+
+    def fresh(values=frame):
+        return blendshapes_msg(values, clock.now().to_msg(), source='test')
+    assert wait_until(lambda: pub.publish(fresh()) or commands.snapshot(), 15.0), node.output()
+    sent = fresh()
+    pub.publish(sent)
+    assert wait_until(lambda: any(c.header.stamp == sent.header.stamp
+                                  for c in commands.snapshot()))
+    command = next(c for c in commands.snapshot() if c.header.stamp == sent.header.stamp)
+    assert list(command.motor_names) == profile.motor_names and command.robot_id == 'hobbs'
+    jaw = profile.index('jaw_open')
+    assert command.values[jaw] > profile.neutral[jaw] + 0.2          # an open jaw opens the jaw
+    assert all(0.0 <= v <= 1.0 for v in command.values)
+
+    bad = fresh()
+    bad.weights[3] = float('nan')
+    pub.publish(bad)
+    time.sleep(0.05)                      # live-stream QoS keeps the last 2: pace the frames
+    mismatched = fresh()
+    mismatched.names = mismatched.names[:10]
+    pub.publish(mismatched)
+    time.sleep(0.05)
+    stale = blendshapes_msg(frame, (clock.now() - Duration(seconds=1.0)).to_msg(), source='t')
+    pub.publish(stale)
+
+    def counted():
+        for array in reversed(diagnostics.snapshot()):
+            for status in array.status:
+                if status.name == 'face_retarget: retarget':
+                    values = {kv.key: kv.value for kv in status.values}
+                    return values
+        return {}
+    assert wait_until(lambda: counted().get('bad_frames') == '2' and
+                      counted().get('stale_frames') == '1', 5.0), str(counted())
+    assert node.alive
