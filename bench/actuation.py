@@ -13,13 +13,12 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, time_calls  # noqa: E402
-
-from face_actuation.drivers import make_driver  # noqa: E402
-from face_actuation.emulators import DynamixelEmulator, MaestroEmulator  # noqa: E402
-from face_actuation.profile import load_profile  # noqa: E402
-from face_actuation.safety import Mode, SafetyLayer  # noqa: E402
-from face_actuation.twin import FaceTwin  # noqa: E402
+from common import report, time_calls
+from face_actuation.drivers import make_driver
+from face_actuation.emulators import DynamixelEmulator, MaestroEmulator
+from face_actuation.profile import load_profile
+from face_actuation.safety import Mode, SafetyLayer
+from face_actuation.twin import FaceTwin
 
 DT = 1.0 / 60.0
 
