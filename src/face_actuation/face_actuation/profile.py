@@ -49,14 +49,16 @@ class Motor:
 
 @dataclass(frozen=True)
 class HoldRule:
-    """A motor held above `threshold` (normalised) for more than `max_hold_s` ramps back to
-    `threshold` over `ramp_s` (protects motors and skin: the Sophia 'jaw' rule)."""
+    """A motor held beyond `threshold` (normalised; above it, or below it for motors whose
+    extreme is at 0) for more than `max_hold_s` ramps back to `threshold` over `ramp_s`
+    (protects motors and skin: the Sophia 'jaw' rule)."""
 
     motor: str
     threshold: float
     max_hold_s: float
     ramp_s: float
-    rest_s: float = 2.0          # time below threshold before the budget resets
+    rest_s: float = 2.0          # time back inside the threshold before the budget resets
+    direction: str = 'above'     # 'above' or 'below'
 
 
 @dataclass(frozen=True)
@@ -201,9 +203,12 @@ def _safety(data, motors: dict, where: str) -> SafetyConfig:
         threshold = _number(rule, 'threshold', rwhere)
         if not 0 < threshold < 1:
             raise ProfileError(f'{rwhere}.threshold: must be inside (0, 1)')
+        direction = rule.get('direction', 'above')
+        if direction not in ('above', 'below'):
+            raise ProfileError(f'{rwhere}.direction: {direction!r} is not above or below')
         rules.append(HoldRule(motor, threshold, _number(rule, 'max_hold_s', rwhere),
                               _number(rule, 'ramp_s', rwhere),
-                              _number(rule, 'rest_s', rwhere, 2.0)))
+                              _number(rule, 'rest_s', rwhere, 2.0), direction))
     config = SafetyConfig(
         watchdog_timeout_s=_number(data, 'watchdog_timeout_s', where, 0.5),
         return_to_neutral_s=_number(data, 'return_to_neutral_s', where, 1.5),

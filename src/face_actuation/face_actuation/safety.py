@@ -57,6 +57,7 @@ class _HoldState:
     max_hold_s: float
     ramp_s: float
     rest_s: float
+    sign: float = 1.0            # +1: beyond = above the threshold; -1: below it
     above_since: float | None = None
     below_since: float | None = None
     ramp_start: float | None = None
@@ -87,7 +88,8 @@ class SafetyLayer:
         self.amax = p.array('max_acceleration')
         self.pairs = p.pair_indices()
         self.holds = [_HoldState(p.index(r.motor), r.threshold, r.max_hold_s, r.ramp_s,
-                                 r.rest_s) for r in self.config.hold_rules]
+                                 r.rest_s, 1.0 if r.direction == 'above' else -1.0)
+                      for r in self.config.hold_rules]
         self.position = self.neutral.copy()
         self.velocity = np.zeros(self.n)
         self.target = self.neutral.copy()
@@ -205,9 +207,12 @@ class SafetyLayer:
         self._speed_cap = np.minimum(self.vmax, np.maximum(cap, 1e-6))
 
     def _apply_hold_rules(self, target: np.ndarray, now: float) -> np.ndarray:
+        """Rules work in 'beyond' coordinates (sign * value), so one code path serves motors
+        whose extreme is at 1 and those whose extreme is at 0."""
         for rule in self.holds:
-            position = self.position[rule.index]
-            if position > rule.threshold + 1e-9:
+            position = rule.sign * self.position[rule.index]
+            threshold = rule.sign * rule.threshold
+            if position > threshold + 1e-9:
                 rule.below_since = None
                 if rule.above_since is None:
                     rule.above_since = now
@@ -222,8 +227,8 @@ class SafetyLayer:
             if rule.ramp_start is not None:
                 progress = min(1.0, (now - rule.ramp_start) / rule.ramp_s)
                 eased = 0.5 - 0.5 * math.cos(math.pi * progress)
-                cap = rule.ramp_from + (rule.threshold - rule.ramp_from) * eased
-                target[rule.index] = min(target[rule.index], cap)
+                cap = rule.ramp_from + (threshold - rule.ramp_from) * eased
+                target[rule.index] = rule.sign * min(rule.sign * target[rule.index], cap)
         return target
 
     def _move_toward(self, target: np.ndarray, dt: float) -> np.ndarray:

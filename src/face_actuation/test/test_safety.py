@@ -190,14 +190,16 @@ def test_estop_holds_or_goes_limp_and_resumes_smoothly(mode):
     assert safety.counters.estops == 1
 
 
-def test_jaw_hold_rule_ramps_back_after_max_hold():
-    profile = PROFILES['micheal']
+@pytest.mark.parametrize('robot', ['micheal', 'ameca'])     # jaw opens toward 1 / toward 0
+def test_jaw_hold_rule_ramps_back_after_max_hold(robot):
+    profile = PROFILES[robot]
     rule = profile.safety.hold_rules[0]
+    sign = 1.0 if rule.direction == 'above' else -1.0
     jaw = profile.index(rule.motor)
     safety = SafetyLayer(profile)
     safety.power_up(profile.neutral, 0.0)
     now, wide = 0.0, profile.neutral.copy()
-    wide[jaw] = 0.95
+    wide[jaw] = 0.95 if sign > 0 else 0.05
     checker = LimitChecker(profile, safety.position)
     peak_after_ramp = []
     while now < profile.safety.power_up_s + rule.max_hold_s + rule.ramp_s + 1.5:
@@ -206,9 +208,9 @@ def test_jaw_hold_rule_ramps_back_after_max_hold():
         out = safety.update(now, DT)
         checker.check(out)
         if now > profile.safety.power_up_s + rule.max_hold_s + rule.ramp_s + 1.0:
-            peak_after_ramp.append(out[jaw])
+            peak_after_ramp.append(sign * out[jaw])
     assert safety.counters.hold_rule_ramps == 1
-    assert max(peak_after_ramp) <= rule.threshold + 1e-6
+    assert max(peak_after_ramp) <= sign * rule.threshold + 1e-6
 
 
 def test_symmetry_averages_pairs():
