@@ -159,6 +159,7 @@ class ActuationNode(Node):
                                                      1e-3)))
         render_hz = self.get_parameter('render_rate_hz').value
         render_every = max(1, round(self.rate_hz / render_hz)) if render_hz > 0 else 0
+        poll_every = max(1, round(self.rate_hz))              # hardware error state, 1 Hz
         next_tick = time.monotonic()
         tick = 0
         while self._running:
@@ -171,6 +172,10 @@ class ActuationNode(Node):
                     self.driver.limp()
                 else:
                     self.driver.write(positions)
+                if tick % poll_every == poll_every - 1:
+                    reported = self.driver.poll_errors()
+                    if reported:
+                        raise DriverError(reported)
             except DriverError as exc:
                 self.counters['driver_errors'] += 1
                 self._last_error = str(exc)

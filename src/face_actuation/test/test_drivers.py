@@ -74,6 +74,9 @@ def test_maestro_driver_drives_micheal_on_two_controllers(micheal):
         np.testing.assert_allclose(measured, pose, atol=0.25 / 1000 + 1e-9)  # quarter-us grid
         device.error_bits = 0x0010
         assert driver.read_errors() == {12: 0x0010, 13: 0}
+        assert driver.poll_errors() == ''                    # reading cleared them
+        device.error_bits = 0x0002
+        assert '0x0002' in driver.poll_errors()
         driver.disconnect()
     finally:
         device.close()

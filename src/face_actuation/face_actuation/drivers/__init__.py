@@ -35,6 +35,10 @@ class Driver:
     def limp(self) -> None:
         """Stop driving the motors (torque off / no pulses) — the e-stop 'limp' mode."""
 
+    def poll_errors(self) -> str:
+        """Ask the hardware for its error state; '' when fine (or when it cannot say)."""
+        return ''
+
     def disconnect(self) -> None:
         """Close the link."""
 

@@ -154,6 +154,11 @@ class MaestroDriver(Driver):
             self.errors += 1
         return result
 
+    def poll_errors(self) -> str:
+        bits = {device: value for device, value in self.read_errors().items() if value}
+        return ', '.join(f'Maestro {device if device is not None else ""} error bits '
+                         f'{value:#06x}' for device, value in bits.items())
+
     def disconnect(self) -> None:
         if self.serial is not None:
             self.serial.close()
