@@ -153,12 +153,12 @@ class MaestroEmulator(PtyDevice):
             self.record(('set_multiple_targets', device, first, values))
         elif command == 0x90:
             value = self.targets.get((device, data[0]), 0)
-            self.reply(bytes([value & 0xFF, value >> 8]))
             self.record(('get_position', device, data[0]))
+            self.reply(bytes([value & 0xFF, value >> 8]))
         elif command == 0xA1:
-            self.reply(bytes([self.error_bits & 0xFF, self.error_bits >> 8]))
-            self.error_bits = 0
+            bits, self.error_bits = self.error_bits, 0
             self.record(('get_errors', device))
+            self.reply(bytes([bits & 0xFF, bits >> 8]))
         elif command == 0xA2:
             self.record(('go_home', device))
 
@@ -220,24 +220,26 @@ class DynamixelEmulator(PtyDevice):
         self.reply(packet + bytes([crc & 0xFF, crc >> 8]))
 
     def _execute(self, dxl_id, instruction, params) -> None:
+        # every command is logged before the reply: a driver that got its answer may act on
+        # it at once, and a test reading the log must already see the command
         if instruction == 0x01:                                   # ping
+            self.record(('ping', dxl_id))
             if dxl_id in self.tables:
                 self._status(dxl_id, bytes([self.model_number & 0xFF, self.model_number >> 8,
                                             52]))
-            self.record(('ping', dxl_id))
         elif instruction == 0x02:                                 # read
             address, size = params[0] | params[1] << 8, params[2] | params[3] << 8
+            self.record(('read', dxl_id, address, size))
             if dxl_id in self.tables:
                 self._status(dxl_id, bytes(self.tables[dxl_id][address:address + size]))
-            self.record(('read', dxl_id, address, size))
         elif instruction == 0x03:                                 # write
             address = params[0] | params[1] << 8
             data = params[2:]
+            self.record(('write', dxl_id, address, bytes(data)))
             if dxl_id in self.tables:
                 self.tables[dxl_id][address:address + len(data)] = data
                 self._apply(dxl_id, address)
                 self._status(dxl_id)
-            self.record(('write', dxl_id, address, bytes(data)))
         elif instruction == 0x83:                                 # sync write
             address, size = params[0] | params[1] << 8, params[2] | params[3] << 8
             entries = {}
@@ -251,10 +253,10 @@ class DynamixelEmulator(PtyDevice):
             self.record(('sync_write', address, size, entries))
         elif instruction == 0x82:                                 # sync read
             address, size = params[0] | params[1] << 8, params[2] | params[3] << 8
+            self.record(('sync_read', address, size, list(params[4:])))
             for target in params[4:]:
                 if target in self.tables:
                     self._status(target, bytes(self.tables[target][address:address + size]))
-            self.record(('sync_read', address, size, list(params[4:])))
         else:
             raise ValueError(f'instruction {instruction:#x} not emulated')
 
