@@ -12,6 +12,8 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/config', glob('config/*.yaml')),
+        *[('share/' + package_name + '/' + d, glob(d + '/*'))
+          for d in sorted(glob('checkpoints/*'))],
     ],
     install_requires=['setuptools'],
     zip_safe=True,
@@ -22,6 +24,8 @@ setup(
     entry_points={
         'console_scripts': [
             'retarget = face_retarget.retarget_node:main',
+            'face-retarget-train = face_retarget.cli:train_main',
+            'face-retarget-eval = face_retarget.cli:eval_main',
         ],
     },
 )

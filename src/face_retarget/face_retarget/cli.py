@@ -1,0 +1,197 @@
+"""Command-line tools: face-retarget-train and face-retarget-eval."""
+import argparse
+import json
+from pathlib import Path
+import sys
+import time
+
+import numpy as np
+
+from face_actuation.profile import ProfileError, load_profile
+from face_actuation.twin import FaceTwin
+from face_capture.bundled import bundled_take_path
+from face_capture.takes import TakeFormatError, read_take
+from face_retarget.baselines import LinearRetarget
+from face_retarget.evaluate import evaluate, write_report
+from face_retarget.exface import ExFaceConfig, ExFaceDiffusion
+from face_retarget.models import (
+    LinearStream,
+    MLPRegressor,
+    Normaliser,
+    RandomStream,
+    TorchStream,
+    TransformerRegressor,
+)
+from face_retarget.recipe import build_dataset, split_take, validation_episodes
+from face_retarget.training import (
+    CheckpointError,
+    TrainConfig,
+    load_checkpoint,
+    plot_curves,
+    save_checkpoint,
+    train,
+)
+
+TRAIN_END_S = 94.0           # the bundled take: training before, held out after
+LEARNED = ('exface', 'mlp', 'transformer')
+
+
+def default_checkpoint_dir() -> Path:
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        installed = Path(get_package_share_directory('face_retarget')) / 'checkpoints'
+        if installed.is_dir():
+            return installed
+    except (ImportError, LookupError, ValueError):
+        pass
+    return Path(__file__).resolve().parent.parent / 'checkpoints'
+
+
+def _model(kind: str, motors: int, args) -> object:
+    if kind == 'exface':
+        return ExFaceDiffusion(ExFaceConfig(motors=motors, window=args.window,
+                                            d_model=args.d_model, layers=args.layers,
+                                            heads=args.heads, frame_rate=30.0))
+    if kind == 'mlp':
+        return MLPRegressor(55, motors, hidden=2 * args.d_model)
+    return TransformerRegressor(55, motors, args.window, args.d_model, args.layers, args.heads)
+
+
+def train_main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description='Train the retargeting models for a robot on its digital twin '
+                    '(ExFace diffusion transformer, MLP and Transformer baselines, linear).')
+    parser.add_argument('--robot', required=True)
+    parser.add_argument('--out', type=Path, default=None,
+                        help='checkpoint directory (default: the shipped checkpoints)')
+    parser.add_argument('--models', default=','.join(LEARNED))
+    parser.add_argument('--take', default='', help='human take (default: the bundled one)')
+    parser.add_argument('--train-end-s', type=float, default=TRAIN_END_S,
+                        help='use the take up to here; the rest stays held out')
+    parser.add_argument('--window', type=int, default=60)
+    parser.add_argument('--d-model', type=int, default=128)
+    parser.add_argument('--layers', type=int, default=4)
+    parser.add_argument('--heads', type=int, default=4)
+    parser.add_argument('--steps', type=int, default=2000)
+    parser.add_argument('--batch', type=int, default=32)
+    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--static-frames', type=int, default=72_000)
+    parser.add_argument('--interpolation-frames', type=int, default=12_000)
+    parser.add_argument('--resume', action='store_true', help='continue unfinished training')
+    parser.add_argument('--no-progress', action='store_true')
+    args = parser.parse_args(argv)
+    try:
+        profile = load_profile(args.robot)
+        take = read_take(args.take or bundled_take_path())
+    except (ProfileError, TakeFormatError, OSError) as exc:
+        print(f'face-retarget-train: {exc}', file=sys.stderr)
+        return 2
+    out = (args.out or default_checkpoint_dir()) / profile.name
+    out.mkdir(parents=True, exist_ok=True)
+    human_train, _ = split_take(take, args.train_end_s)
+    started = time.monotonic()
+    print(f'{profile.name}: building the dataset on the twin ...', flush=True)
+    data = build_dataset(FaceTwin(profile), human_train, args.window, seed=args.seed,
+                         static_frames=args.static_frames,
+                         interpolation_frames=args.interpolation_frames)
+    print(f'{profile.name}: {len(data.observed)} windows of {args.window} frames '
+          f'({data.counts}), actuator delay {data.delay} frames', flush=True)
+    normaliser = Normaliser.fit(data.observed)
+    data.linear.save(out / 'linear.npz')
+    info = {'delay': data.delay, 'counts': data.counts, 'take': take.name,
+            'train_end_s': args.train_end_s, 'frame_rate': 30.0}
+    (out / 'dataset.json').write_text(json.dumps(info, indent=1))
+    config = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+    curves = {}
+    for kind in [m for m in args.models.split(',') if m]:
+        if kind not in LEARNED:
+            parser.error(f'unknown model {kind!r}; choose from {LEARNED}')
+        path = out / f'{kind}.pt'
+        model = _model(kind, profile.num_motors, args)
+        history, optimizer_state, start = [], None, 0
+        if args.resume and path.exists():
+            try:
+                model, normaliser_saved, payload = load_checkpoint(path, profile)
+            except CheckpointError as exc:
+                print(f'cannot resume {path}: {exc}', file=sys.stderr)
+                return 2
+            history = payload.get('history', [])
+            optimizer_state = payload.get('optimizer')
+            start = payload['info'].get('steps_done', config.steps)
+            normaliser = normaliser_saved
+        if start < config.steps:
+            history, optimizer_state = train(model, data.observed, data.commands, normaliser,
+                                             config, history, optimizer_state, start,
+                                             progress=not args.no_progress, label=kind)
+        curves[kind] = history
+        save_checkpoint(path, model, normaliser, profile, config, history, optimizer_state,
+                        {**info, 'steps_done': config.steps})
+        first, last = history[0][1], history[-1][1]
+        print(f'{profile.name}/{kind}: loss {first:.4f} -> {last:.4f} ({path})', flush=True)
+    plot_curves(curves, out / 'training_curves.png', f'{profile.name}: training loss')
+    print(f'{profile.name}: done in {time.monotonic() - started:.0f} s', flush=True)
+    return 0
+
+
+def eval_main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description='Evaluate retargeting models on a human take through a robot twin.')
+    parser.add_argument('--robot', required=True)
+    parser.add_argument('--take', default='', help='Live Link Face CSV (default: bundled)')
+    parser.add_argument('--out', type=Path, required=True)
+    parser.add_argument('--checkpoints', type=Path, default=None)
+    parser.add_argument('--models', default='random,linear,mlp,transformer,exface')
+    parser.add_argument('--start-s', type=float, default=None,
+                        help='evaluate from here (default: the held-out part of the bundled '
+                             f'take, from {TRAIN_END_S:.0f} s; 0 for another take)')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        profile = load_profile(args.robot)
+        take = read_take(args.take or bundled_take_path())
+    except (ProfileError, TakeFormatError, OSError) as exc:
+        print(f'face-retarget-eval: {exc}', file=sys.stderr)
+        return 2
+    start = args.start_s if args.start_s is not None else (0.0 if args.take else TRAIN_END_S)
+    _, human = split_take(take, start)
+    directory = (args.checkpoints or default_checkpoint_dir()) / profile.name
+    info_path = directory / 'dataset.json'
+    if not info_path.is_file():
+        print(f'face-retarget-eval: no trained models in {directory} (run '
+              f'face-retarget-train --robot {profile.name})', file=sys.stderr)
+        return 2
+    info = json.loads(info_path.read_text())
+    delay = int(info['delay'])
+    linear = LinearRetarget.load(directory / 'linear.npz')
+    validation = validation_episodes(FaceTwin(profile, seed=1000 + args.seed), linear, human,
+                                     np.random.default_rng(1000 + args.seed))
+    results = []
+    for name in [m for m in args.models.split(',') if m]:
+        try:
+            if name == 'random':
+                stream = RandomStream(profile.num_motors, args.seed)
+            elif name == 'linear':
+                stream = LinearStream(linear)
+            else:
+                model, normaliser, payload = load_checkpoint(directory / f'{name}.pt', profile)
+                stream = TorchStream(model, normaliser, profile.num_motors,
+                                     payload['config'].get('window', 1), deterministic=True,
+                                     seed=args.seed)
+        except (CheckpointError, OSError) as exc:
+            print(f'face-retarget-eval: {name}: {exc}', file=sys.stderr)
+            return 2
+        result = evaluate(stream, profile, human, validation, delay, 30.0)
+        print(f'{profile.name} {name:<12} motor {result["motor_distance"]:.4f}  blendshape '
+              f'{result["blendshape_distance"]:.4f}  jitter {result["jitter"]:.4f}  '
+              f'latency p99 {result["latency_ms_p99"]:.2f} ms', flush=True)
+        results.append(result)
+    title = (f'{profile.name}: {take.name} from {start:.0f} s ({len(human)} frames, held out), '
+             f'twin delay {delay} frames')
+    paths = write_report(results, human, delay, args.out, title)
+    print(f'report: {paths["markdown"]}, {paths["json"]}, {paths["figure"]}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(train_main())

@@ -1,0 +1,101 @@
+"""Training data from a robot: pairs of (what the face showed, the commands that made it).
+
+The ExFace bootstrap sources, generated on a robot's digital twin here (the bootstrap loop
+collects the same from real hardware or a twin through rosbag2):
+- static: random safe poses, each held until settled and read (the paper's stage 1: 600
+  poses, replicated into windows);
+- random interpolation: smooth moves between random poses (the paper's control condition);
+- human-driven: a model drives the robot from human takes; the response is recorded.
+Actuator delay is estimated from the data and compensated: command t is paired with the face
+reading `delay` frames later.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from face_actuation.simulate import rollout
+from face_actuation.twin import FaceTwin
+
+
+@dataclass
+class Episode:
+    """One continuous recording at a fixed rate."""
+
+    observed: np.ndarray       # (N, 61) robot face readings
+    commands: np.ndarray       # (N, n_motors) normalised commands sent
+    source: str = ''
+
+
+def static_poses(twin: FaceTwin, count: int, rng: np.random.Generator,
+                 symmetric: bool = False):
+    """Random poses and the settled, noisy face reading of each (stage 1)."""
+    poses = twin.random_poses(count, rng, symmetric=symmetric)
+    readings = twin.add_noise(twin.shape(poses))
+    return poses, readings
+
+
+def static_windows(poses: np.ndarray, readings: np.ndarray, window: int, frames: int,
+                   rng: np.random.Generator, twin: FaceTwin):
+    """Expand static pairs into training windows the way the paper does (600 poses -> 72,000
+    frames): each window holds one pose, read with fresh measurement noise per frame."""
+    count = max(1, frames // window)
+    pick = rng.integers(0, len(poses), count)
+    motors = np.repeat(poses[pick][:, None, :], window, axis=1)
+    clean = twin.shape(poses[pick])
+    observed = twin.add_noise(np.repeat(clean[:, None, :], window, axis=1)
+                              .reshape(-1, clean.shape[-1])).reshape(count, window, -1)
+    return observed, motors
+
+
+def interpolation_commands(twin: FaceTwin, frames: int, rng: np.random.Generator,
+                           rate: float, min_s: float = 0.3, max_s: float = 1.5):
+    """Smooth (smoothstep) moves between random poses, each lasting min_s..max_s."""
+    out = np.empty((frames, twin.profile.num_motors))
+    current = twin.random_poses(1, rng)[0]
+    n = 0
+    while n < frames:
+        target = twin.random_poses(1, rng)[0]
+        length = max(2, int(rng.uniform(min_s, max_s) * rate))
+        s = np.linspace(0, 1, length)[:, None]
+        s = s * s * (3 - 2 * s)
+        segment = current + (target - current) * s
+        take = min(length, frames - n)
+        out[n:n + take] = segment[:take]
+        n += take
+        current = target
+    return out
+
+
+def record(twin: FaceTwin, commands: np.ndarray, rate: float, source: str) -> Episode:
+    """Drive the twin with commands through the safety layer and record the face."""
+    result = rollout(twin, commands, 1.0 / rate)
+    return Episode(result.observed, result.applied, source)
+
+
+def estimate_delay(episodes, max_lag: int = 10) -> int:
+    """Frames between a command and the face reading that best reflects it: the lag at which
+    a linear map from commands to readings explains the readings best."""
+    best, best_error = 0, np.inf
+    for lag in range(max_lag + 1):
+        x = np.concatenate([e.commands[:len(e.commands) - lag] for e in episodes])
+        y = np.concatenate([e.observed[lag:] for e in episodes])
+        x1 = np.hstack([x, np.ones((len(x), 1))])
+        coef, *_ = np.linalg.lstsq(x1, y, rcond=None)
+        error = np.mean((x1 @ coef - y) ** 2)
+        if error < best_error:
+            best, best_error = lag, error
+    return best
+
+
+def windows(episodes, window: int, stride: int, delay: int):
+    """Aligned (observed, commands) windows: command t with the reading at t + delay."""
+    obs, cmd = [], []
+    for episode in episodes:
+        observed = episode.observed[delay:]
+        commands = episode.commands[:len(episode.commands) - delay]
+        for start in range(0, len(commands) - window + 1, stride):
+            obs.append(observed[start:start + window])
+            cmd.append(commands[start:start + window])
+    if not obs:
+        return np.zeros((0, window, 61)), np.zeros((0, window, 0))
+    return np.stack(obs), np.stack(cmd)

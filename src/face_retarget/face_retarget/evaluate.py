@@ -1,0 +1,120 @@
+"""Evaluation of retargeting models on a human take through a robot's twin (ROS-free).
+
+Metrics (the ExFace paper's Table I plus smoothness and speed):
+- motor distance: MSE between predicted and true commands on held-out twin recordings (the
+  only place true commands exist);
+- blendshape distance: MSE between the human's calibrated blendshapes and those the twin shows
+  when driven by the predicted commands (through the safety layer), compared `delay` frames
+  later, when the robot has had time to respond;
+- jitter: mean absolute second difference of the commands;
+- per-frame latency of the model (mean, p99).
+"""
+import json
+from pathlib import Path
+import time
+
+import numpy as np
+
+from face_actuation.simulate import rollout
+from face_actuation.twin import FaceTwin
+from face_common.arkit import NUM_BLENDSHAPES
+from face_common.stats import summarize
+
+
+def stream_commands(stream, frames: np.ndarray, neutral):
+    """Commands for every frame, one step at a time as in the node, with per-step timing."""
+    stream.reset(neutral)
+    commands = np.empty((len(frames), stream.motors), np.float32)
+    latency = np.empty(len(frames))
+    for i, frame in enumerate(frames):
+        started = time.perf_counter()
+        commands[i] = stream.step(frame)
+        latency[i] = (time.perf_counter() - started) * 1e3
+    return commands, latency
+
+
+def jitter(commands: np.ndarray) -> float:
+    return float(np.abs(np.diff(commands, n=2, axis=0)).mean())
+
+
+def blendshape_distance(human: np.ndarray, observed: np.ndarray, delay: int) -> float:
+    n = len(human) - delay
+    return float(np.mean((observed[delay:delay + n, :NUM_BLENDSHAPES]
+                          - human[:n, :NUM_BLENDSHAPES]) ** 2))
+
+
+def motor_distance(stream, episodes, delay: int, neutral) -> float:
+    errors = []
+    for episode in episodes:
+        frames = episode.observed[delay:]
+        truth = episode.commands[:len(episode.commands) - delay]
+        predicted, _ = stream_commands(stream, frames, neutral)
+        errors.append(np.mean((predicted - truth) ** 2))
+    return float(np.mean(errors))
+
+
+def evaluate(stream, profile, human: np.ndarray, validation, delay: int, rate: float,
+             twin_seed=None) -> dict:
+    neutral = profile.neutral
+    commands, latency = stream_commands(stream, human, neutral)
+    twin = FaceTwin(profile, seed=twin_seed)
+    observed = rollout(twin, commands, 1.0 / rate).observed
+    lat = summarize(latency)
+    return {'model': stream.name,
+            'motor_distance': motor_distance(stream, validation, delay, neutral),
+            'blendshape_distance': blendshape_distance(human, observed, delay),
+            'jitter': jitter(commands),
+            'latency_ms_mean': lat.mean, 'latency_ms_p99': lat.p99,
+            '_commands': commands, '_observed': observed}
+
+
+def write_report(results, human: np.ndarray, delay: int, out: Path, title: str) -> dict:
+    """results.json (one entry per model), results.md (table), results.png (figure)."""
+    out.mkdir(parents=True, exist_ok=True)
+    public = [{k: v for k, v in r.items() if not k.startswith('_')} for r in results]
+    (out / 'results.json').write_text(json.dumps(public, indent=1))
+    lines = [f'# {title}', '', '| model | motor distance | blendshape distance | jitter | '
+             'latency mean (ms) | latency p99 (ms) |', '|---|---|---|---|---|---|']
+    for r in public:
+        lines.append(f'| {r["model"]} | {r["motor_distance"]:.4f} | '
+                     f'{r["blendshape_distance"]:.4f} | {r["jitter"]:.4f} | '
+                     f'{r["latency_ms_mean"]:.3f} | {r["latency_ms_p99"]:.3f} |')
+    (out / 'results.md').write_text('\n'.join(lines) + '\n')
+    _figure(results, human, delay, out / 'results.png', title)
+    return {'json': out / 'results.json', 'markdown': out / 'results.md',
+            'figure': out / 'results.png'}
+
+
+def _figure(results, human, delay, path, title) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from face_common.arkit import channel_index
+    names = [r['model'] for r in results]
+    fig = plt.figure(figsize=(12, 7), dpi=100)
+    grid = fig.add_gridspec(2, 3)
+    for col, (key, label) in enumerate((('blendshape_distance', 'blendshape distance'),
+                                        ('jitter', 'jitter'), ('latency_ms_p99',
+                                                               'latency p99 (ms)'))):
+        ax = fig.add_subplot(grid[0, col])
+        ax.bar(names, [r[key] for r in results], color='tab:blue')
+        ax.set_title(label)
+        ax.tick_params(axis='x', rotation=30)
+        if key != 'latency_ms_p99':
+            ax.set_yscale('log')
+    ax = fig.add_subplot(grid[1, :])
+    jaw = channel_index('JawOpen')
+    span = slice(0, min(len(human), 600))
+    ax.plot(human[span, jaw], color='black', linewidth=2, label='human (calibrated)')
+    for r in results:
+        if r['model'] != 'random':
+            ax.plot(r['_observed'][span.start + delay:span.stop + delay, jaw], label=r['model'],
+                    alpha=0.8)
+    ax.set_title('JawOpen: human vs robot twin (first 20 s of the held-out take)')
+    ax.set_xlabel('frame (30 fps)')
+    ax.legend(ncol=6, fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

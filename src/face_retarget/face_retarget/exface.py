@@ -1,0 +1,207 @@
+"""ExFace: a diffusion transformer from human blendshape sequences to robot motor values.
+
+Paper: ExFace (Zhang et al.), III-B. A conditional DDPM over a window of T frames of motor
+values, conditioned on the T-frame blendshape window; the network is a DiT (Peebles & Xie)
+with adaLN-Zero timestep conditioning, trained with MSE between predicted and true motor values
+(x0 prediction). For real time on a CPU (Diffusion Policy habits):
+- the commands already sent are given to the network as a known prefix (value + mask), so each
+  new frame only has to fill in the current command, continuous with the past;
+- inference warm-starts the current frame from the previous command, noised to an intermediate
+  level, and runs a few deterministic DDIM steps from there;
+- deterministic mode uses one fixed noise vector, so streaming and batch inference agree.
+"""
+from dataclasses import asdict, dataclass
+import math
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+@dataclass
+class ExFaceConfig:
+    input_channels: int = 55          # 52 blendshapes + head yaw/pitch/roll (paper: 55)
+    motors: int = 33
+    window: int = 120                 # T frames (paper: 120)
+    d_model: int = 128
+    layers: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    diffusion_steps: int = 100        # training noise levels
+    schedule: str = 'cosine'          # 'cosine' | 'linear'
+    inference_steps: int = 2          # DDIM steps per frame
+    warm_start: float = 0.3           # start level, as a fraction of diffusion_steps
+    cold_prefix_p: float = 0.1        # training windows with no known prefix
+    frame_rate: float = 30.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def noise_schedule(steps: int, kind: str) -> torch.Tensor:
+    """Cumulative alpha-bar for t = 0..steps-1 (t = steps-1 is almost pure noise)."""
+    if kind == 'linear':                                   # Ho et al., scaled to `steps`
+        scale = 1000.0 / steps
+        betas = torch.linspace(1e-4 * scale, min(0.02 * scale, 0.999), steps,
+                               dtype=torch.float64)
+        return torch.cumprod(1.0 - betas, 0).float()
+    if kind == 'cosine':                                   # Nichol & Dhariwal
+        s = 0.008
+        x = torch.linspace(0, steps, steps + 1, dtype=torch.float64)
+        f = torch.cos(((x / steps) + s) / (1 + s) * math.pi / 2) ** 2
+        alpha_bar = f / f[0]
+        betas = torch.clip(1 - alpha_bar[1:] / alpha_bar[:-1], 0, 0.999)
+        return torch.cumprod(1.0 - betas, 0).float()
+    raise ValueError(f'unknown noise schedule {kind!r}')
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None, :]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+def modulate(x, shift, scale):
+    return x * (1 + scale[:, None, :]) + shift[:, None, :]
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention on PyTorch's fused kernel (less per-call overhead than
+    nn.MultiheadAttention, which matters at batch 1 in real time)."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, t, d))
+
+
+class DiTBlock(nn.Module):
+    """Transformer block whose norms are modulated by the timestep (adaLN-Zero)."""
+
+    def __init__(self, d: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.attn = SelfAttention(d, heads)
+        self.norm2 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        hidden = int(d * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate='tanh'),
+                                 nn.Linear(hidden, d))
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
+        nn.init.zeros_(self.ada[1].weight)
+        nn.init.zeros_(self.ada[1].bias)
+
+    def forward(self, x, c):
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(c).chunk(6, dim=-1)
+        h = modulate(self.norm1(x), shift1, scale1)
+        x = x + gate1[:, None, :] * self.attn(h)
+        h = modulate(self.norm2(x), shift2, scale2)
+        return x + gate2[:, None, :] * self.mlp(h)
+
+
+class ExFaceDiT(nn.Module):
+    """Denoiser: (noisy motors, blendshapes, known motors + mask, t) -> clean motors."""
+
+    def __init__(self, config: ExFaceConfig):
+        super().__init__()
+        self.config = config
+        c, m, d = config.input_channels, config.motors, config.d_model
+        self.embed = nn.Linear(m + c + m + 1, d)
+        self.position = nn.Parameter(torch.zeros(1, config.window, d))
+        nn.init.normal_(self.position, std=0.02)
+        self.time = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.blocks = nn.ModuleList(DiTBlock(d, config.heads, config.mlp_ratio)
+                                    for _ in range(config.layers))
+        self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
+        nn.init.zeros_(self.final_ada[1].weight)
+        nn.init.zeros_(self.final_ada[1].bias)
+        self.out = nn.Linear(d, m)
+
+    def forward(self, noisy, cond, known, mask, t):
+        x = self.embed(torch.cat([noisy, cond, known * mask, mask], dim=-1))
+        x = x + self.position[:, -x.shape[1]:]
+        c = self.time(timestep_embedding(t, self.config.d_model))
+        for block in self.blocks:
+            x = block(x, c)
+        shift, scale = self.final_ada(c).chunk(2, dim=-1)
+        return self.out(modulate(self.final_norm(x), shift, scale))
+
+
+class ExFaceDiffusion(nn.Module):
+    """Training loss and samplers around the denoiser. Motors are in [-1, 1] here (the
+    normaliser maps 0..1 commands to it), blendshapes standardised."""
+
+    name = 'exface'
+
+    def __init__(self, config: ExFaceConfig):
+        super().__init__()
+        self.config = config
+        self.net = ExFaceDiT(config)
+        self.register_buffer('alpha_bar', noise_schedule(config.diffusion_steps,
+                                                         config.schedule))
+
+    # ---- training --------------------------------------------------------------------------
+    def loss(self, cond, motors, generator=None):
+        """MSE between predicted and true motor values on the frames to fill in.
+
+        cond (B, T, C), motors (B, T, M). Each window gets a random known prefix (the commands
+        'already sent'); some get none, so the model can also start cold."""
+        b, t_len, _ = motors.shape
+        device = motors.device
+        t = torch.randint(0, self.config.diffusion_steps, (b,), device=device,
+                          generator=generator)
+        noise = torch.randn(motors.shape, device=device, generator=generator)
+        ab = self.alpha_bar[t][:, None, None]
+        noisy = ab.sqrt() * motors + (1 - ab).sqrt() * noise
+        prefix = torch.randint(0, t_len, (b,), device=device, generator=generator)
+        cold = torch.rand(b, device=device, generator=generator) < self.config.cold_prefix_p
+        prefix = torch.where(cold, torch.zeros_like(prefix), prefix)
+        frames = torch.arange(t_len, device=device)[None, :]
+        mask = (frames < prefix[:, None]).float()[..., None]
+        predicted = self.net(noisy, cond, motors, mask, t)
+        weight = 1.0 - mask                                   # learn what is not given
+        return ((predicted - motors) ** 2 * weight).sum() / (weight.sum() * motors.shape[-1])
+
+    # ---- sampling -----------------------------------------------------------------------------
+    def _levels(self, start_fraction: float, steps: int):
+        top = max(1, min(self.config.diffusion_steps - 1,
+                         round(start_fraction * (self.config.diffusion_steps - 1))))
+        if steps <= 1:
+            return torch.tensor([top])
+        return torch.linspace(top, 0, steps).round().long().unique_consecutive()
+
+    @torch.inference_mode()
+    def fill_last(self, cond, history, warm, noise, steps=None, start=None):
+        """Predict the last frame's motors of each window.
+
+        cond (B, T, C); history (B, T, M): the commands already sent for frames 0..T-2 (the
+        last row is ignored); warm (B, M): where to start the last frame (the previous
+        command); noise (B, M) or (M,): the noise the warm start is mixed with."""
+        steps = steps or self.config.inference_steps
+        start = self.config.warm_start if start is None else start
+        b, t_len, m = history.shape
+        mask = torch.ones(b, t_len, 1)
+        mask[:, -1] = 0.0
+        levels = self._levels(start, steps)
+        ab = self.alpha_bar[levels[0]]
+        x_last = ab.sqrt() * warm + (1 - ab).sqrt() * noise
+        estimate = warm
+        for i, level in enumerate(levels):
+            ab = self.alpha_bar[level]
+            noisy = ab.sqrt() * history + (1 - ab).sqrt() * noise.expand(b, m)[:, None, :]
+            noisy = torch.cat([noisy[:, :-1], x_last[:, None, :]], dim=1)
+            t = torch.full((b,), int(level))
+            estimate = self.net(noisy, cond, history, mask, t)[:, -1]
+            if i + 1 < len(levels):                         # DDIM (eta = 0) to the next level
+                eps = (x_last - ab.sqrt() * estimate) / (1 - ab).sqrt().clamp_min(1e-8)
+                ab_next = self.alpha_bar[levels[i + 1]]
+                x_last = ab_next.sqrt() * estimate + (1 - ab_next).sqrt() * eps
+        return estimate.clamp(-1.0, 1.0)

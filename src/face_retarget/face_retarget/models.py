@@ -1,0 +1,202 @@
+"""Every retargeting model behind one streaming interface, plus the normaliser saved with them.
+
+A Retargeter turns a stream of human frames (61 wire-order channels) into normalised motor
+commands (0..1), one per frame: reset() at the start of a take, step(frame) per frame, and
+run(frames) for a batch of whole sequences (the same algorithm, vectorised over sequences).
+"""
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from face_common.arkit import RETARGET_INPUT
+from face_retarget.baselines import LinearRetarget
+from face_retarget.exface import ExFaceConfig, ExFaceDiffusion
+
+
+@dataclass
+class Normaliser:
+    """Blendshape inputs standardised per channel; motor values 0..1 mapped to [-1, 1]."""
+
+    input_mean: np.ndarray
+    input_std: np.ndarray
+
+    @classmethod
+    def fit(cls, frames: np.ndarray) -> 'Normaliser':
+        x = np.asarray(frames, np.float64)[..., RETARGET_INPUT].reshape(-1, len(RETARGET_INPUT))
+        return cls(x.mean(0).astype(np.float32), np.maximum(x.std(0), 1e-3).astype(np.float32))
+
+    def inputs(self, frames) -> np.ndarray:
+        x = np.asarray(frames, np.float32)[..., RETARGET_INPUT]
+        return (x - self.input_mean) / self.input_std
+
+    @staticmethod
+    def motors(values):
+        return np.asarray(values, np.float32) * 2.0 - 1.0
+
+    @staticmethod
+    def commands(motors):
+        return np.clip((np.asarray(motors, np.float32) + 1.0) * 0.5, 0.0, 1.0)
+
+    def to_dict(self) -> dict:
+        return {k: v.tolist() for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> 'Normaliser':
+        return cls(np.asarray(data['input_mean'], np.float32),
+                   np.asarray(data['input_std'], np.float32))
+
+
+class MLPRegressor(nn.Module):
+    """Per-frame baseline: 55 channels -> motors, no memory."""
+
+    name = 'mlp'
+
+    def __init__(self, inputs: int, motors: int, hidden: int = 256):
+        super().__init__()
+        self.config = {'inputs': inputs, 'motors': motors, 'hidden': hidden}
+        self.net = nn.Sequential(nn.Linear(inputs, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
+                                 nn.SiLU(), nn.Linear(hidden, motors))
+
+    def forward(self, x):
+        return self.net(x)
+
+    def loss(self, cond, motors, generator=None):
+        return ((self.net(cond) - motors) ** 2).mean()
+
+
+class TransformerRegressor(nn.Module):
+    """Sequence baseline of the DiT's size without diffusion: blendshape window -> motor
+    window, regressed directly (the paper's 'Transformer' row)."""
+
+    name = 'transformer'
+
+    def __init__(self, inputs: int, motors: int, window: int, d_model: int = 128,
+                 layers: int = 4, heads: int = 4):
+        super().__init__()
+        self.config = {'inputs': inputs, 'motors': motors, 'window': window,
+                       'd_model': d_model, 'layers': layers, 'heads': heads}
+        self.embed = nn.Linear(inputs, d_model)
+        self.position = nn.Parameter(torch.zeros(1, window, d_model))
+        nn.init.normal_(self.position, std=0.02)
+        layer = nn.TransformerEncoderLayer(d_model, heads, 4 * d_model, dropout=0.0,
+                                           activation='gelu', batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.out = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, motors))
+
+    def forward(self, cond):
+        x = self.embed(cond) + self.position[:, -cond.shape[1]:]
+        return self.out(self.encoder(x))
+
+    def loss(self, cond, motors, generator=None):
+        return ((self.forward(cond) - motors) ** 2).mean()
+
+
+class Retargeter:
+    """Streaming wrapper: keeps the input window (and for ExFace the commands sent)."""
+
+    def __init__(self, name: str, motors: int, window: int = 1):
+        self.name = name
+        self.motors = motors
+        self.window = window
+
+    def reset(self, neutral_command=None) -> None:
+        self._inputs = None
+        self._sent = None
+        self._neutral = (np.full(self.motors, 0.5, np.float32) if neutral_command is None
+                         else np.asarray(neutral_command, np.float32))
+
+    def step(self, frame) -> np.ndarray:
+        return self.run(np.asarray(frame, np.float32)[None, None, :])[0, 0]
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        """(B, N, 61) frames -> (B, N, M) commands, continuing the streaming state when B is
+        the batch the state was built with."""
+        frames = np.asarray(frames, np.float32)
+        out = np.empty((*frames.shape[:2], self.motors), np.float32)
+        for n in range(frames.shape[1]):
+            out[:, n] = self._next(frames[:, n])
+        return out
+
+    def _push(self, frames) -> None:
+        b = frames.shape[0]
+        if self._inputs is None or self._inputs.shape[0] != b:
+            self._inputs = np.repeat(frames[:, None, :], self.window, axis=1)
+            self._sent = np.repeat(self._neutral[None, None, :], self.window, axis=0) \
+                .reshape(1, self.window, self.motors).repeat(b, axis=0)
+        else:
+            self._inputs = np.concatenate([self._inputs[:, 1:], frames[:, None]], axis=1)
+
+    def _remember(self, commands) -> None:
+        self._sent = np.concatenate([self._sent[:, 1:], commands[:, None]], axis=1)
+
+    def _next(self, frames) -> np.ndarray:
+        raise NotImplementedError
+
+
+class LinearStream(Retargeter):
+    def __init__(self, model: LinearRetarget):
+        super().__init__('linear', model.weights.shape[1])
+        self.model = model
+
+    def _next(self, frames):
+        return self.model.predict(frames).astype(np.float32)
+
+
+class RandomStream(Retargeter):
+    """The paper's 'Random' row: uniformly random commands, each frame."""
+
+    def __init__(self, motors: int, seed: int = 0):
+        super().__init__('random', motors)
+        self.rng = np.random.default_rng(seed)
+
+    def _next(self, frames):
+        return self.rng.uniform(0, 1, (frames.shape[0], self.motors)).astype(np.float32)
+
+
+class TorchStream(Retargeter):
+    """MLP, Transformer and ExFace share the normaliser and the buffers."""
+
+    def __init__(self, model: nn.Module, normaliser: Normaliser, motors: int, window: int,
+                 deterministic: bool = True, seed: int = 0):
+        super().__init__(model.name, motors, window)
+        self.model = model.eval()
+        self.normaliser = normaliser
+        self.deterministic = deterministic
+        self.generator = torch.Generator().manual_seed(seed)
+        self.fixed_noise = torch.randn(motors, generator=self.generator)
+
+    @torch.inference_mode()
+    def _next(self, frames):
+        x = torch.from_numpy(self.normaliser.inputs(frames))
+        if isinstance(self.model, MLPRegressor):
+            return Normaliser.commands(self.model(x).numpy())
+        self._push(x.numpy())
+        cond = torch.from_numpy(self._inputs)
+        if isinstance(self.model, TransformerRegressor):
+            return Normaliser.commands(self.model(cond)[:, -1].numpy())
+        history = torch.from_numpy(Normaliser.motors(self._sent))
+        history = torch.cat([history[:, 1:], history[:, -1:]], dim=1)  # last row: placeholder
+        warm = history[:, -2]
+        noise = (self.fixed_noise if self.deterministic
+                 else torch.randn(warm.shape, generator=self.generator))
+        estimate = self.model.fill_last(cond, history, warm, noise)
+        commands = Normaliser.commands(estimate.numpy())
+        self._remember(commands)
+        return commands
+
+
+def build_model(kind: str, config: dict) -> nn.Module:
+    if kind == 'exface':
+        return ExFaceDiffusion(ExFaceConfig(**config))
+    if kind == 'mlp':
+        return MLPRegressor(**config)
+    if kind == 'transformer':
+        return TransformerRegressor(**config)
+    raise ValueError(f'unknown model kind {kind!r}')
+
+
+def model_config(model: nn.Module) -> dict:
+    return model.config.to_dict() if isinstance(model.config, ExFaceConfig) else model.config

@@ -1,0 +1,150 @@
+"""Training and checkpoints for the retargeting models (ExFace, MLP, Transformer).
+
+A checkpoint carries everything needed to use it safely: the model kind and config, the
+normaliser, the robot's name and profile digest (a checkpoint refuses a different head), the
+training config and the loss history; with the optimiser state for resuming.
+"""
+from dataclasses import asdict, dataclass
+import math
+from pathlib import Path
+import pickle
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from face_retarget.models import (
+    MLPRegressor,
+    Normaliser,
+    TorchStream,
+    TransformerRegressor,
+    build_model,
+    model_config,
+)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used here (missing, corrupt, or for another robot)."""
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    batch: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    seed: int = 0
+    threads: int = 2
+
+
+def _lr_at(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 5 % (Diffusion Policy's schedule)."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def train(model, observed: np.ndarray, commands: np.ndarray, normaliser: Normaliser,
+          config: TrainConfig, history=None, optimizer_state=None, start_step: int = 0,
+          progress: bool = True, label: str = ''):
+    """Train on aligned windows observed (W, T, 61) -> commands (W, T, M); returns the loss
+    history [(step, loss)] and the optimiser state."""
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    generator = torch.Generator().manual_seed(config.seed + start_step)
+    cond = torch.from_numpy(normaliser.inputs(observed))
+    target = torch.from_numpy(Normaliser.motors(commands))
+    if isinstance(model, MLPRegressor):                      # per frame
+        cond = cond.reshape(-1, cond.shape[-1])
+        target = target.reshape(-1, target.shape[-1])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+    history = list(history or [])
+    model.train()
+    bar = tqdm(range(start_step, config.steps), desc=f'train {label or model.name}',
+               disable=not progress, leave=False)
+    running = None
+    for step in bar:
+        index = torch.randint(0, len(cond), (config.batch,), generator=generator)
+        loss = model.loss(cond[index], target[index], generator)
+        for group in optimizer.param_groups:
+            group['lr'] = _lr_at(step, config)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        value = loss.item()
+        running = value if running is None else 0.98 * running + 0.02 * value
+        if step % 25 == 0 or step == config.steps - 1:
+            history.append((step, running))
+            bar.set_postfix(loss=f'{running:.4f}')
+    model.eval()
+    return history, optimizer.state_dict()
+
+
+def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainConfig,
+                    history, optimizer_state=None, info=None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {'kind': model.name, 'config': model_config(model),
+               'state_dict': model.state_dict(), 'normaliser': normaliser.to_dict(),
+               'robot': profile.name, 'profile_digest': profile.digest(),
+               'train_config': asdict(config), 'history': history, 'info': info or {}}
+    if optimizer_state is not None:
+        payload['optimizer'] = optimizer_state
+    tmp = path.with_suffix('.tmp')
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path, profile=None):
+    """(model, normaliser, payload); refuses a checkpoint made for another robot head."""
+    try:
+        payload = torch.load(Path(path), map_location='cpu', weights_only=False)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise CheckpointError(f'cannot load checkpoint {path}: {exc}') from None
+    if profile is not None and payload.get('profile_digest') != profile.digest():
+        raise CheckpointError(
+            f'{path} was trained for robot "{payload.get("robot")}" (profile '
+            f'{payload.get("profile_digest")}), not "{profile.name}" ({profile.digest()})')
+    model = build_model(payload['kind'], payload['config'])
+    model.load_state_dict(payload['state_dict'])
+    model.eval()
+    return model, Normaliser.from_dict(payload['normaliser']), payload
+
+
+def stream_from_checkpoint(path, profile, deterministic: bool = True) -> TorchStream:
+    model, normaliser, payload = load_checkpoint(path, profile)
+    window = payload['config'].get('window', 1)
+    return TorchStream(model, normaliser, profile.num_motors, window, deterministic)
+
+
+def plot_curves(curves: dict, path, title: str) -> Path:
+    """Training-loss curves (log scale), one line per model, as a PNG."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    for name, history in curves.items():
+        if history:
+            steps, losses = zip(*history, strict=True)
+            ax.plot(steps, losses, label=name)
+    ax.set_yscale('log')
+    ax.set_xlabel('step')
+    ax.set_ylabel('training loss (MSE, smoothed)')
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+__all__ = ['CheckpointError', 'TrainConfig', 'TransformerRegressor', 'load_checkpoint',
+           'plot_curves', 'save_checkpoint', 'stream_from_checkpoint', 'train']

@@ -1,0 +1,134 @@
+"""ExFace and the baselines on tiny configs: they really train (loss falls), really infer
+(right shape and range), stream and batch agree, and checkpoints round-trip safely."""
+import numpy as np
+import pytest
+import torch
+
+from face_actuation.profile import load_profile
+from face_actuation.twin import FaceTwin
+from face_common.arkit import RETARGET_INPUT
+from face_retarget.baselines import LinearRetarget
+from face_retarget.data import interpolation_commands, record, windows
+from face_retarget.exface import ExFaceConfig, ExFaceDiffusion, noise_schedule
+from face_retarget.models import MLPRegressor, Normaliser, TorchStream, TransformerRegressor
+from face_retarget.training import (
+    CheckpointError,
+    TrainConfig,
+    load_checkpoint,
+    save_checkpoint,
+    stream_from_checkpoint,
+    train,
+)
+
+WINDOW = 16
+
+
+@pytest.fixture(scope='module')
+def tiny_data():
+    profile = load_profile('hobbs', '/nonexistent')
+    twin = FaceTwin(profile)
+    rng = np.random.default_rng(0)
+    episodes = [record(twin, interpolation_commands(twin, 400, rng, 30.0), 30.0, 'i')
+                for _ in range(3)]
+    observed, commands = windows(episodes, WINDOW, 4, delay=1)
+    return profile, observed, commands, Normaliser.fit(observed), episodes
+
+
+def tiny_exface(motors):
+    return ExFaceDiffusion(ExFaceConfig(motors=motors, window=WINDOW, d_model=32, layers=2,
+                                        heads=2, diffusion_steps=50, inference_steps=2))
+
+
+@pytest.mark.parametrize('kind', ['cosine', 'linear'])
+def test_noise_schedules(kind):
+    ab = noise_schedule(100, kind)
+    assert ab.shape == (100,) and (ab > 0).all() and (ab <= 1).all()
+    assert (ab[1:] < ab[:-1]).all() and ab[-1] < 0.05
+    with pytest.raises(ValueError):
+        noise_schedule(10, 'quadratic')
+
+
+def losses_fall(history):
+    first = np.mean([loss for _, loss in history[:2]])
+    last = np.mean([loss for _, loss in history[-2:]])
+    return last < 0.7 * first, (first, last)
+
+
+@pytest.mark.parametrize('kind', ['exface', 'mlp', 'transformer'])
+def test_tiny_models_really_train(tiny_data, kind):
+    profile, observed, commands, normaliser, _ = tiny_data
+    m = profile.num_motors
+    model = {'exface': lambda: tiny_exface(m), 'mlp': lambda: MLPRegressor(55, m, 64),
+             'transformer': lambda: TransformerRegressor(55, m, WINDOW, 32, 2, 2)}[kind]()
+    history, _ = train(model, observed, commands, normaliser,
+                       TrainConfig(steps=200, batch=16, lr=2e-3, warmup=10), progress=False)
+    ok, figures = losses_fall(history)
+    assert ok, f'{kind} loss did not fall: {figures}'
+
+
+def test_sampler_shape_range_and_step_count(tiny_data):
+    profile, *_ = tiny_data
+    m = profile.num_motors
+    model = tiny_exface(m).eval()
+    calls = []
+    model.net.register_forward_hook(lambda *a: calls.append(1))
+    cond, history = torch.randn(3, WINDOW, 55), torch.rand(3, WINDOW, m) * 2 - 1
+    out = model.fill_last(cond, history, history[:, -2], torch.randn(m), steps=2)
+    assert out.shape == (3, m) and out.min() >= -1 and out.max() <= 1
+    assert len(calls) == 2
+    calls.clear()
+    model.fill_last(cond, history, history[:, -2], torch.randn(m), steps=1)
+    assert len(calls) == 1
+
+
+def test_streaming_and_batch_agree_in_deterministic_mode(tiny_data):
+    profile, observed, commands, normaliser, episodes = tiny_data
+    model = tiny_exface(profile.num_motors)
+    train(model, observed, commands, normaliser, TrainConfig(steps=30, batch=8, warmup=5),
+          progress=False)
+    a, b = episodes[0].observed[:40], episodes[1].observed[:40]
+    one = TorchStream(model, normaliser, profile.num_motors, WINDOW, deterministic=True)
+    one.reset(profile.neutral)
+    streamed = np.stack([one.step(frame) for frame in a])
+    both = TorchStream(model, normaliser, profile.num_motors, WINDOW, deterministic=True)
+    both.reset(profile.neutral)
+    batched = both.run(np.stack([a, b]))
+    np.testing.assert_allclose(batched[0], streamed, atol=1e-5)
+    assert streamed.shape == (40, profile.num_motors)
+    assert streamed.min() >= 0 and streamed.max() <= 1
+    assert not np.allclose(batched[0], batched[1])
+
+
+def test_checkpoint_round_trip_and_wrong_robot(tiny_data, tmp_path):
+    profile, observed, commands, normaliser, episodes = tiny_data
+    model = tiny_exface(profile.num_motors)
+    config = TrainConfig(steps=20, batch=8, warmup=5)
+    history, state = train(model, observed, commands, normaliser, config, progress=False)
+    path = save_checkpoint(tmp_path / 'exface.pt', model, normaliser, profile, config, history,
+                           state, {'steps_done': 20})
+    _, loaded_norm, payload = load_checkpoint(path, profile)
+    assert payload['robot'] == 'hobbs' and payload['config']['window'] == WINDOW
+    assert 'optimizer' in payload and payload['history'] == history
+    np.testing.assert_array_equal(loaded_norm.input_mean, normaliser.input_mean)
+    frames = episodes[2].observed[:10]
+    original = TorchStream(model, normaliser, profile.num_motors, WINDOW)
+    original.reset(profile.neutral)
+    restored = stream_from_checkpoint(path, profile)
+    restored.reset(profile.neutral)
+    np.testing.assert_allclose([original.step(f) for f in frames],
+                               [restored.step(f) for f in frames], atol=1e-6)
+    with pytest.raises(CheckpointError, match='trained for robot "hobbs"'):
+        load_checkpoint(path, load_profile('micheal', '/nonexistent'))
+    (tmp_path / 'broken.pt').write_bytes(b'not a checkpoint')
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / 'broken.pt')
+
+
+def test_linear_baseline_recovers_a_linear_map():
+    rng = np.random.default_rng(0)
+    frames = rng.uniform(0, 1, (500, 61))
+    truth = rng.normal(0, 0.02, (55, 4))
+    motors = frames[:, RETARGET_INPUT] @ truth + 0.5 - (0.5 * truth.sum(0))
+    assert motors.min() > 0 and motors.max() < 1
+    fitted = LinearRetarget.fit(frames, motors, ridge=1e-8)
+    np.testing.assert_allclose(fitted.predict(frames), motors, atol=1e-4)
