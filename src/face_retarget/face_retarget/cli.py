@@ -26,6 +26,7 @@ from face_retarget.recipe import build_dataset, split_take, validation_episodes
 from face_retarget.training import (
     CheckpointError,
     TrainConfig,
+    default_checkpoint_dir,
     load_checkpoint,
     plot_curves,
     save_checkpoint,
@@ -34,17 +35,6 @@ from face_retarget.training import (
 
 TRAIN_END_S = 94.0           # the bundled take: training before, held out after
 LEARNED = ('exface', 'mlp', 'transformer')
-
-
-def default_checkpoint_dir() -> Path:
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        installed = Path(get_package_share_directory('face_retarget')) / 'checkpoints'
-        if installed.is_dir():
-            return installed
-    except (ImportError, LookupError, ValueError):
-        pass
-    return Path(__file__).resolve().parent.parent / 'checkpoints'
 
 
 def _model(kind: str, motors: int, args) -> object:
@@ -79,6 +69,9 @@ def train_main(argv=None) -> int:
     parser.add_argument('--static-frames', type=int, default=72_000)
     parser.add_argument('--interpolation-frames', type=int, default=12_000)
     parser.add_argument('--resume', action='store_true', help='continue unfinished training')
+    parser.add_argument('--ship', action='store_true',
+                        help='write shipping checkpoints: float16 weights, no optimiser state '
+                             '(implied when --out is left at the shipped directory)')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
     try:
@@ -125,8 +118,10 @@ def train_main(argv=None) -> int:
                                              config, history, optimizer_state, start,
                                              progress=not args.no_progress, label=kind)
         curves[kind] = history
-        save_checkpoint(path, model, normaliser, profile, config, history, optimizer_state,
-                        {**info, 'steps_done': config.steps})
+        ship = args.ship or args.out is None
+        save_checkpoint(path, model, normaliser, profile, config, history,
+                        None if ship else optimizer_state, {**info, 'steps_done': config.steps},
+                        half=ship)
         first, last = history[0][1], history[-1][1]
         print(f'{profile.name}/{kind}: loss {first:.4f} -> {last:.4f} ({path})', flush=True)
     plot_curves(curves, out / 'training_curves.png', f'{profile.name}: training loss')

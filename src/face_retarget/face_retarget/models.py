@@ -14,22 +14,34 @@ from face_common.arkit import RETARGET_INPUT
 from face_retarget.baselines import LinearRetarget
 from face_retarget.exface import ExFaceConfig, ExFaceDiffusion
 
+MIN_ACTIVE_STD = 0.02        # a channel the robot face never moves more than this is ignored
+INPUT_LIMIT = 5.0            # standardised inputs are bounded (human faces exceed robot ones)
+
 
 @dataclass
 class Normaliser:
-    """Blendshape inputs standardised per channel; motor values 0..1 mapped to [-1, 1]."""
+    """Blendshape inputs standardised per channel; motor values 0..1 mapped to [-1, 1].
+
+    Models are trained on what the robot's face shows and applied to a human's: channels the
+    robot cannot produce (its training data hold only noise there) are zeroed rather than
+    standardised by a tiny spread, and every input is bounded, so a human expression the robot
+    never made cannot push the network far outside what it learned."""
 
     input_mean: np.ndarray
     input_std: np.ndarray
+    active: np.ndarray
 
     @classmethod
     def fit(cls, frames: np.ndarray) -> 'Normaliser':
         x = np.asarray(frames, np.float64)[..., RETARGET_INPUT].reshape(-1, len(RETARGET_INPUT))
-        return cls(x.mean(0).astype(np.float32), np.maximum(x.std(0), 1e-3).astype(np.float32))
+        std = x.std(0)
+        return cls(x.mean(0).astype(np.float32), np.maximum(std, MIN_ACTIVE_STD).astype(
+            np.float32), (std >= MIN_ACTIVE_STD).astype(np.float32))
 
     def inputs(self, frames) -> np.ndarray:
         x = np.asarray(frames, np.float32)[..., RETARGET_INPUT]
-        return (x - self.input_mean) / self.input_std
+        z = np.clip((x - self.input_mean) / self.input_std, -INPUT_LIMIT, INPUT_LIMIT)
+        return z * self.active
 
     @staticmethod
     def motors(values):
@@ -44,8 +56,8 @@ class Normaliser:
 
     @classmethod
     def from_dict(cls, data: dict) -> 'Normaliser':
-        return cls(np.asarray(data['input_mean'], np.float32),
-                   np.asarray(data['input_std'], np.float32))
+        return cls(*(np.asarray(data[k], np.float32) for k in ('input_mean', 'input_std',
+                                                                'active')))
 
 
 class MLPRegressor(nn.Module):

@@ -19,8 +19,11 @@ from face_common.messages import blendshapes_to_array, control_values_msg
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, ControlValues
 from face_retarget.baselines import LinearRetarget, fit_linear_on_twin
+from face_retarget.models import LinearStream
+from face_retarget.training import CheckpointError, default_checkpoint_dir, stream_from_checkpoint
 
-MODELS = ('linear',)
+MODELS = ('exface', 'mlp', 'transformer', 'linear')
+RESET_AFTER_S = 0.5          # a longer gap in the input starts the model's memory afresh
 
 
 class RetargetNode(Node):
@@ -29,10 +32,12 @@ class RetargetNode(Node):
         super().__init__('retarget')
         self.declare_parameter('robot', 'micheal', ParameterDescriptor(
             description='Robot profile the commands are for.'))
-        self.declare_parameter('model', 'linear', ParameterDescriptor(
+        self.declare_parameter('model', 'exface', ParameterDescriptor(
             description=f'Retargeting model: {", ".join(MODELS)}.'))
         self.declare_parameter('checkpoint', '', ParameterDescriptor(
-            description='Model file; empty = fit the linear baseline on the robot\'s twin.'))
+            description='Model file; empty = the shipped checkpoint for this robot.'))
+        self.declare_parameter('deterministic', True, ParameterDescriptor(
+            description='ExFace: fixed sampling noise (repeatable commands).'))
         self.declare_parameter('max_frame_age_s', 0.2, ParameterDescriptor(
             description='Human frames older than this are dropped (stale).'))
         self.declare_parameter('diagnostics_period_s', 1.0, ParameterDescriptor(
@@ -44,20 +49,16 @@ class RetargetNode(Node):
         name = self.get_parameter('model').value
         if name not in MODELS:
             raise SystemExit(f'retarget: unknown model {name!r}; available: {MODELS}')
-        checkpoint = self.get_parameter('checkpoint').value
-        if checkpoint:
-            self.model = LinearRetarget.load(checkpoint)
-            source = checkpoint
-        else:
-            self.model = fit_linear_on_twin(FaceTwin(self.profile, seed=1))
-            source = f'fitted on 600 random poses of the {self.profile.name} twin'
-        if self.model.weights.shape[1] != self.profile.num_motors:
-            raise SystemExit(f'retarget: model outputs {self.model.weights.shape[1]} motors, '
-                             f'{self.profile.name} has {self.profile.num_motors}')
+        try:
+            self.stream, source = self._load(name, self.get_parameter('checkpoint').value)
+        except (CheckpointError, OSError, ValueError) as exc:
+            raise SystemExit(f'retarget: {exc}') from None
         self.get_logger().info(f'model "{name}" for {self.profile.name} ({source})')
+        self.stream.reset(self.profile.neutral)
+        self._last_frame_ns = None
         self.max_age_ns = int(self.get_parameter('max_frame_age_s').value * 1e9)
         self.counters = {'frames': 0, 'published': 0, 'no_face': 0, 'bad_frames': 0,
-                         'stale_frames': 0}
+                         'stale_frames': 0, 'memory_resets': 0}
         self.compute_ms = SlidingWindow(600)
         self.rate = RateMeter()
         self._index_cache = {}
@@ -69,12 +70,36 @@ class RetargetNode(Node):
         self.create_timer(self.get_parameter('diagnostics_period_s').value,
                           self._publish_diagnostics)
 
+    def _load(self, name: str, checkpoint: str):
+        directory = default_checkpoint_dir() / self.profile.name
+        if name == 'linear':
+            path = checkpoint or directory / 'linear.npz'
+            try:
+                model = LinearRetarget.load(path)
+            except OSError:
+                if checkpoint:
+                    raise
+                model = fit_linear_on_twin(FaceTwin(self.profile, seed=1))
+                path = f'fitted on 600 random poses of the {self.profile.name} twin'
+            if model.weights.shape[1] != self.profile.num_motors:
+                raise ValueError(f'linear model outputs {model.weights.shape[1]} motors, '
+                                 f'{self.profile.name} has {self.profile.num_motors}')
+            return LinearStream(model), str(path)
+        path = checkpoint or directory / f'{name}.pt'
+        stream = stream_from_checkpoint(path, self.profile,
+                                        bool(self.get_parameter('deterministic').value))
+        if stream.name != name:
+            raise ValueError(f'{path} holds a {stream.name} model, not {name}')
+        return stream, str(path)
+
     def _on_frame(self, msg: Blendshapes) -> None:
         self.counters['frames'] += 1
         if not msg.face_tracked:
             self.counters['no_face'] += 1
+            self._last_frame_ns = None              # the next face starts a fresh memory
             return
-        age = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds
+        now_ns = self.get_clock().now().nanoseconds
+        age = now_ns - Time.from_msg(msg.header.stamp).nanoseconds
         if age > self.max_age_ns:
             self.counters['stale_frames'] += 1
             self.get_logger().warn(f'dropping a frame {age / 1e6:.0f} ms old',
@@ -87,21 +112,25 @@ class RetargetNode(Node):
             self.get_logger().warn('dropping an unusable frame (lengths or non-finite values)',
                                    throttle_duration_sec=5.0)
             return
-        command = self.model.predict(values)
+        if self._last_frame_ns is None or now_ns - self._last_frame_ns > RESET_AFTER_S * 1e9:
+            self.stream.reset(self.profile.neutral)
+            self.counters['memory_resets'] += 1
+        self._last_frame_ns = now_ns
+        command = self.stream.step(values)
         self.compute_ms.add((time.perf_counter() - started) * 1e3)
         self.publisher.publish(control_values_msg(
             command, self.profile.motor_names, msg.header.stamp, robot=self.profile.name,
-            source=self.model.name))
+            source=self.stream.name))
         self.counters['published'] += 1
         self.rate.tick(time.monotonic())
 
     def _publish_diagnostics(self) -> None:
         compute = self.compute_ms.summary()
         rate = self.rate.rate(time.monotonic())
-        status = DiagnosticStatus(name='face_retarget: retarget', hardware_id=self.model.name)
+        status = DiagnosticStatus(name='face_retarget: retarget', hardware_id=self.stream.name)
         status.level = DiagnosticStatus.OK if rate > 0 else DiagnosticStatus.WARN
         status.message = f'{rate:.1f} Hz' if rate > 0 else 'no human frames'
-        values = {'model': self.model.name, 'robot': self.profile.name, 'rate_hz': f'{rate:.1f}',
+        values = {'model': self.stream.name, 'robot': self.profile.name, 'rate_hz': f'{rate:.1f}',
                   'compute_ms_mean': f'{compute.mean:.3f}', 'compute_ms_p99': f'{compute.p99:.3f}',
                   **self.counters}
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]

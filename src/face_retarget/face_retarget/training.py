@@ -86,12 +86,28 @@ def train(model, observed: np.ndarray, commands: np.ndarray, normaliser: Normali
     return history, optimizer.state_dict()
 
 
+def default_checkpoint_dir() -> Path:
+    """The shipped checkpoints (installed share dir, or the source tree)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        installed = Path(get_package_share_directory('face_retarget')) / 'checkpoints'
+        if installed.is_dir():
+            return installed
+    except (ImportError, LookupError, ValueError):
+        pass
+    return Path(__file__).resolve().parent.parent / 'checkpoints'
+
+
 def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainConfig,
-                    history, optimizer_state=None, info=None) -> Path:
+                    history, optimizer_state=None, info=None, half: bool = False) -> Path:
+    """half: store weights as float16 (the shipped checkpoints; loaded back as float32)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    state = model.state_dict()
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     payload = {'kind': model.name, 'config': model_config(model),
-               'state_dict': model.state_dict(), 'normaliser': normaliser.to_dict(),
+               'state_dict': state, 'normaliser': normaliser.to_dict(),
                'robot': profile.name, 'profile_digest': profile.digest(),
                'train_config': asdict(config), 'history': history, 'info': info or {}}
     if optimizer_state is not None:

@@ -23,7 +23,8 @@ def test_commands_carry_the_human_stamp_and_bad_frames_are_dropped(ros_node, nod
     pub = ros_node.node.create_publisher(Blendshapes, '/face/human/blendshapes',
                                          qos.LIVE_STREAM)
     node = node_process('face_retarget', 'retarget',
-                        params={'robot': 'hobbs', 'diagnostics_period_s': 0.2})
+                        params={'robot': 'hobbs', 'model': 'linear',
+                                'diagnostics_period_s': 0.2})
     clock = ros_node.node.get_clock()
     frame = np.zeros(NUM_CHANNELS, np.float32)
     frame[channel_index('JawOpen')] = 0.8
@@ -62,3 +63,33 @@ def test_commands_carry_the_human_stamp_and_bad_frames_are_dropped(ros_node, nod
     assert wait_until(lambda: counted().get('bad_frames') == '2' and
                       counted().get('stale_frames') == '1', 5.0), str(counted())
     assert node.alive
+
+
+def test_exface_node_sustains_a_stream(ros_node, node_process, tmp_path):
+    """The diffusion model in the node: every frame of a 60 Hz stream gets its command."""
+    from face_retarget.cli import train_main
+    assert train_main(['--robot', 'hobbs', '--out', str(tmp_path), '--models', 'exface',
+                       '--window', '16', '--d-model', '32', '--layers', '1', '--heads', '2',
+                       '--steps', '20', '--static-frames', '1600', '--interpolation-frames',
+                       '1000', '--no-progress']) == 0
+    commands = ros_node.subscribe(ControlValues, '/face/command')
+    pub = ros_node.node.create_publisher(Blendshapes, '/face/human/blendshapes',
+                                         qos.LIVE_STREAM)
+    node = node_process('face_retarget', 'retarget',
+                        params={'robot': 'hobbs', 'model': 'exface',
+                                'checkpoint': str(tmp_path / 'hobbs' / 'exface.pt')})
+    clock = ros_node.node.get_clock()
+    frame = np.zeros(NUM_CHANNELS, np.float32)
+    assert wait_until(lambda: pub.publish(blendshapes_msg(frame, clock.now().to_msg(),
+                                                          source='t')) or commands.snapshot(),
+                      20.0), node.output()
+    time.sleep(0.3)
+    commands.clear()
+    for i in range(120):
+        frame[channel_index('JawOpen')] = 0.5 + 0.4 * np.sin(i / 10)
+        pub.publish(blendshapes_msg(frame, clock.now().to_msg(), source='t', frame_number=i))
+        time.sleep(1 / 60)
+    time.sleep(0.3)
+    received = [c for c in commands.snapshot() if c.source == 'exface']
+    assert len(received) >= 114                       # best effort on a shared 2-core machine
+    assert 'model "exface" for hobbs' in node.output()

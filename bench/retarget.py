@@ -1,0 +1,118 @@
+"""Retarget per-frame path: compute per frame for each model (the streaming step the node runs),
+the diffusion/MLP ratio, and the retarget node under a 60 Hz input stream (drops, latency).
+
+Uses the shipped checkpoints (face-retarget-train regenerates them).
+Run: make bench (or python bench/retarget.py --robot hobbs in the activated workspace).
+"""
+import argparse
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report, time_calls
+from face_actuation.profile import load_profile
+from face_capture.bundled import bundled_take_path
+from face_capture.takes import read_take
+from face_retarget.baselines import LinearRetarget
+from face_retarget.models import LinearStream
+from face_retarget.recipe import calibrated_take
+from face_retarget.training import default_checkpoint_dir, stream_from_checkpoint
+
+
+def bench_models(robot: str, frames: np.ndarray, iterations: int) -> None:
+    profile = load_profile(robot)
+    directory = default_checkpoint_dir() / robot
+    streams = {'linear': LinearStream(LinearRetarget.load(directory / 'linear.npz'))}
+    for name in ('mlp', 'transformer', 'exface'):
+        streams[name] = stream_from_checkpoint(directory / f'{name}.pt', profile)
+    results = {}
+    for name, stream in streams.items():
+        stream.reset(profile.neutral)
+        counter = {'i': 0}
+
+        def step(stream=stream, counter=counter):
+            counter['i'] = (counter['i'] + 1) % len(frames)
+            stream.step(frames[counter['i']])
+        results[name] = time_calls(step, iterations, warmup=50)
+    for name in ('linear', 'mlp', 'transformer'):
+        report(f'{robot}: {name} per frame', results[name])
+    report(f'{robot}: exface per frame (DiT, DDIM from warm start)', results['exface'],
+           results['mlp'], 'mlp')
+
+
+def bench_node(robot: str, frames: np.ndarray, seconds: float, hz: float) -> None:
+    """Feed the retarget node a 60 Hz stream; count what comes out, and how late."""
+    import rclpy
+    from rclpy.time import Time
+
+    from face_common import qos
+    from face_common.launch_runner import NodeSpec, find_executable
+    from face_common.messages import blendshapes_msg
+    from face_msgs.msg import Blendshapes, ControlValues
+
+    spec = NodeSpec('face_retarget', 'retarget', 'bench_retarget',
+                    params={'robot': robot, 'model': 'exface', 'max_frame_age_s': '1.0'})
+    proc = subprocess.Popen(spec.command(find_executable('face_retarget', 'retarget')),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    rclpy.init()
+    node = rclpy.create_node('bench_retarget_probe')
+    latencies, received = [], []
+    node.create_subscription(ControlValues, '/face/command', lambda m: (
+        received.append(m.header.stamp),
+        latencies.append((node.get_clock().now() - Time.from_msg(m.header.stamp)).nanoseconds
+                         / 1e6)), qos.LIVE_STREAM)
+    pub = node.create_publisher(Blendshapes, '/face/human/blendshapes', qos.LIVE_STREAM)
+    threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 30
+        while not received and time.monotonic() < deadline:
+            pub.publish(blendshapes_msg(frames[0], node.get_clock().now().to_msg(),
+                                        source='bench'))
+            time.sleep(0.1)
+        if not received:
+            raise RuntimeError('retarget node never answered')
+        time.sleep(1.0)
+        latencies.clear()
+        received.clear()
+        count = int(seconds * hz)
+        next_t = time.monotonic()
+        for i in range(count):
+            pub.publish(blendshapes_msg(frames[i % len(frames)], node.get_clock().now().to_msg(),
+                                        source='bench', frame_number=i))
+            next_t += 1.0 / hz
+            time.sleep(max(0.0, next_t - time.monotonic()))
+        time.sleep(0.5)
+        report(f'{robot}: retarget node, human frame -> command ({hz:.0f} Hz input)',
+               latencies)
+        print(f'{robot}: frames sent {count}, commands received {len(received)}, '
+              f'dropped {count - len(received)}')
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(10)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--robot', default='hobbs')
+    parser.add_argument('--iterations', type=int, default=600)
+    parser.add_argument('--seconds', type=float, default=10.0)
+    parser.add_argument('--hz', type=float, default=60.0)
+    args = parser.parse_args()
+    frames = calibrated_take(read_take(bundled_take_path()))
+    print(f'== retarget per-frame path ({os.cpu_count()} cores)')
+    bench_models(args.robot, frames, args.iterations)
+    bench_node(args.robot, frames, args.seconds, args.hz)
+
+
+if __name__ == '__main__':
+    main()
