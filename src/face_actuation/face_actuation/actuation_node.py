@@ -9,11 +9,9 @@ rendered image of it. E-stop, enable and go-to-neutral are services.
 import threading
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import Image
@@ -24,6 +22,7 @@ from face_actuation.profile import ProfileError, load_profile
 from face_actuation.safety import Mode, SafetyLayer
 from face_common import qos
 from face_common.messages import blendshapes_msg, control_values_msg, image_msg
+from face_common.node import ERROR, OK, WARN, publish_status, run_node
 from face_common.render import draw_face
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, ControlValues
@@ -244,30 +243,21 @@ class ActuationNode(Node):
             counters = {**self.counters, **self.safety.counters.as_dict()}
             limp = self.safety.limp
         loop = self.loop_ms.summary()
-        status = DiagnosticStatus(name='face_actuation: actuation',
-                                  hardware_id=f'{self.profile.name}/{self.driver.name}')
         if mode is Mode.ESTOP:
-            status.level = DiagnosticStatus.WARN
-            status.message = 'e-stop: ' + ('limp' if limp else 'holding')
+            level, message = WARN, 'e-stop: ' + ('limp' if limp else 'holding')
         elif self._last_error and counters['driver_errors']:
-            status.level = DiagnosticStatus.ERROR
-            status.message = f'driver error: {self._last_error}'
+            level, message = ERROR, f'driver error: {self._last_error}'
         elif mode is Mode.WATCHDOG:
-            status.level = DiagnosticStatus.WARN
-            status.message = 'no commands: easing to neutral'
+            level, message = WARN, 'no commands: easing to neutral'
         else:
-            status.level = DiagnosticStatus.OK
-            status.message = mode.value
+            level, message = OK, mode.value
         values = {'mode': mode.value, 'control_rate_hz': f'{self.rate_hz:.1f}',
                   'command_rate_hz': f'{self.command_rate.rate(time.monotonic()):.1f}',
                   'loop_ms_mean': f'{loop.mean:.3f}', 'loop_ms_p99': f'{loop.p99:.3f}',
                   'command_age_ms_p99': f'{self.command_latency_ms.summary().p99:.2f}',
                   **counters}
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [status]
-        self.diagnostics_pub.publish(array)
+        publish_status(self, self.diagnostics_pub, 'face_actuation: actuation',
+                       f'{self.profile.name}/{self.driver.name}', level, message, values)
 
     def destroy_node(self):
         self._running = False
@@ -277,15 +267,7 @@ class ActuationNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = ActuationNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(ActuationNode, args)
 
 
 if __name__ == '__main__':

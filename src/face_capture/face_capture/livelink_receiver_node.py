@@ -8,8 +8,6 @@ import socket
 import threading
 
 from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 
 from face_capture.livelink import (
     DEFAULT_PORT,
@@ -20,6 +18,7 @@ from face_capture.livelink import (
 )
 from face_capture.sequence import FrameSequence, FrameVerdict
 from face_capture.source_node import BlendshapeSourceNode
+from face_common.node import run_node
 
 _MAX_DATAGRAM = 65535
 _MAX_TRACKED_DEVICES = 16      # frame counters kept per sending device
@@ -118,15 +117,7 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = LiveLinkReceiverNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(LiveLinkReceiverNode, args)
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ the same ones.
 import threading
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
@@ -18,6 +18,7 @@ from face_capture.calibration import CalibrationError, NeutralCapture, ProfileSt
 from face_common import qos
 from face_common.arkit import NUM_BLENDSHAPES
 from face_common.messages import blendshapes_msg
+from face_common.node import OK, WARN, publish_status
 from face_common.stats import RateMeter
 from face_msgs.msg import Blendshapes
 from face_msgs.srv import CaptureNeutral, SelectCalibration
@@ -208,18 +209,11 @@ class BlendshapeSourceNode(Node):
             profile = self.profile
         values.update(self.diagnostic_values())
         rate = self.rate.rate(now)
-        status = DiagnosticStatus(name=f'face_capture: {self.get_name()}',
-                                  hardware_id=self.source)
         if last is None or now - last > 1.0:
-            status.level = DiagnosticStatus.WARN
-            status.message = 'no face frames in the last second'
+            level, message = WARN, 'no face frames in the last second'
         else:
-            status.level = DiagnosticStatus.OK
-            status.message = f'streaming at {rate:.1f} Hz'
+            level, message = OK, f'streaming at {rate:.1f} Hz'
         values['rate_hz'] = f'{rate:.2f}'
         values['calibration_profile'] = profile.name if profile else ''
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [status]
-        self.diagnostics_pub.publish(array)
+        publish_status(self, self.diagnostics_pub, f'face_capture: {self.get_name()}',
+                       self.source, level, message, values)

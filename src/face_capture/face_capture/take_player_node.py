@@ -8,12 +8,11 @@ import threading
 import time
 
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 
 from face_capture.bundled import bundled_take_path
 from face_capture.source_node import BlendshapeSourceNode
 from face_capture.takes import TakeFormatError, read_take
+from face_common.node import run_node
 
 
 class TakePlayerNode(BlendshapeSourceNode):
@@ -84,15 +83,7 @@ class TakePlayerNode(BlendshapeSourceNode):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = TakePlayerNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(TakePlayerNode, args)
 
 
 if __name__ == '__main__':

@@ -5,10 +5,8 @@ than max_frame_age_s are dropped and counted. The model is chosen by parameter.
 """
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.time import Time
 
@@ -16,6 +14,7 @@ from face_actuation.profile import ProfileError, load_profile
 from face_actuation.twin import FaceTwin
 from face_common import qos
 from face_common.messages import blendshapes_to_array, control_values_msg
+from face_common.node import OK, WARN, publish_status, run_node
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, ControlValues
 from face_retarget.baselines import LinearRetarget, fit_linear_on_twin
@@ -127,29 +126,16 @@ class RetargetNode(Node):
     def _publish_diagnostics(self) -> None:
         compute = self.compute_ms.summary()
         rate = self.rate.rate(time.monotonic())
-        status = DiagnosticStatus(name='face_retarget: retarget', hardware_id=self.stream.name)
-        status.level = DiagnosticStatus.OK if rate > 0 else DiagnosticStatus.WARN
-        status.message = f'{rate:.1f} Hz' if rate > 0 else 'no human frames'
+        level, message = (OK, f'{rate:.1f} Hz') if rate > 0 else (WARN, 'no human frames')
         values = {'model': self.stream.name, 'robot': self.profile.name, 'rate_hz': f'{rate:.1f}',
                   'compute_ms_mean': f'{compute.mean:.3f}', 'compute_ms_p99': f'{compute.p99:.3f}',
                   **self.counters}
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [status]
-        self.diagnostics_pub.publish(array)
+        publish_status(self, self.diagnostics_pub, 'face_retarget: retarget', self.stream.name,
+                       level, message, values)
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = RetargetNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(RetargetNode, args)
 
 
 if __name__ == '__main__':
