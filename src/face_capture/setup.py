@@ -27,6 +27,7 @@ setup(
             'send_take = face_capture.send_take:main',
             'face-send-take = face_capture.send_take:main',
             'face-monitor = face_capture.monitor:main',
+            'face-capture-neutral = face_capture.capture_neutral:main',
         ],
     },
 )

@@ -78,6 +78,7 @@ class ActuationNode(Node):
         self.command_latency_ms = SlidingWindow(600)
         self.command_rate = RateMeter()
         self._stamp = self.get_clock().now().to_msg()
+        self._accepted = 0           # commands taken so far; 0 = the face shows no human yet
         self._last_error = ''
 
         measured = None
@@ -146,6 +147,7 @@ class ActuationNode(Node):
             accepted = self.safety.command(values, now, stamp if stamp > 0 else None)
             if accepted:
                 self._stamp = msg.header.stamp
+                self._accepted += 1
         self.counters['commands'] += 1
         if accepted:
             self.command_rate.tick(time.monotonic())
@@ -199,9 +201,12 @@ class ActuationNode(Node):
 
     def _publish_twin(self, stamp, render: bool) -> None:
         shown = self.twin.observe()
+        # frame_number counts the commands applied so far: 0 means the stamp is not a human
+        # frame's yet (the face has only been powered up), so latency tools skip it
         self.robot_pub.publish(blendshapes_msg(shown, stamp, source='robot_twin',
                                                subject=self.profile.name,
-                                               frame_id='robot_face'))
+                                               frame_id='robot_face',
+                                               frame_number=self._accepted))
         if render:
             image = draw_face(shown, 256, 'robot', f'{self.profile.name} (twin)')
             self.image_pub.publish(image_msg(image, stamp, 'robot_face'))

@@ -1,7 +1,9 @@
-"""Terminal monitor for /face/human/blendshapes: rate, drops, latency and channel bars.
+"""Terminal monitor: the human face stream and, when a robot runs, what its face shows.
 
-What `make demo` shows in the terminal. On a TTY it redraws in place; otherwise it prints one
-summary line per second (logs, CI).
+Rate, drops and latency of /face/human/blendshapes; the robot's /face/robot/blendshapes rate
+and end-to-end latency (from the human frame's capture stamp to the robot's reading); and a
+few channels as bars, human above robot. What `make demo` shows in the terminal. On a TTY it
+redraws in place; otherwise it prints one summary line per second (logs, CI).
 """
 import argparse
 import sys
@@ -42,7 +44,21 @@ class BlendshapeMonitor(Node):
         self.rate = RateMeter()
         self.latency_ms = SlidingWindow(300)
         self.last = None
+        self.robot_last = None
+        self.robot_rate = RateMeter()
+        self.robot_latency_ms = SlidingWindow(300)
         self.create_subscription(Blendshapes, BLENDSHAPES_TOPIC, self._on_frame, qos.LIVE_STREAM)
+        self.create_subscription(Blendshapes, '/face/robot/blendshapes', self._on_robot,
+                                 qos.LIVE_STREAM)
+
+    def _on_robot(self, msg: Blendshapes) -> None:
+        if not msg.face_tracked:
+            return
+        self.robot_rate.tick(time.monotonic())
+        if msg.frame_number > 0:             # 0: no human frame behind this reading yet
+            age = (self.get_clock().now() - Time.from_msg(msg.header.stamp)).nanoseconds / 1e6
+            self.robot_latency_ms.add(age)
+        self.robot_last = msg
 
     def _on_frame(self, msg: Blendshapes) -> None:
         now = self.get_clock().now()
@@ -65,6 +81,12 @@ class BlendshapeMonitor(Node):
             f'latency from capture stamp (ms): mean {ms(lat.mean)}  p99 {ms(lat.p99)}  '
             f'max {ms(lat.max)}',
         ]
+        robot = self.robot_last
+        if robot is not None:
+            rl = self.robot_latency_ms.summary()
+            rate = self.robot_rate.rate(time.monotonic())
+            lines.append(f'robot "{robot.subject}" face {rate:5.1f} Hz  human frame -> robot '
+                         f'face (ms): mean {ms(rl.mean)}  p99 {ms(rl.p99)}')
         msg = self.last
         if msg is None:
             lines.append('waiting for frames...')
@@ -72,17 +94,26 @@ class BlendshapeMonitor(Node):
         lines.append(f'subject "{msg.subject}"  source {msg.source}  frame {msg.frame_number}  '
                      f'calibration: {msg.calibration_profile or "none"}')
         index = {name: i for i, name in enumerate(msg.names)}
+        robot_index = {n: i for i, n in enumerate(robot.names)} if robot is not None else {}
         for name in SHOWN:
             if name in index:
                 value = msg.weights[index[name]]
-                lines.append(f'  {name:<16} {bar(value)} {value:4.2f}')
+                lines.append(f'  {name:<16} human {bar(value)} {value:4.2f}')
+                if name in robot_index:
+                    shown = robot.weights[robot_index[name]]
+                    lines.append(f'  {"":<16} robot {bar(shown)} {shown:4.2f}')
         return '\n'.join(lines)
 
     def summary_line(self) -> str:
         lat = self.latency_ms.summary()
-        return (f'monitor: {self.frames} frames, {self.rate.rate(time.monotonic()):.1f} Hz, '
+        line = (f'monitor: {self.frames} frames, {self.rate.rate(time.monotonic()):.1f} Hz, '
                 f'dropped {self.sequence.counters.dropped}, latency mean {ms(lat.mean)} ms '
                 f'p99 {ms(lat.p99)} ms')
+        if self.robot_last is not None:
+            rl = self.robot_latency_ms.summary()
+            line += (f'; robot face {self.robot_rate.rate(time.monotonic()):.1f} Hz, human '
+                     f'frame -> robot face mean {ms(rl.mean)} ms p99 {ms(rl.p99)} ms')
+        return line
 
 
 def main(argv=None):
