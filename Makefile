@@ -1,7 +1,7 @@
 # Two commands for a fresh machine (Debian/Ubuntu, Python 3.11, no ROS):
 #   make demo   - set up if needed, then run the shadowing demo on its defaults
 #   make test   - set up if needed, then run every test
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench checkpoints clean
 
 setup:
 	bash scripts/setup.sh
@@ -11,6 +11,9 @@ demo: setup
 
 test: setup
 	bash scripts/test.sh $(ARGS)
+
+checkpoints: setup
+	bash scripts/train_checkpoints.sh $(ARGS)
 
 bench: setup
 	bash scripts/bench.sh $(ARGS)

@@ -87,7 +87,11 @@ def train(model, observed: np.ndarray, commands: np.ndarray, normaliser: Normali
 
 
 def default_checkpoint_dir() -> Path:
-    """The shipped checkpoints (installed share dir, or the source tree)."""
+    """The shipped checkpoints: the source tree in a development checkout (always current),
+    else the installed share directory."""
+    source = Path(__file__).resolve().parent.parent / 'checkpoints'
+    if source.is_dir():
+        return source
     try:
         from ament_index_python.packages import get_package_share_directory
         installed = Path(get_package_share_directory('face_retarget')) / 'checkpoints'
@@ -95,7 +99,7 @@ def default_checkpoint_dir() -> Path:
             return installed
     except (ImportError, LookupError, ValueError):
         pass
-    return Path(__file__).resolve().parent.parent / 'checkpoints'
+    return source
 
 
 def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainConfig,
