@@ -33,8 +33,6 @@ class ExFaceConfig:
                                       # as good as 2 at half the latency)
     warm_start: float = 0.3           # start level, as a fraction of diffusion_steps
     cold_prefix_p: float = 0.1        # training windows with no known prefix
-    last_frame_p: float = 0.5         # training windows where only the last frame is unknown
-                                      # (exactly the streaming case)
     frame_rate: float = 30.0
 
     def to_dict(self) -> dict:
@@ -165,10 +163,7 @@ class ExFaceDiffusion(nn.Module):
         ab = self.alpha_bar[t][:, None, None]
         noisy = ab.sqrt() * motors + (1 - ab).sqrt() * noise
         prefix = torch.randint(0, t_len, (b,), device=device, generator=generator)
-        draw = torch.rand(b, device=device, generator=generator)
-        prefix = torch.where(draw < self.config.last_frame_p, torch.full_like(prefix, t_len - 1),
-                             prefix)
-        cold = draw > 1.0 - self.config.cold_prefix_p
+        cold = torch.rand(b, device=device, generator=generator) < self.config.cold_prefix_p
         prefix = torch.where(cold, torch.zeros_like(prefix), prefix)
         frames = torch.arange(t_len, device=device)[None, :]
         mask = (frames < prefix[:, None]).float()[..., None]
