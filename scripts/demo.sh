@@ -32,14 +32,8 @@ case "$input" in
   udp) standin=false ;;
   *) echo "demo: --input is standin or udp" >&2; exit 2 ;;
 esac
-# The venv and colcon's setup scripts read unset variables: source them without -u.
-set +u
 # shellcheck disable=SC1091
-. .venv/bin/activate
-# shellcheck disable=SC1091
-. install/setup.bash
-set -u
-export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
+. scripts/env.sh
 mkdir -p "$out"
 
 face-launch launch/shadow.launch.yaml "robot:=$robot" "model:=$model" "port:=$port" \

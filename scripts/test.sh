@@ -2,14 +2,8 @@
 # Run every test of the workspace (unit, property, node, launch). Assumes scripts/setup.sh ran
 # (make test does that). Extra arguments go to pytest. Artifacts (PNGs, logs) go to artifacts/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-# The venv and colcon's setup scripts read unset variables: source them without -u.
-set +u
 # shellcheck disable=SC1091
-. .venv/bin/activate
-# shellcheck disable=SC1091
-. install/setup.bash
-set -u
+. "$(dirname "$0")/env.sh"
 mkdir -p artifacts
 # Keep test traffic on this machine and away from a demo running beside the tests.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST

@@ -3,13 +3,8 @@
 # ExFace, MLP, Transformer and the linear map for each twin robot, about 8 minutes per robot
 # on 2 CPU cores. Extra arguments go to face-retarget-train (e.g. --steps 1000).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-set +u
 # shellcheck disable=SC1091
-. .venv/bin/activate
-# shellcheck disable=SC1091
-. install/setup.bash
-set -u
+. "$(dirname "$0")/env.sh"
 for robot in hobbs micheal ameca; do
   face-retarget-train --robot "$robot" --steps 3000 "$@"
 done
