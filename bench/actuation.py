@@ -17,7 +17,7 @@ from common import report, time_calls
 from face_actuation.drivers import make_driver
 from face_actuation.emulators import DynamixelEmulator, MaestroEmulator
 from face_actuation.profile import load_profile
-from face_actuation.safety import Mode, SafetyLayer
+from face_actuation.safety import SafetyLayer
 from face_actuation.twin import FaceTwin
 
 DT = 1.0 / 60.0
@@ -25,8 +25,7 @@ DT = 1.0 / 60.0
 
 def active_safety(profile):
     safety = SafetyLayer(profile)
-    safety.power_up(profile.neutral, 0.0)
-    safety.mode = Mode.ACTIVE
+    safety.start_active(profile.neutral, 0.0)
     return safety
 
 

@@ -114,6 +114,13 @@ class SafetyLayer:
         self._enter_ease(Mode.POWER_UP, self.config.power_up_s)
         self._started = now
 
+    def start_active(self, positions, now: float) -> None:
+        """Start following commands at once from `positions` (offline rollouts, benchmarks):
+        no power-up ease, because nothing physical has to be brought to neutral."""
+        self.power_up(positions, now)
+        self.mode = Mode.ACTIVE
+        self._speed_cap = self.vmax.copy()
+
     def command(self, values, now: float, stamp: float | None = None) -> bool:
         """Offer a new normalised command; returns whether it was accepted."""
         self.counters.commands += 1

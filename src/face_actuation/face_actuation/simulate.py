@@ -23,9 +23,7 @@ def rollout(twin: FaceTwin, commands: np.ndarray, dt: float, noise: bool = True,
     commands = np.asarray(commands, dtype=np.float64)
     if safety is None:
         safety = SafetyLayer(twin.profile)
-        safety.power_up(twin.positions, 0.0)
-        safety.mode = safety.mode.ACTIVE           # offline: no power-up ease, start now
-        safety.position = twin.positions.copy()
+        safety.start_active(twin.positions, 0.0)
     count = len(commands)
     applied = np.empty_like(commands)
     positions = np.empty_like(commands)

@@ -218,9 +218,7 @@ def test_symmetry_averages_pairs():
     base = PROFILES['micheal']
     profile = replace(base, safety=replace(base.safety, symmetry=True))
     safety = SafetyLayer(profile)
-    safety.power_up(profile.neutral, 0.0)
-    safety._pending = None
-    safety.mode = Mode.ACTIVE
+    safety.start_active(profile.neutral, 0.0)
     command = profile.neutral.copy()
     left, right = profile.pair_indices()[0]
     command[left], command[right] = 0.9, 0.1

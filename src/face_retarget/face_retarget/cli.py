@@ -37,6 +37,16 @@ TRAIN_END_S = 94.0           # the bundled take: training before, held out after
 LEARNED = ('exface', 'mlp', 'transformer')
 
 
+def _robot_and_take(args, tool: str):
+    """The robot profile and human take both CLIs start from; None (after a clear error
+    line) when either cannot be read."""
+    try:
+        return load_profile(args.robot), read_take(args.take or bundled_take_path())
+    except (ProfileError, TakeFormatError, OSError) as exc:
+        print(f'{tool}: {exc}', file=sys.stderr)
+        return None
+
+
 def _model(kind: str, motors: int, args) -> object:
     if kind == 'exface':
         return ExFaceDiffusion(ExFaceConfig(motors=motors, window=args.window,
@@ -74,12 +84,10 @@ def train_main(argv=None) -> int:
                              '(implied when --out is left at the shipped directory)')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
-    try:
-        profile = load_profile(args.robot)
-        take = read_take(args.take or bundled_take_path())
-    except (ProfileError, TakeFormatError, OSError) as exc:
-        print(f'face-retarget-train: {exc}', file=sys.stderr)
+    loaded = _robot_and_take(args, 'face-retarget-train')
+    if loaded is None:
         return 2
+    profile, take = loaded
     out = (args.out or default_checkpoint_dir()) / profile.name
     out.mkdir(parents=True, exist_ok=True)
     human_train, _ = split_take(take, args.train_end_s)
@@ -142,12 +150,10 @@ def eval_main(argv=None) -> int:
                              f'take, from {TRAIN_END_S:.0f} s; 0 for another take)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        profile = load_profile(args.robot)
-        take = read_take(args.take or bundled_take_path())
-    except (ProfileError, TakeFormatError, OSError) as exc:
-        print(f'face-retarget-eval: {exc}', file=sys.stderr)
+    loaded = _robot_and_take(args, 'face-retarget-eval')
+    if loaded is None:
         return 2
+    profile, take = loaded
     start = args.start_s if args.start_s is not None else (0.0 if args.take else TRAIN_END_S)
     _, human = split_take(take, start)
     directory = (args.checkpoints or default_checkpoint_dir()) / profile.name

@@ -17,7 +17,6 @@ from face_retarget.models import (
     MLPRegressor,
     Normaliser,
     TorchStream,
-    TransformerRegressor,
     build_model,
     model_config,
 )
@@ -166,5 +165,5 @@ def plot_curves(curves: dict, path, title: str) -> Path:
     return Path(path)
 
 
-__all__ = ['CheckpointError', 'TrainConfig', 'TransformerRegressor', 'load_checkpoint',
+__all__ = ['CheckpointError', 'TrainConfig', 'default_checkpoint_dir', 'load_checkpoint',
            'plot_curves', 'save_checkpoint', 'stream_from_checkpoint', 'train']
