@@ -26,6 +26,7 @@ setup(
             'retarget = face_retarget.retarget_node:main',
             'face-retarget-train = face_retarget.cli:train_main',
             'face-retarget-eval = face_retarget.cli:eval_main',
+            'face-retarget-bootstrap = face_retarget.cli:bootstrap_main',
         ],
     },
 )

@@ -1,5 +1,6 @@
-"""Command-line tools: face-retarget-train and face-retarget-eval."""
+"""Command-line tools: face-retarget-bootstrap, face-retarget-train and face-retarget-eval."""
 import argparse
+from dataclasses import asdict
 import json
 from pathlib import Path
 import sys
@@ -192,6 +193,110 @@ def eval_main(argv=None) -> int:
     paths = write_report(results, human, delay, args.out, title)
     print(f'report: {paths["markdown"]}, {paths["json"]}, {paths["figure"]}')
     return 0
+
+
+def bootstrap_main(argv=None) -> int:
+    from face_retarget.bootstrap import Bootstrap, BootstrapConfig, TwinRobot
+    from face_retarget.bootstrap import write_report as write_bootstrap_report
+    defaults = BootstrapConfig(robot='')
+    parser = argparse.ArgumentParser(
+        description='The ExFace bootstrap loop on a robot: static poses, then model-driven '
+                    'iterations from human takes, every stage recorded as rosbag2 bags; '
+                    'report and plot of held-out blendshape distance per iteration against '
+                    'random interpolation. Resumes in --out after an interruption.')
+    parser.add_argument('--robot', required=True)
+    parser.add_argument('--out', type=Path, required=True,
+                        help='working folder: bags/, models/, state.json, report.*')
+    parser.add_argument('--target', choices=('twin', 'live'), default='twin',
+                        help='twin: the digital twin offline; live: the running actuation '
+                             'node through ROS (real hardware or a twin in real time)')
+    parser.add_argument('--take', action='append', default=[],
+                        help='human takes that drive the dynamic stages (default: bundled)')
+    parser.add_argument('--train-end-s', type=float, default=TRAIN_END_S,
+                        help='the bundled take is used up to here; the rest is the held-out '
+                             'set every iteration is scored on')
+    parser.add_argument('--ship', action='store_true',
+                        help='write the final models as the shipped checkpoints')
+    parser.add_argument('--no-progress', action='store_true')
+    for name, value in asdict(defaults).items():
+        if name in ('robot', 'extra', 'speed_range'):
+            continue
+        flag = '--' + name.replace('_', '-')
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
+    args = parser.parse_args(argv)
+    args.take = args.take or ['']
+    takes = []
+    for take_path in args.take:
+        args_one = argparse.Namespace(robot=args.robot, take=take_path)
+        loaded = _robot_and_take(args_one, 'face-retarget-bootstrap')
+        if loaded is None:
+            return 2
+        profile, take = loaded
+        takes.append(take)
+    config = BootstrapConfig(robot=profile.name, **{
+        k: getattr(args, k) for k in asdict(defaults) if k not in ('robot', 'extra',
+                                                                  'speed_range')})
+    human_train, held_out = split_take(takes[0], args.train_end_s)
+    trains = [human_train] + [split_take(t, 1e9)[0] for t in takes[1:]]
+    if args.target == 'live':
+        from face_retarget.live_robot import LiveRobot
+        robot = LiveRobot(profile, config.rate)
+    else:
+        robot = TwinRobot(profile, seed=config.seed, rate=config.rate)
+    out = args.out / profile.name
+    print(f'{profile.name}: bootstrap on {robot.name} into {out}', flush=True)
+    loop = Bootstrap(config, profile, robot, trains, held_out, out,
+                     progress=not args.no_progress,
+                     log=lambda line: print(line, flush=True))
+    try:
+        report = loop.run()
+    finally:
+        if hasattr(robot, 'close'):
+            robot.close()
+    curves = dict(report['curves'])
+    paths = write_bootstrap_report(report, out)
+    print(f'report: {paths["markdown"]}, {paths["figure"]}', flush=True)
+    if args.ship:
+        _ship(loop, profile, curves, out, args)
+    return 0
+
+
+def _ship(loop, profile, curves, out: Path, args) -> None:
+    """The final bootstrap model as the shipped ExFace checkpoint, with the MLP and
+    Transformer baselines trained on the same final data and the linear map on the static
+    pairs, so the shipped set is one comparable family."""
+    c = loop.config
+    directory = default_checkpoint_dir() / profile.name
+    directory.mkdir(parents=True, exist_ok=True)
+    observed, commands = loop.final_data
+    info = {'delay': loop.delay, 'counts': loop.counts, 'take': 'bootstrap',
+            'train_end_s': args.train_end_s, 'frame_rate': c.rate,
+            'bootstrap_report': 'bootstrap.md'}
+    save_checkpoint(directory / 'exface.pt', loop.final_model, loop.normaliser, profile,
+                    TrainConfig(steps=c.static_steps + c.finetune_steps * c.max_iterations),
+                    [], None, {**info, 'steps_done': c.static_steps}, half=True)
+    config = TrainConfig(steps=c.baseline_steps, batch=c.batch, seed=c.seed)
+    baseline_args = argparse.Namespace(window=c.window, d_model=c.d_model, layers=c.layers,
+                                       heads=c.heads)
+    for kind in ('mlp', 'transformer'):
+        model = _model(kind, profile.num_motors, baseline_args)
+        history, _ = train(model, observed, commands, loop.normaliser, config,
+                           progress=not args.no_progress, label=kind)
+        curves[kind] = history
+        save_checkpoint(directory / f'{kind}.pt', model, loop.normaliser, profile, config,
+                        history, None, {**info, 'steps_done': config.steps}, half=True)
+        print(f'{profile.name}/{kind}: loss {history[0][1]:.4f} -> {history[-1][1]:.4f}',
+              flush=True)
+    loop.linear.save(directory / 'linear.npz')
+    (directory / 'dataset.json').write_text(json.dumps(info, indent=1))
+    plot_curves(curves, directory / 'training_curves.png', f'{profile.name}: training loss')
+    for name in ('report.md', 'bootstrap.png', 'report.json'):
+        target = {'report.md': 'bootstrap.md', 'report.json': 'bootstrap.json'}.get(name, name)
+        (directory / target).write_bytes((out / name).read_bytes())
+    print(f'{profile.name}: shipped checkpoints written to {directory}', flush=True)
 
 
 if __name__ == '__main__':

@@ -9,21 +9,11 @@ collects the same from real hardware or a twin through rosbag2):
 Actuator delay is estimated from the data and compensated: command t is paired with the face
 reading `delay` frames later.
 """
-from dataclasses import dataclass
-
+from face_bag.export import Episode, estimate_delay, windows
 import numpy as np
 
 from face_actuation.simulate import rollout
 from face_actuation.twin import FaceTwin
-
-
-@dataclass
-class Episode:
-    """One continuous recording at a fixed rate."""
-
-    observed: np.ndarray       # (N, 61) robot face readings
-    commands: np.ndarray       # (N, n_motors) normalised commands sent
-    source: str = ''
 
 
 def static_poses(twin: FaceTwin, count: int, rng: np.random.Generator,
@@ -72,30 +62,5 @@ def record(twin: FaceTwin, commands: np.ndarray, rate: float, source: str) -> Ep
     return Episode(result.observed, result.applied, source)
 
 
-def estimate_delay(episodes, max_lag: int = 10) -> int:
-    """Frames between a command and the face reading that best reflects it: the lag at which
-    a linear map from commands to readings explains the readings best."""
-    best, best_error = 0, np.inf
-    for lag in range(max_lag + 1):
-        x = np.concatenate([e.commands[:len(e.commands) - lag] for e in episodes])
-        y = np.concatenate([e.observed[lag:] for e in episodes])
-        x1 = np.hstack([x, np.ones((len(x), 1))])
-        coef, *_ = np.linalg.lstsq(x1, y, rcond=None)
-        error = np.mean((x1 @ coef - y) ** 2)
-        if error < best_error:
-            best, best_error = lag, error
-    return best
-
-
-def windows(episodes, window: int, stride: int, delay: int):
-    """Aligned (observed, commands) windows: command t with the reading at t + delay."""
-    obs, cmd = [], []
-    for episode in episodes:
-        observed = episode.observed[delay:]
-        commands = episode.commands[:len(episode.commands) - delay]
-        for start in range(0, len(commands) - window + 1, stride):
-            obs.append(observed[start:start + window])
-            cmd.append(commands[start:start + window])
-    if not obs:
-        return np.zeros((0, window, 61)), np.zeros((0, window, 0))
-    return np.stack(obs), np.stack(cmd)
+__all__ = ['Episode', 'estimate_delay', 'interpolation_commands', 'record', 'static_poses',
+           'static_windows', 'windows']

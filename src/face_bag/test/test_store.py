@@ -1,0 +1,141 @@
+"""Bags written with rosbags: valid rosbag2 (metadata.yaml + mcap), round trip, the same
+bytes rclpy sends, crash recovery and a full disk."""
+import signal
+import subprocess
+import sys
+import textwrap
+
+from face_bag.store import BagError, BagWriter, bag_info, deserialize, read_messages, recover
+import numpy as np
+import pytest
+import yaml
+
+from face_bag import messages
+
+
+def write_bag(path, count=200, period_ns=16_666_667):
+    writer = BagWriter(path)
+    for i in range(count):
+        stamp = 10**18 + i * period_ns
+        writer.write_message('/face/human/blendshapes', messages.BLENDSHAPES, stamp,
+                             messages.blendshapes(np.full(61, i / count), stamp, source='t',
+                                                  frame_number=i))
+        writer.write_message('/face/command', messages.CONTROL_VALUES, stamp + 1000,
+                             messages.control_values([i / count, 0.5], ['a', 'b'], stamp,
+                                                     robot='r', source='t'))
+    writer.close()
+    return path
+
+
+def test_bag_is_rosbag2_mcap_and_round_trips(tmp_path):
+    path = write_bag(tmp_path / 'bag')
+    metadata = yaml.safe_load((path / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
+    assert metadata['storage_identifier'] == 'mcap'
+    assert metadata['version'] == 9
+    assert metadata['message_count'] == 400
+    assert (path / metadata['relative_file_paths'][0]).read_bytes()[:8] == b'\x89MCAP0\r\n'
+    info = bag_info(path)
+    assert info['topics']['/face/command'] == {'type': 'face_msgs/msg/ControlValues',
+                                               'count': 200}
+    read = list(read_messages(path, {'/face/human/blendshapes'}))
+    assert len(read) == 200
+    frame = read[57].decode()
+    assert frame.frame_number == 57
+    assert frame.names[0] == 'EyeBlinkLeft'
+    assert np.allclose(frame.weights, 57 / 200)
+    assert [m.timestamp_ns for m in read] == sorted(m.timestamp_ns for m in read)
+
+
+def test_rclpy_bytes_are_the_bag_bytes():
+    from builtin_interfaces.msg import Time
+    from rclpy.serialization import serialize_message
+
+    from face_common.messages import control_values_msg
+    msg = control_values_msg([0.25, 0.75], ['a', 'b'], Time(sec=3, nanosec=4), robot='r',
+                             source='s')
+    decoded = deserialize(serialize_message(msg), messages.CONTROL_VALUES)
+    assert decoded.header.stamp.sec == 3 and list(decoded.motor_names) == ['a', 'b']
+    assert np.allclose(decoded.values, [0.25, 0.75])
+
+
+def test_a_bag_is_never_overwritten(tmp_path):
+    write_bag(tmp_path / 'bag', 3)
+    with pytest.raises(BagError, match='exists'):
+        BagWriter(tmp_path / 'bag')
+
+
+WRITER = textwrap.dedent('''
+    import sys, time
+    import numpy as np
+    from face_bag import messages
+    from face_bag.store import BagWriter
+    writer = BagWriter(sys.argv[1], flush_period_s=0.2)
+    i = 0
+    while True:
+        stamp = time.time_ns()
+        writer.write_message('/face/human/blendshapes', messages.BLENDSHAPES, stamp,
+                             messages.blendshapes(np.full(61, 0.5), stamp, source='t',
+                                                  frame_number=i))
+        i += 1
+        if i % 100 == 0:
+            print(i, flush=True)
+        time.sleep(0.002)
+''')
+
+
+def test_sigkill_mid_recording_leaves_a_bag_that_opens(tmp_path):
+    path = tmp_path / 'killed'
+    proc = subprocess.Popen([sys.executable, '-c', WRITER, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    written = 0
+    while written < 600:
+        written = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (path / 'metadata.yaml').exists()     # killed: never closed
+    with pytest.raises(BagError, match='face-bag-recover'):
+        list(read_messages(path))
+    result = recover(path)
+    assert result['recovered'] and result['truncated_tail'] in (True, False)
+    frames = [m.decode().frame_number for m in read_messages(path)]
+    # Everything up to the last flush (0.2 s at ~400 frames/s) survives, in order.
+    assert len(frames) >= written - 200
+    assert frames == list(range(len(frames)))
+    assert (tmp_path / 'killed.crashed').is_dir()          # the original is kept
+    assert recover(path)['recovered'] is False              # idempotent
+
+
+FULL_DISK = textwrap.dedent('''
+    import resource, signal, sys
+    import numpy as np
+    from face_bag import messages
+    from face_bag.store import BagError, BagWriter
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+    writer = BagWriter(sys.argv[1], flush_period_s=0.0)
+    try:
+        for i in range(100_000):
+            writer.write_message('/face/human/blendshapes', messages.BLENDSHAPES, i * 1000,
+                                 messages.blendshapes(np.full(61, 0.5), i, source='t',
+                                                      frame_number=i))
+    except BagError as exc:
+        print('STOPPED', writer.messages, exc, flush=True)
+        writer.close()
+        sys.exit(0)
+    sys.exit(1)
+''')
+
+
+def test_a_full_disk_stops_cleanly_and_keeps_the_data(tmp_path):
+    """The file-size limit makes writes fail like a full disk (EFBIG instead of ENOSPC)."""
+    path = tmp_path / 'full'
+    out = subprocess.run([sys.executable, '-c', FULL_DISK, str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert 'STOPPED' in out.stdout and 'recording stopped' in out.stdout
+    kept = int(out.stdout.split()[1])
+    result = recover(path)
+    assert result['messages'] > 0
+    assert result['messages'] <= kept
+    frames = [m.decode().frame_number for m in read_messages(path)]
+    assert frames == list(range(len(frames)))

@@ -1,0 +1,102 @@
+"""The bootstrap's robot on the ROS graph: a running actuation node (real hardware, or a twin
+in real time) driven through /face/command, its response recorded into a bag.
+
+One command goes out per frame on an absolute schedule; /face/robot/applied and
+/face/robot/blendshapes (the twin's forward model, or a tracker facing the real face) are
+recorded as they arrive with their receive times, the human frames and commands as sent.
+"""
+import threading
+import time
+
+from face_bag.store import BagWriter
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.serialization import serialize_message
+
+from face_bag import messages
+from face_common import qos
+from face_common.messages import control_values_msg
+from face_msgs.msg import Blendshapes, ControlValues
+
+RESPONSE_TOPICS = {'/face/robot/applied': (ControlValues, messages.CONTROL_VALUES),
+                   '/face/robot/blendshapes': (Blendshapes, messages.BLENDSHAPES)}
+
+
+class LiveRobot:
+
+    def __init__(self, profile, rate: float = 30.0, settle_s: float = 0.5, context=None):
+        self.profile = profile
+        self.rate = rate
+        self.settle_s = settle_s
+        self.name = f'{profile.name} on the ROS graph (/face/command)'
+        self._own_context = context is None
+        self.context = context or rclpy.Context()
+        if self._own_context:
+            rclpy.init(context=self.context)
+        self.node = rclpy.create_node('bootstrap_robot', context=self.context)
+        self.publisher = self.node.create_publisher(ControlValues, '/face/command',
+                                                    qos.LIVE_STREAM)
+        self._writer = None
+        self._lock = threading.Lock()
+        self.received = {topic: 0 for topic in RESPONSE_TOPICS}
+        for topic, (cls, msgtype) in RESPONSE_TOPICS.items():
+            self.node.create_subscription(
+                cls, topic, lambda data, t=topic, m=msgtype: self._on_response(t, m, data),
+                qos.LIVE_STREAM, raw=True)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._spinning = True
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        while self._spinning and self.context.ok():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def _now(self) -> int:
+        return self.node.get_clock().now().nanoseconds
+
+    def _on_response(self, topic: str, msgtype: str, data: bytes) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.write(topic, msgtype, self._now(), data)
+                self.received[topic] += 1
+
+    def record(self, commands, bag, human=None, source: str = ''):
+        writer = BagWriter(bag)
+        with self._lock:
+            self._writer = writer
+        names, robot = self.profile.motor_names, self.profile.name
+        period = 1.0 / self.rate
+        start = time.monotonic()
+        try:
+            for i, command in enumerate(commands):
+                delay = start + i * period - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                now = self.node.get_clock().now()
+                msg = control_values_msg(command, names, now.to_msg(), robot=robot,
+                                         source=source)
+                self.publisher.publish(msg)
+                with self._lock:
+                    stamp = now.nanoseconds
+                    if human is not None:
+                        writer.write_message('/face/human/blendshapes', messages.BLENDSHAPES,
+                                             stamp, messages.blendshapes(
+                                                 human[i], stamp, source=source,
+                                                 frame_number=i))
+                    writer.write('/face/command', messages.CONTROL_VALUES, stamp,
+                                 serialize_message(msg))
+            time.sleep(self.settle_s)            # the last responses
+        finally:
+            with self._lock:
+                self._writer = None
+            writer.close()
+        return bag
+
+    def close(self) -> None:
+        self._spinning = False
+        self._thread.join(timeout=2.0)
+        self.node.destroy_node()
+        if self._own_context:
+            self.context.try_shutdown()
