@@ -3,8 +3,9 @@ estimated and compensated, windowed into T-frame sequences, split by episode.
 
 Alignment uses receive (log) times: on a grid at `rate`, each topic contributes its latest
 message at or before the grid time. A silence longer than max_gap_s on any topic splits the
-recording into separate episodes (windows never span a gap). Commands are what the robot
-executed (/face/robot/applied) where recorded, else what was asked (/face/command).
+recording into separate episodes (windows never span a gap, nothing stale is filled in).
+Commands are what the robot executed (/face/robot/applied) where recorded, else what was
+asked (/face/command).
 """
 from dataclasses import dataclass, field
 import itertools
@@ -49,8 +50,9 @@ def _series(messages, decode):
     return np.asarray(times, np.int64), (np.stack(values) if values else None)
 
 
-def read_episodes(path, rate: float = 30.0, max_gap_s: float = 0.5, source: str = ''):
-    """The episodes of one bag, aligned on a `rate` grid."""
+def read_episodes(path, rate: float = 30.0, max_gap_s: float = 0.1, source: str = ''):
+    """The episodes of one bag, aligned on a `rate` grid; a grid point whose latest message on
+    any topic is older than max_gap_s (a few lost frames are bridged) ends an episode."""
     by_topic = {}
     for message in read_messages(path, {HUMAN, COMMAND, APPLIED, ROBOT}):
         by_topic.setdefault(message.topic, []).append(message)

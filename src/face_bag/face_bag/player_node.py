@@ -1,7 +1,7 @@
 """Player node: replays a bag onto its topics with the original timing (rate factor, loop,
 start offset), publishing the recorded bytes unchanged (header stamps included) on the
-project's QoS. With restamp, each message's header stamp is shifted by the replay delay, so
-the nodes downstream see fresh frames (they drop stale ones)."""
+project's QoS. With restamp, each header stamp becomes the replay time less the latency the
+message had when recorded, so the nodes downstream see fresh frames (they drop stale ones)."""
 import threading
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -51,22 +51,21 @@ class PlayerNode(Node):
                                f'{", ".join(self.publishers_)}')
         self.finished = threading.Event()
         self._running = True
-        self._offset_ns = None
         self._thread = threading.Thread(target=self._play, name='player', daemon=True)
         self._thread.start()
 
     def _publish(self, message) -> None:
         data = message.data
+        if message is self.messages[0] and self.counters['published']:
+            self.counters['loops'] += 1
         if self.restamp:
-            now = self.get_clock().now().nanoseconds
-            if self._offset_ns is None or message is self.messages[0]:
-                self._offset_ns = now - message.timestamp_ns
-                if message is self.messages[0] and self.counters['published']:
-                    self.counters['loops'] += 1
             decoded = message.decode()
             header = getattr(decoded, 'header', None)
             if header is not None:
-                stamp_ns = header.stamp.sec * 10**9 + header.stamp.nanosec + self._offset_ns
+                # Now, less the latency the message had when it was recorded.
+                recorded_age = message.timestamp_ns - (header.stamp.sec * 10**9 +
+                                                       header.stamp.nanosec)
+                stamp_ns = self.get_clock().now().nanoseconds - max(0, recorded_age)
                 header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 10**9)
                 data = serialize(decoded, message.msgtype)
         self.publishers_[message.topic].publish(data)

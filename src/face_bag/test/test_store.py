@@ -5,12 +5,12 @@ import subprocess
 import sys
 import textwrap
 
-from face_bag.store import BagError, BagWriter, bag_info, deserialize, read_messages, recover
 import numpy as np
 import pytest
 import yaml
 
 from face_bag import messages
+from face_bag.store import BagError, BagWriter, bag_info, deserialize, read_messages, recover
 
 
 def write_bag(path, count=200, period_ns=16_666_667):

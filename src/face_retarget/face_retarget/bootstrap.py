@@ -19,13 +19,13 @@ from pathlib import Path
 import shutil
 import time
 
-from face_bag.export import estimate_delay, read_episodes, static_pairs, windows
-from face_bag.store import BagWriter
 import numpy as np
 
 from face_actuation.simulate import rollout
 from face_actuation.twin import FaceTwin
 from face_bag import messages
+from face_bag.export import estimate_delay, read_episodes, static_pairs, windows
+from face_bag.store import BagWriter
 from face_retarget.baselines import LinearRetarget
 from face_retarget.data import interpolation_commands
 from face_retarget.evaluate import blendshape_distance, jitter, stream_commands
@@ -65,6 +65,7 @@ class BootstrapConfig:
     stride: int = 2
     batch: int = 32
     probe_frames: int = 600                  # delay probe (20 s random interpolation)
+    held_out_frames: int = 0                 # score on the first N held-out frames (0: all)
     extra: dict = field(default_factory=dict)
 
 
@@ -150,7 +151,7 @@ class Bootstrap:
         self.profile = profile
         self.robot = robot
         self.human_train = human_train
-        self.held_out = human_held_out
+        self.held_out = human_held_out[:config.held_out_frames or None]
         self.out = Path(out)
         self.progress = progress
         self.log = log

@@ -215,8 +215,9 @@ def bootstrap_main(argv=None) -> int:
     parser.add_argument('--train-end-s', type=float, default=TRAIN_END_S,
                         help='the bundled take is used up to here; the rest is the held-out '
                              'set every iteration is scored on')
-    parser.add_argument('--ship', action='store_true',
-                        help='write the final models as the shipped checkpoints')
+    parser.add_argument('--ship', nargs='?', const='', default=None, metavar='DIR',
+                        help='write the final models as checkpoints into DIR/<robot> '
+                             '(no DIR: the shipped checkpoints)')
     parser.add_argument('--no-progress', action='store_true')
     for name, value in asdict(defaults).items():
         if name in ('robot', 'extra', 'speed_range'):
@@ -259,7 +260,7 @@ def bootstrap_main(argv=None) -> int:
     curves = dict(report['curves'])
     paths = write_bootstrap_report(report, out)
     print(f'report: {paths["markdown"]}, {paths["figure"]}', flush=True)
-    if args.ship:
+    if args.ship is not None:
         _ship(loop, profile, curves, out, args)
     return 0
 
@@ -269,7 +270,7 @@ def _ship(loop, profile, curves, out: Path, args) -> None:
     Transformer baselines trained on the same final data and the linear map on the static
     pairs, so the shipped set is one comparable family."""
     c = loop.config
-    directory = default_checkpoint_dir() / profile.name
+    directory = (Path(args.ship) if args.ship else default_checkpoint_dir()) / profile.name
     directory.mkdir(parents=True, exist_ok=True)
     observed, commands = loop.final_data
     info = {'delay': loop.delay, 'counts': loop.counts, 'take': 'bootstrap',

@@ -9,11 +9,11 @@ collects the same from real hardware or a twin through rosbag2):
 Actuator delay is estimated from the data and compensated: command t is paired with the face
 reading `delay` frames later.
 """
-from face_bag.export import Episode, estimate_delay, windows
 import numpy as np
 
 from face_actuation.simulate import rollout
 from face_actuation.twin import FaceTwin
+from face_bag.export import Episode, estimate_delay, windows
 
 
 def static_poses(twin: FaceTwin, count: int, rng: np.random.Generator,

@@ -8,12 +8,12 @@ recorded as they arrive with their receive times, the human frames and commands 
 import threading
 import time
 
-from face_bag.store import BagWriter
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.serialization import serialize_message
 
 from face_bag import messages
+from face_bag.store import BagWriter
 from face_common import qos
 from face_common.messages import control_values_msg
 from face_msgs.msg import Blendshapes, ControlValues
