@@ -21,11 +21,12 @@ from face_actuation.drivers import DriverError, make_driver
 from face_actuation.profile import ProfileError, load_profile
 from face_actuation.safety import Mode, SafetyLayer
 from face_common import qos
-from face_common.messages import blendshapes_msg, control_values_msg, image_msg
+from face_common.latency import QUEUE, SAFETY_DRIVER
+from face_common.messages import blendshapes_msg, control_values_msg, image_msg, latency_msg
 from face_common.node import ERROR, OK, WARN, publish_status, run_node
 from face_common.render import draw_face
 from face_common.stats import RateMeter, SlidingWindow
-from face_msgs.msg import Blendshapes, ControlValues
+from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
 
 
 class ActuationNode(Node):
@@ -79,6 +80,8 @@ class ActuationNode(Node):
         self.command_rate = RateMeter()
         self._stamp = self.get_clock().now().to_msg()
         self._accepted = 0           # commands taken so far; 0 = the face shows no human yet
+        self._received_ns = 0        # when the newest accepted command arrived
+        self._traced = 0             # commands whose latency trace went out
         self._last_error = ''
 
         measured = None
@@ -94,6 +97,7 @@ class ActuationNode(Node):
             f'{self.driver.name}, {self.rate_hz:.0f} Hz; easing to neutral over '
             f'{self.profile.safety.power_up_s:.1f} s')
 
+        self.trace_pub = self.create_publisher(LatencyTrace, '/face/latency', qos.TRACE)
         self.applied_pub = self.create_publisher(ControlValues, '/face/robot/applied',
                                                  qos.LIVE_STREAM)
         self.twin = getattr(self.driver, 'twin', None)
@@ -148,6 +152,7 @@ class ActuationNode(Node):
             if accepted:
                 self._stamp = msg.header.stamp
                 self._accepted += 1
+                self._received_ns = int(now * 1e9)
         self.counters['commands'] += 1
         if accepted:
             self.command_rate.tick(time.monotonic())
@@ -165,9 +170,11 @@ class ActuationNode(Node):
         tick = 0
         while self._running:
             started = time.monotonic()
+            tick_ns = time.time_ns()
             with self._lock:
                 positions = self.safety.update(time.time(), period)
                 stamp = self._stamp
+                accepted, received_ns = self._accepted, self._received_ns
             try:
                 if positions is None:
                     self.driver.limp()
@@ -181,6 +188,12 @@ class ActuationNode(Node):
                 self.counters['driver_errors'] += 1
                 self._last_error = str(exc)
                 self.get_logger().error(f'driver: {exc}', throttle_duration_sec=2.0)
+            if accepted != self._traced and positions is not None:
+                # The first tick that executes a new command closes its frame's trace.
+                self._traced = accepted
+                self.trace_pub.publish(latency_msg(stamp, accepted, 'actuation', (
+                    (QUEUE, received_ns, max(0, tick_ns - received_ns) / 1e6),
+                    (SAFETY_DRIVER, tick_ns, (time.time_ns() - tick_ns) / 1e6))))
             if positions is not None:
                 self.applied_pub.publish(control_values_msg(
                     positions, self.names, stamp, robot=self.profile.name, source='safety',

@@ -17,10 +17,11 @@ from std_srvs.srv import Trigger
 from face_capture.calibration import CalibrationError, NeutralCapture, ProfileStore, check_name
 from face_common import qos
 from face_common.arkit import NUM_BLENDSHAPES
-from face_common.messages import blendshapes_msg
+from face_common.latency import DECODE, PREPROCESS
+from face_common.messages import blendshapes_msg, latency_msg
 from face_common.node import OK, WARN, publish_status
 from face_common.stats import RateMeter
-from face_msgs.msg import Blendshapes
+from face_msgs.msg import Blendshapes, LatencyTrace
 from face_msgs.srv import CaptureNeutral, SelectCalibration
 
 BLENDSHAPES_TOPIC = '/face/human/blendshapes'
@@ -61,6 +62,7 @@ class BlendshapeSourceNode(Node):
         self._log_profile()
 
         self.publisher = self.create_publisher(Blendshapes, BLENDSHAPES_TOPIC, qos.LIVE_STREAM)
+        self.trace_pub = self.create_publisher(LatencyTrace, '/face/latency', qos.TRACE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                      qos.DIAGNOSTICS)
         self.create_service(CaptureNeutral, '/face/human/capture_neutral', self._on_capture)
@@ -73,8 +75,11 @@ class BlendshapeSourceNode(Node):
     # ---- frames ---------------------------------------------------------------------
     def publish_frame(self, values: np.ndarray, frame_number: int, subject: str,
                       device_id: str, stamp=None) -> None:
-        """Publish one tracked frame of 61 wire-order values (finite, checked by caller)."""
+        """Publish one tracked frame of 61 wire-order values (finite, checked by caller);
+        its latency trace covers arrival -> parsed (decode) and calibration (preprocessing)."""
+        entered_ns = time.time_ns()
         stamp = stamp or self.get_clock().now().to_msg()
+        stamp_ns = stamp.sec * 10**9 + stamp.nanosec
         raw = np.asarray(values, dtype=np.float32)
         shapes = raw[:NUM_BLENDSHAPES]
         out_of_range = int(np.count_nonzero((shapes < 0.0) | (shapes > 1.0)))
@@ -95,6 +100,10 @@ class BlendshapeSourceNode(Node):
                               frame_number=frame_number, raw=raw,
                               profile=profile.name if profile is not None else '')
         self.publisher.publish(msg)
+        published_ns = time.time_ns()
+        self.trace_pub.publish(latency_msg(stamp, frame_number, 'capture', (
+            (DECODE, stamp_ns, max(0, entered_ns - stamp_ns) / 1e6),
+            (PREPROCESS, entered_ns, (published_ns - entered_ns) / 1e6))))
         self._note_published(subject)
 
     def publish_no_face(self, frame_number: int, subject: str, device_id: str) -> None:

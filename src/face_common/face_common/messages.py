@@ -3,7 +3,7 @@ import numpy as np
 from sensor_msgs.msg import Image
 
 from face_common.arkit import BLENDSHAPE_NAMES, HEAD, LEFT_EYE, NUM_BLENDSHAPES, RIGHT_EYE
-from face_msgs.msg import Blendshapes, ControlValues
+from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace, StageTiming
 
 _NAMES = list(BLENDSHAPE_NAMES)
 
@@ -65,6 +65,18 @@ def control_values_msg(values, names, stamp, *, robot: str, source: str,
     msg.source = source
     msg.motor_names = list(names)
     msg.values = np.asarray(values, np.float32).tolist()
+    return msg
+
+
+def latency_msg(stamp, frame_number: int, node: str, stages) -> LatencyTrace:
+    """One node's stage timings for one human frame: stages = [(name, start_ns, ms)]."""
+    msg = LatencyTrace()
+    msg.header.stamp = stamp
+    msg.frame_number = int(frame_number)
+    for name, start_ns, duration_ms in stages:
+        timing = StageTiming(stage=name, node=node, duration_ms=float(duration_ms))
+        timing.start.sec, timing.start.nanosec = divmod(int(start_ns), 10**9)
+        msg.stages.append(timing)
     return msg
 
 

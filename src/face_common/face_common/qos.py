@@ -23,6 +23,15 @@ LIVE_STREAM = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
+# Per-frame latency traces: best effort like the streams, deeper so bursts from three nodes
+# are not lost before the joiner reads them.
+TRACE = QoSProfile(
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    history=HistoryPolicy.KEEP_LAST,
+    depth=50,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
 STATE = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     history=HistoryPolicy.KEEP_LAST,

@@ -48,6 +48,9 @@ class SlidingWindow:
     def __len__(self) -> int:
         return len(self._samples)
 
+    def values(self) -> list:
+        return list(self._samples)
+
     def summary(self) -> Summary:
         return summarize(self._samples)
 

@@ -13,10 +13,11 @@ from rclpy.time import Time
 from face_actuation.profile import ProfileError, load_profile
 from face_actuation.twin import FaceTwin
 from face_common import qos
-from face_common.messages import blendshapes_to_array, control_values_msg
+from face_common.latency import INFERENCE
+from face_common.messages import blendshapes_to_array, control_values_msg, latency_msg
 from face_common.node import OK, WARN, publish_status, run_node
 from face_common.stats import RateMeter, SlidingWindow
-from face_msgs.msg import Blendshapes, ControlValues
+from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
 from face_retarget.baselines import LinearRetarget, fit_linear_on_twin
 from face_retarget.models import LinearStream
 from face_retarget.training import CheckpointError, default_checkpoint_dir, stream_from_checkpoint
@@ -62,6 +63,7 @@ class RetargetNode(Node):
         self.rate = RateMeter()
         self._index_cache = {}
         self.publisher = self.create_publisher(ControlValues, '/face/command', qos.LIVE_STREAM)
+        self.trace_pub = self.create_publisher(LatencyTrace, '/face/latency', qos.TRACE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                      qos.DIAGNOSTICS)
         self.create_subscription(Blendshapes, '/face/human/blendshapes', self._on_frame,
@@ -116,10 +118,13 @@ class RetargetNode(Node):
             self.counters['memory_resets'] += 1
         self._last_frame_ns = now_ns
         command = self.stream.step(values)
-        self.compute_ms.add((time.perf_counter() - started) * 1e3)
+        compute_ms = (time.perf_counter() - started) * 1e3
+        self.compute_ms.add(compute_ms)
         self.publisher.publish(control_values_msg(
             command, self.profile.motor_names, msg.header.stamp, robot=self.profile.name,
             source=self.stream.name))
+        self.trace_pub.publish(latency_msg(msg.header.stamp, msg.frame_number, 'retarget',
+                                           ((INFERENCE, now_ns, compute_ms),)))
         self.counters['published'] += 1
         self.rate.tick(time.monotonic())
 

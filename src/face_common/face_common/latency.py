@@ -1,0 +1,86 @@
+"""Per-frame latency tracing, ROS-free: the stages each node timed for one human frame,
+joined into the frame's full trace (VividFace Tables III/IV style), and summarised.
+
+Every node publishes, per frame, the stages it ran (name, absolute start, duration) on
+/face/latency with the human frame's stamp. The joiner groups them by that stamp; when the
+last stage of the pipeline arrives it adds the transmission gaps between consecutive stages
+and the end-to-end latency (last stage's end - the frame's stamp).
+"""
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from face_common.stats import SlidingWindow
+
+# Stage names, in pipeline order (nodes use these constants).
+DECODE = 'receive/decode'
+PREPROCESS = 'preprocessing'
+INFERENCE = 'inference'
+QUEUE = 'command queue'            # waiting for the actuation node's next control tick
+SAFETY_DRIVER = 'safety+driver write'
+FINAL_STAGE = SAFETY_DRIVER
+END_TO_END = 'end-to-end'
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    node: str
+    start_ns: int
+    duration_ms: float
+
+    @property
+    def end_ns(self) -> int:
+        return self.start_ns + int(self.duration_ms * 1e6)
+
+
+class TraceJoiner:
+    """Groups stage timings by frame stamp; returns the full trace when the final stage
+    arrives. Keeps at most `pending` unfinished frames (the oldest are dropped, counted)."""
+
+    def __init__(self, final_stage: str = FINAL_STAGE, pending: int = 256):
+        self.final_stage = final_stage
+        self.pending = pending
+        self._frames = OrderedDict()
+        self.dropped = 0
+
+    def add(self, stamp_ns: int, stages) -> dict | None:
+        frame = self._frames.setdefault(stamp_ns, [])
+        frame.extend(stages)
+        if any(s.name == self.final_stage for s in stages):
+            return self._finish(stamp_ns, self._frames.pop(stamp_ns))
+        while len(self._frames) > self.pending:
+            self._frames.popitem(last=False)
+            self.dropped += 1
+        return None
+
+    @staticmethod
+    def _finish(stamp_ns: int, stages) -> dict:
+        """{stage: ms} with 'transmission A -> B' gaps and 'end-to-end'."""
+        ordered = sorted(stages, key=lambda s: s.start_ns)
+        trace = {}
+        for previous, stage in zip([None, *ordered[:-1]], ordered, strict=True):
+            if previous is not None and previous.node != stage.node:
+                gap = (stage.start_ns - previous.end_ns) / 1e6
+                trace[f'transmission {previous.node}->{stage.node}'] = max(0.0, gap)
+            trace[stage.name] = trace.get(stage.name, 0.0) + stage.duration_ms
+        trace[END_TO_END] = (ordered[-1].end_ns - stamp_ns) / 1e6
+        return trace
+
+
+class LatencySummary:
+    """Sliding-window summaries (mean, std, p50, p95, p99, max) of every stage seen."""
+
+    def __init__(self, size: int = 600):
+        self.size = size
+        self.windows = {}
+
+    def add(self, trace: dict) -> None:
+        for name, value in trace.items():
+            self.windows.setdefault(name, SlidingWindow(self.size)).add(value)
+
+    def summaries(self) -> dict:
+        return {name: window.summary() for name, window in self.windows.items()}
+
+    def samples(self, name: str) -> list:
+        window = self.windows.get(name)
+        return window.values() if window else []

@@ -1,0 +1,1 @@
+"""Monitoring: latency traces joined and summarised, and the web dashboard."""

@@ -1,0 +1,182 @@
+"""Dashboard node: the pipeline in a browser, on localhost (http://127.0.0.1:8080/ by default).
+
+Subscribes to the human and robot faces, the applied commands, /face/latency and
+/diagnostics; a websocket pushes the state to each open page update_hz times a second. The
+page's buttons call the pipeline's services (neutral capture, e-stop, resume). Face streams
+are taken as serialized bytes and decoded only when a page update needs them, so the node
+costs little however fast the pipeline runs.
+"""
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.serialization import deserialize_message
+from rclpy.time import Time
+from std_srvs.srv import Trigger
+
+from face_actuation.profile import ProfileError, load_profile
+from face_common import qos
+from face_common.arkit import CHANNEL_NAMES
+from face_common.latency import Stage
+from face_common.messages import blendshapes_to_array
+from face_common.node import OK, WARN, publish_status, run_node
+from face_dashboard.server import DashboardServer
+from face_dashboard.state import DashboardState
+from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
+from face_msgs.srv import CaptureNeutral
+
+FACE_TOPICS = {'human': '/face/human/blendshapes', 'robot': '/face/robot/blendshapes'}
+ACTIONS = {'estop': (Trigger, '/face/actuation/estop'),
+           'resume': (Trigger, '/face/actuation/enable'),
+           'neutral': (Trigger, '/face/actuation/go_to_neutral'),
+           'capture_neutral': (CaptureNeutral, '/face/human/capture_neutral')}
+
+
+def web_dir():
+    """The page's assets: installed share/face_dashboard/web, else the source tree."""
+    from pathlib import Path
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        installed = Path(get_package_share_directory('face_dashboard')) / 'web'
+        if installed.is_dir():
+            return installed
+    except (ImportError, LookupError, ValueError, OSError):
+        pass
+    return Path(__file__).resolve().parent.parent / 'web'
+
+
+class DashboardNode(Node):
+
+    def __init__(self):
+        super().__init__('dashboard')
+        self.declare_parameter('robot', 'micheal', ParameterDescriptor(
+            description='Robot profile: motor names and limits shown with the commands.'))
+        self.declare_parameter('host', '127.0.0.1', ParameterDescriptor(
+            description='Address to serve on (0.0.0.0: reachable from other machines).'))
+        self.declare_parameter('port', 8080, ParameterDescriptor(
+            description='HTTP/websocket port (0: any free port, logged).'))
+        self.declare_parameter('update_hz', 25.0, ParameterDescriptor(
+            description='Page updates per second.'))
+        self.declare_parameter('diagnostics_period_s', 1.0, ParameterDescriptor(
+            description='Period of /diagnostics messages.'))
+        try:
+            self.profile = load_profile(self.get_parameter('robot').value)
+        except ProfileError as exc:
+            raise SystemExit(f'dashboard: {exc}') from None
+        self.state = DashboardState(self.profile.motor_names)
+        self.counters = {'bad_frames': 0, 'actions': 0, 'action_failures': 0}
+        self._latest = {}                       # which -> serialized message not yet decoded
+        self._index_cache = {}
+        for which, topic in FACE_TOPICS.items():
+            self.create_subscription(Blendshapes, topic,
+                                     lambda data, w=which: self._latest.__setitem__(w, data),
+                                     qos.LIVE_STREAM, raw=True)
+        self.create_subscription(ControlValues, '/face/robot/applied',
+                                 lambda data: self._latest.__setitem__('commands', data),
+                                 qos.LIVE_STREAM, raw=True)
+        self.create_subscription(LatencyTrace, '/face/latency', self._on_trace, qos.TRACE)
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+                                 qos.DIAGNOSTICS)
+        self.clients_ = {name: self.create_client(srv, service)
+                         for name, (srv, service) in ACTIONS.items()}
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+                                                     qos.DIAGNOSTICS)
+        self.create_timer(self.get_parameter('diagnostics_period_s').value,
+                          self._publish_diagnostics)
+        self.server = DashboardServer(
+            web_dir(), self._snapshot, self._hello, self._on_action,
+            self.get_parameter('host').value, int(self.get_parameter('port').value),
+            float(self.get_parameter('update_hz').value))
+        try:
+            self.server.start()
+        except OSError as exc:
+            raise SystemExit(f'dashboard: {exc}') from None
+        self.get_logger().info(f'dashboard at {self.server.url}')
+
+    # ---- inputs --------------------------------------------------------------------------
+    def _decode_latest(self) -> None:
+        """Decode the newest face and command messages (called by the page push)."""
+        for which in ('human', 'robot', 'commands'):
+            data = self._latest.pop(which, None)
+            if data is None:
+                continue
+            if which == 'commands':
+                msg = deserialize_message(data, ControlValues)
+                if len(msg.values) == len(msg.motor_names):
+                    self.state.set_commands(msg.values, msg.motor_names)
+                continue
+            values = blendshapes_to_array(deserialize_message(data, Blendshapes),
+                                          self._index_cache)
+            if values is None:
+                self.counters['bad_frames'] += 1
+            else:
+                self.state.set_face(which, values)
+
+    def _on_trace(self, msg: LatencyTrace) -> None:
+        stages = [Stage(s.stage, s.node, Time.from_msg(s.start).nanoseconds, s.duration_ms)
+                  for s in msg.stages]
+        self.state.add_trace(Time.from_msg(msg.header.stamp).nanoseconds, stages)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            level = status.level[0] if isinstance(status.level, bytes) else int(status.level)
+            self.state.set_status(status.name, level, status.message,
+                                  {kv.key: kv.value for kv in status.values})
+
+    # ---- server callbacks (server thread) --------------------------------------------------
+    def _hello(self) -> dict:
+        return {'robot': self.profile.name, 'channel_names': list(CHANNEL_NAMES),
+                'motor_names': list(self.profile.motor_names),
+                'limits': [[m.min, m.max, m.unit] for m in self.profile.motors],
+                'estop_mode': self.profile.safety.estop_mode}
+
+    def _snapshot(self) -> dict:
+        self._decode_latest()
+        return self.state.snapshot()
+
+    def _on_action(self, action: str, reply) -> None:
+        self.counters['actions'] += 1
+        if action not in ACTIONS:
+            reply({'ok': False, 'message': f'unknown action {action!r}'})
+            return
+        client = self.clients_[action]
+        if not client.service_is_ready():
+            self.counters['action_failures'] += 1
+            reply({'ok': False, 'action': action,
+                   'message': f'{ACTIONS[action][1]} is not available'})
+            return
+        request = ACTIONS[action][0].Request()
+        future = client.call_async(request)
+        self.get_logger().info(f'page asked for {action}')
+
+        def done(result):
+            try:
+                response = result.result()
+                reply({'ok': bool(response.success), 'action': action,
+                       'message': response.message})
+            except Exception as exc:       # the service vanished mid-call
+                self.counters['action_failures'] += 1
+                reply({'ok': False, 'action': action, 'message': str(exc)})
+        future.add_done_callback(done)
+
+    def _publish_diagnostics(self) -> None:
+        pages = len(self.server.clients)
+        level, message = (OK, f'{pages} page(s) open at {self.server.url}') if pages else \
+            (OK, f'serving {self.server.url}, no page open')
+        if self.server.errors:
+            level = WARN
+        publish_status(self, self.diagnostics_pub, 'face_dashboard: dashboard',
+                       self.server.url, level, message,
+                       {'url': self.server.url, 'pages': pages, 'updates_sent': self.server.sent,
+                        'server_errors': self.server.errors, **self.counters})
+
+    def destroy_node(self):
+        self.server.stop()
+        super().destroy_node()
+
+
+def main(args=None):
+    run_node(DashboardNode, args)
+
+
+if __name__ == '__main__':
+    main()

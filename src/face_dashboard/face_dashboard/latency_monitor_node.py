@@ -1,0 +1,70 @@
+"""Latency monitor node: joins every node's per-frame stage timings (/face/latency) into the
+frame's full trace, publishes it on /face/latency/frames (with end_to_end_ms) and summarises
+each stage over a sliding window in /diagnostics (mean, std, p95, p99, max) for rqt."""
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.time import Time
+
+from face_common import qos
+from face_common.latency import END_TO_END, LatencySummary, Stage, TraceJoiner
+from face_common.node import OK, WARN, publish_status, run_node
+from face_msgs.msg import LatencyTrace, StageTiming
+
+
+class LatencyMonitorNode(Node):
+
+    def __init__(self):
+        super().__init__('latency_monitor')
+        self.declare_parameter('window', 600, ParameterDescriptor(
+            description='Frames in the sliding window of the summaries.'))
+        self.declare_parameter('warn_p99_ms', 50.0, ParameterDescriptor(
+            description='WARN when the end-to-end p99 exceeds this.'))
+        self.declare_parameter('diagnostics_period_s', 1.0, ParameterDescriptor(
+            description='Period of /diagnostics messages.'))
+        self.joiner = TraceJoiner()
+        self.summary = LatencySummary(int(self.get_parameter('window').value))
+        self.frames = 0
+        self.publisher = self.create_publisher(LatencyTrace, '/face/latency/frames', qos.TRACE)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+                                                     qos.DIAGNOSTICS)
+        self.create_subscription(LatencyTrace, '/face/latency', self._on_trace, qos.TRACE)
+        self.create_timer(self.get_parameter('diagnostics_period_s').value,
+                          self._publish_diagnostics)
+
+    def _on_trace(self, msg: LatencyTrace) -> None:
+        stages = [Stage(s.stage, s.node, Time.from_msg(s.start).nanoseconds, s.duration_ms)
+                  for s in msg.stages]
+        trace = self.joiner.add(Time.from_msg(msg.header.stamp).nanoseconds, stages)
+        if trace is None:
+            return
+        self.summary.add(trace)
+        self.frames += 1
+        out = LatencyTrace(header=msg.header, frame_number=msg.frame_number,
+                           end_to_end_ms=float(trace[END_TO_END]))
+        out.stages = [StageTiming(stage=name, duration_ms=float(ms))
+                      for name, ms in trace.items() if name != END_TO_END]
+        self.publisher.publish(out)
+
+    def _publish_diagnostics(self) -> None:
+        summaries = self.summary.summaries()
+        total = summaries.get(END_TO_END)
+        if total is None or not total.count:
+            level, message = WARN, 'no complete frame traces yet'
+        else:
+            level = WARN if total.p99 > self.get_parameter('warn_p99_ms').value else OK
+            message = f'end-to-end p99 {total.p99:.1f} ms over {total.count} frames'
+        values = {'frames': self.frames, 'unjoined_dropped': self.joiner.dropped}
+        for name, s in summaries.items():
+            for key in ('mean', 'std', 'p95', 'p99', 'max'):
+                values[f'{name} {key} (ms)'] = f'{getattr(s, key):.3f}'
+        publish_status(self, self.diagnostics_pub, 'face_dashboard: latency', 'pipeline',
+                       level, message, values)
+
+
+def main(args=None):
+    run_node(LatencyMonitorNode, args)
+
+
+if __name__ == '__main__':
+    main()
