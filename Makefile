@@ -10,6 +10,7 @@ demo: setup
 	bash scripts/demo.sh $(ARGS)
 
 test: setup
+	bash scripts/setup_browser.sh
 	bash scripts/test.sh $(ARGS)
 
 checkpoints: setup

@@ -105,17 +105,21 @@ class DashboardServer:
                 except (ValueError, KeyError, TypeError):
                     self.errors += 1
                     continue
-                loop = asyncio.get_running_loop()
-
-                def reply(answer, ws=websocket, request_id=request.get('id')):
-                    message = json.dumps({'type': 'result', 'id': request_id, **answer})
-                    loop.call_soon_threadsafe(
-                        lambda: asyncio.ensure_future(_send_quietly(ws, message)))
-                self.on_action(action, reply)
+                self.on_action(action, self._replier(websocket, request.get('id')))
         except ConnectionClosed:
             pass
         finally:
             self.clients.discard(websocket)
+
+    def _replier(self, websocket, request_id):
+        """reply(answer) for one request, callable from any thread (service callbacks)."""
+        loop = asyncio.get_running_loop()
+
+        def reply(answer: dict) -> None:
+            message = json.dumps({'type': 'result', 'id': request_id, **answer})
+            loop.call_soon_threadsafe(
+                lambda: asyncio.ensure_future(_send_quietly(websocket, message)))
+        return reply
 
     async def _push(self) -> None:
         period = 1.0 / self.update_hz

@@ -22,9 +22,7 @@ CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-
                  '--disable-background-networking', '--disable-component-update',
                  '--disable-sync']
 
-pytestmark = [pytest.mark.ros, pytest.mark.skipif(
-    not CHROMIUM.exists(), reason='Chromium missing: `make setup-browser` (part of make test) '
-                                  'installs Debian chromium')]
+pytestmark = pytest.mark.ros
 
 
 def free_tcp_port() -> int:
@@ -68,6 +66,7 @@ def _reachable(port) -> bool:
 
 def test_dashboard_in_a_real_browser(pipeline, ros_node, artifacts_dir):
     from playwright.sync_api import sync_playwright
+    assert CHROMIUM.exists(), 'no /usr/bin/chromium: scripts/setup_browser.sh installs it'
     applied = ros_node.subscribe(ControlValues, '/face/robot/applied')
     diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
     with sync_playwright() as playwright:
