@@ -20,7 +20,7 @@ from face_common.arkit import NUM_BLENDSHAPES
 from face_common.latency import DECODE, PREPROCESS
 from face_common.messages import blendshapes_msg, latency_msg
 from face_common.node import OK, WARN, publish_status
-from face_common.stats import RateMeter
+from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, LatencyTrace
 from face_msgs.srv import CaptureNeutral, SelectCalibration
 
@@ -49,6 +49,7 @@ class BlendshapeSourceNode(Node):
         self.store = ProfileStore(self.get_parameter('calibration_dir').value)
         self.counters = {'published': 0, 'no_face': 0, 'clamped_values': 0}
         self.rate = RateMeter()
+        self.latency_ms = SlidingWindow(600)       # frame arrival -> published
         self._lock = threading.Lock()
         self._capture = None
         self._capture_done = threading.Event()
@@ -101,6 +102,7 @@ class BlendshapeSourceNode(Node):
                               profile=profile.name if profile is not None else '')
         self.publisher.publish(msg)
         published_ns = time.time_ns()
+        self.latency_ms.add((published_ns - stamp_ns) / 1e6)
         self.trace_pub.publish(latency_msg(stamp, frame_number, 'capture', (
             (DECODE, stamp_ns, max(0, entered_ns - stamp_ns) / 1e6),
             (PREPROCESS, entered_ns, (published_ns - entered_ns) / 1e6))))
@@ -223,6 +225,9 @@ class BlendshapeSourceNode(Node):
         else:
             level, message = OK, f'streaming at {rate:.1f} Hz'
         values['rate_hz'] = f'{rate:.2f}'
+        latency = self.latency_ms.summary()
+        values['latency_ms_mean'] = f'{latency.mean:.3f}'
+        values['latency_ms_p99'] = f'{latency.p99:.3f}'
         values['calibration_profile'] = profile.name if profile else ''
         publish_status(self, self.diagnostics_pub, f'face_capture: {self.get_name()}',
                        self.source, level, message, values)

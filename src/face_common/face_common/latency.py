@@ -18,6 +18,7 @@ INFERENCE = 'inference'
 QUEUE = 'command queue'            # waiting for the actuation node's next control tick
 SAFETY_DRIVER = 'safety+driver write'
 FINAL_STAGE = SAFETY_DRIVER
+PIPELINE_STAGES = (DECODE, PREPROCESS, INFERENCE, QUEUE, SAFETY_DRIVER)
 END_TO_END = 'end-to-end'
 
 
@@ -34,22 +35,43 @@ class Stage:
 
 
 class TraceJoiner:
-    """Groups stage timings by frame stamp; returns the full trace when the final stage
-    arrives. Keeps at most `pending` unfinished frames (the oldest are dropped, counted)."""
+    """Groups stage timings by frame stamp. A frame is finished when its final stage and
+    every expected stage have arrived; one whose final stage came but some upstream stage did
+    not (lost, or published late) is finished with what it has after `grace` further
+    messages. Keeps at most `pending` unfinished frames (the oldest are dropped, counted)."""
 
-    def __init__(self, final_stage: str = FINAL_STAGE, pending: int = 256):
+    def __init__(self, final_stage: str = FINAL_STAGE, expected=PIPELINE_STAGES,
+                 grace: int = 30, pending: int = 256):
         self.final_stage = final_stage
+        self.expected = set(expected)
+        self.grace = grace
         self.pending = pending
         self._frames = OrderedDict()
+        self._waiting = OrderedDict()         # stamp -> message count when the final stage came
+        self._count = 0
         self.dropped = 0
+        self.incomplete = 0
 
     def add(self, stamp_ns: int, stages) -> dict | None:
+        """Returns the finished trace of this frame or of an older one, else None."""
+        self._count += 1
         frame = self._frames.setdefault(stamp_ns, [])
         frame.extend(stages)
-        if any(s.name == self.final_stage for s in stages):
-            return self._finish(stamp_ns, self._frames.pop(stamp_ns))
+        names = {s.name for s in frame}
+        if self.final_stage in names:
+            if self.expected <= names:
+                self._waiting.pop(stamp_ns, None)
+                return self._finish(stamp_ns, self._frames.pop(stamp_ns))
+            self._waiting.setdefault(stamp_ns, self._count)
+        if self._waiting:
+            oldest, since = next(iter(self._waiting.items()))
+            if self._count - since >= self.grace:
+                del self._waiting[oldest]
+                self.incomplete += 1
+                return self._finish(oldest, self._frames.pop(oldest))
         while len(self._frames) > self.pending:
-            self._frames.popitem(last=False)
+            stamp, _ = self._frames.popitem(last=False)
+            self._waiting.pop(stamp, None)
             self.dropped += 1
         return None
 

@@ -54,7 +54,8 @@ class LatencyMonitorNode(Node):
         else:
             level = WARN if total.p99 > self.get_parameter('warn_p99_ms').value else OK
             message = f'end-to-end p99 {total.p99:.1f} ms over {total.count} frames'
-        values = {'frames': self.frames, 'unjoined_dropped': self.joiner.dropped}
+        values = {'frames': self.frames, 'unjoined_dropped': self.joiner.dropped,
+                  'incomplete_traces': self.joiner.incomplete}
         for name, s in summaries.items():
             for key in ('mean', 'std', 'p95', 'p99', 'max'):
                 values[f'{name} {key} (ms)'] = f'{getattr(s, key):.3f}'

@@ -83,7 +83,8 @@ class DashboardState:
         counts, _ = np.histogram(samples, HISTOGRAM_MS)
         return {'stages': stages, 'histogram': {'edges_ms': HISTOGRAM_MS.tolist(),
                                                 'counts': counts.tolist()},
-                'frames': self.frames, 'unjoined': self.joiner.dropped}
+                'frames': self.frames, 'unjoined': self.joiner.dropped,
+                'incomplete': self.joiner.incomplete}
 
 
 def _rounded(values):
