@@ -9,6 +9,8 @@ and the end-to-end latency (last stage's end - the frame's stamp).
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
+
 from face_common.stats import SlidingWindow
 
 # Stage names, in pipeline order (nodes use these constants).
@@ -20,6 +22,7 @@ SAFETY_DRIVER = 'safety+driver write'
 FINAL_STAGE = SAFETY_DRIVER
 PIPELINE_STAGES = (DECODE, PREPROCESS, INFERENCE, QUEUE, SAFETY_DRIVER)
 END_TO_END = 'end-to-end'
+HISTOGRAM_EDGES_MS = tuple(range(0, 52, 2))   # 2 ms bins; 50 ms and over in the last one
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,12 @@ class LatencySummary:
 
     def summaries(self) -> dict:
         return {name: window.summary() for name, window in self.windows.items()}
+
+    def histogram(self, name: str = END_TO_END) -> list:
+        """Counts per HISTOGRAM_EDGES_MS bin of a stage's window (overflow in the last bin)."""
+        edges = np.asarray(HISTOGRAM_EDGES_MS, float)
+        samples = np.clip(self.samples(name), 0.0, edges[-1] - 1e-9)
+        return np.histogram(samples, edges)[0].tolist()
 
     def samples(self, name: str) -> list:
         window = self.windows.get(name)

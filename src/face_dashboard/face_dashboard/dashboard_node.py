@@ -1,27 +1,30 @@
 """Dashboard node: the pipeline in a browser, on localhost (http://127.0.0.1:8080/ by default).
 
-Subscribes to the human and robot faces, the applied commands, /face/latency and
-/diagnostics; a websocket pushes the state to each open page update_hz times a second. The
-page's buttons call the pipeline's services (neutral capture, e-stop, resume). Face streams
-are taken as serialized bytes and decoded only when a page update needs them, so the node
-costs little however fast the pipeline runs.
+Subscribes to the human and robot faces, the applied commands and /diagnostics (node health,
+and latency percentiles and histogram from latency_monitor); a websocket pushes the state to
+each open page update_hz times a second. The page's buttons call the pipeline's services
+(neutral capture, e-stop, resume).
+
+Cheap whatever the pipeline's rate: the face streams and commands live on a second node whose
+executor is spun only by the page push, with a queue of one, so only the newest message of
+each stream is ever taken into Python, update_hz times a second (rclpy's per-callback cost
+was most of this node's CPU when it took all 150 messages a second).
 """
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.serialization import deserialize_message
-from rclpy.time import Time
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
 
 from face_actuation.profile import ProfileError, load_profile
 from face_common import qos
 from face_common.arkit import CHANNEL_NAMES
-from face_common.latency import Stage
 from face_common.messages import blendshapes_to_array
 from face_common.node import OK, WARN, publish_status, run_node
 from face_dashboard.server import DashboardServer
 from face_dashboard.state import DashboardState
-from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
+from face_msgs.msg import Blendshapes, ControlValues
 from face_msgs.srv import CaptureNeutral
 
 FACE_TOPICS = {'human': '/face/human/blendshapes', 'robot': '/face/robot/blendshapes'}
@@ -29,6 +32,10 @@ ACTIONS = {'estop': (Trigger, '/face/actuation/estop'),
            'resume': (Trigger, '/face/actuation/enable'),
            'neutral': (Trigger, '/face/actuation/go_to_neutral'),
            'capture_neutral': (CaptureNeutral, '/face/human/capture_neutral')}
+
+
+def rclpy_node(parent: Node, name: str) -> Node:
+    return Node(name, context=parent.context)
 
 
 def web_dir():
@@ -64,16 +71,16 @@ class DashboardNode(Node):
             raise SystemExit(f'dashboard: {exc}') from None
         self.state = DashboardState(self.profile.motor_names)
         self.counters = {'bad_frames': 0, 'actions': 0, 'action_failures': 0}
-        self._latest = {}                       # which -> serialized message not yet decoded
         self._index_cache = {}
+        latest_only = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.streams = rclpy_node(self, 'dashboard_streams')
         for which, topic in FACE_TOPICS.items():
-            self.create_subscription(Blendshapes, topic,
-                                     lambda data, w=which: self._latest.__setitem__(w, data),
-                                     qos.LIVE_STREAM, raw=True)
-        self.create_subscription(ControlValues, '/face/robot/applied',
-                                 lambda data: self._latest.__setitem__('commands', data),
-                                 qos.LIVE_STREAM, raw=True)
-        self.create_subscription(LatencyTrace, '/face/latency', self._on_trace, qos.TRACE)
+            self.streams.create_subscription(
+                Blendshapes, topic, lambda msg, w=which: self._on_face(w, msg), latest_only)
+        self.streams.create_subscription(ControlValues, '/face/robot/applied',
+                                         self._on_commands, latest_only)
+        self.stream_executor = SingleThreadedExecutor(context=self.context)
+        self.stream_executor.add_node(self.streams)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
                                  qos.DIAGNOSTICS)
         self.clients_ = {name: self.create_client(srv, service)
@@ -93,28 +100,16 @@ class DashboardNode(Node):
         self.get_logger().info(f'dashboard at {self.server.url}')
 
     # ---- inputs --------------------------------------------------------------------------
-    def _decode_latest(self) -> None:
-        """Decode the newest face and command messages (called by the page push)."""
-        for which in ('human', 'robot', 'commands'):
-            data = self._latest.pop(which, None)
-            if data is None:
-                continue
-            if which == 'commands':
-                msg = deserialize_message(data, ControlValues)
-                if len(msg.values) == len(msg.motor_names):
-                    self.state.set_commands(msg.values, msg.motor_names)
-                continue
-            values = blendshapes_to_array(deserialize_message(data, Blendshapes),
-                                          self._index_cache)
-            if values is None:
-                self.counters['bad_frames'] += 1
-            else:
-                self.state.set_face(which, values)
+    def _on_face(self, which: str, msg: Blendshapes) -> None:
+        values = blendshapes_to_array(msg, self._index_cache)
+        if values is None:
+            self.counters['bad_frames'] += 1
+        else:
+            self.state.set_face(which, values, msg.frame_number)
 
-    def _on_trace(self, msg: LatencyTrace) -> None:
-        stages = [Stage(s.stage, s.node, Time.from_msg(s.start).nanoseconds, s.duration_ms)
-                  for s in msg.stages]
-        self.state.add_trace(Time.from_msg(msg.header.stamp).nanoseconds, stages)
+    def _on_commands(self, msg: ControlValues) -> None:
+        if len(msg.values) == len(msg.motor_names):
+            self.state.set_commands(msg.values, msg.motor_names)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -130,7 +125,8 @@ class DashboardNode(Node):
                 'estop_mode': self.profile.safety.estop_mode}
 
     def _snapshot(self) -> dict:
-        self._decode_latest()
+        for _ in range(len(FACE_TOPICS) + 1):         # the newest of each stream, if any
+            self.stream_executor.spin_once(timeout_sec=0.0)
         return self.state.snapshot()
 
     def _on_action(self, action: str, reply) -> None:
@@ -171,6 +167,8 @@ class DashboardNode(Node):
 
     def destroy_node(self):
         self.server.stop()
+        self.stream_executor.shutdown()
+        self.streams.destroy_node()
         super().destroy_node()
 
 

@@ -1,13 +1,20 @@
 """Latency monitor node: joins every node's per-frame stage timings (/face/latency) into the
 frame's full trace, publishes it on /face/latency/frames (with end_to_end_ms) and summarises
-each stage over a sliding window in /diagnostics (mean, std, p95, p99, max) for rqt."""
+each stage over a sliding window in /diagnostics (mean, std, p95, p99, max, and the
+end-to-end histogram) for rqt and the dashboard."""
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.time import Time
 
 from face_common import qos
-from face_common.latency import END_TO_END, LatencySummary, Stage, TraceJoiner
+from face_common.latency import (
+    END_TO_END,
+    HISTOGRAM_EDGES_MS,
+    LatencySummary,
+    Stage,
+    TraceJoiner,
+)
 from face_common.node import OK, WARN, publish_status, run_node
 from face_msgs.msg import LatencyTrace, StageTiming
 
@@ -59,6 +66,9 @@ class LatencyMonitorNode(Node):
         for name, s in summaries.items():
             for key in ('mean', 'std', 'p95', 'p99', 'max'):
                 values[f'{name} {key} (ms)'] = f'{getattr(s, key):.3f}'
+        values['end-to-end histogram edges (ms)'] = ','.join(map(str, HISTOGRAM_EDGES_MS))
+        values['end-to-end histogram counts'] = ','.join(
+            map(str, self.summary.histogram(END_TO_END)))
         publish_status(self, self.diagnostics_pub, 'face_dashboard: latency', 'pipeline',
                        level, message, values)
 

@@ -72,8 +72,9 @@ class DashboardServer:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
-        async with serve(self._session, self.host, self.port,
-                         process_request=self._http) as server:
+        # No per-message compression: updates are small and local; deflate cost CPU.
+        async with serve(self._session, self.host, self.port, process_request=self._http,
+                         compression=None) as server:
             self.port = server.sockets[0].getsockname()[1]      # port 0: the one chosen
             self._ready.set()
             pusher = asyncio.create_task(self._push())

@@ -1,55 +1,44 @@
 """What the dashboard shows, ROS-free: the latest human and robot faces, the commands against
-their limits, stream rates, joined latency traces with percentiles and a histogram, and node
-health from /diagnostics. Fed by the node's callbacks, read by the server's push loop."""
+their limits, stream rates, latency percentiles and histogram (as latency_monitor summarises
+them in /diagnostics) and node health. Fed by the node's callbacks, read by the push loop."""
 import threading
 import time
 
 import numpy as np
 
-from face_common.latency import END_TO_END, LatencySummary, TraceJoiner
-from face_common.stats import RateMeter
+from face_common.latency import HISTOGRAM_EDGES_MS
 
-HISTOGRAM_MS = np.linspace(0.0, 50.0, 26)          # 2 ms bins, 50+ ms in the last
+LATENCY_STATUS = 'face_dashboard: latency'          # latency_monitor's summaries
 LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
 
 
 class DashboardState:
 
-    def __init__(self, motor_names=(), limits=None, summary_period_s: float = 0.5):
+    def __init__(self, motor_names=(), limits=None, slow_period_s: float = 0.5):
         self._lock = threading.Lock()
         self.motor_names = list(motor_names)
         self.limits = limits or {}
         self.human = None
         self.robot = None
         self.commands = None
-        self.rates = {'human': RateMeter(), 'robot': RateMeter(), 'commands': RateMeter()}
-        self.joiner = TraceJoiner()
-        self.latency = LatencySummary(600)
+        self.rates = {'human': FrameRate(), 'robot': FrameRate()}
         self.health = {}
-        self.summary_period_s = summary_period_s
-        self._summary = {}
-        self._summary_at = 0.0
-        self.frames = 0
+        self.slow_period_s = slow_period_s
+        self._slow_at = 0.0
 
     # ---- inputs (any thread) --------------------------------------------------------------
-    def set_face(self, which: str, values) -> None:
+    def set_face(self, which: str, values, frame_number: int) -> None:
+        """The newest frame of a face; the rate comes from its frame numbers (the page sees
+        only some frames)."""
         with self._lock:
             setattr(self, which, np.asarray(values, np.float32))
-            self.rates[which].tick(time.monotonic())
+            self.rates[which].add(time.monotonic(), frame_number)
 
     def set_commands(self, values, names) -> None:
         with self._lock:
             if list(names) != self.motor_names:
                 self.motor_names = list(names)
             self.commands = np.asarray(values, np.float32)
-            self.rates['commands'].tick(time.monotonic())
-
-    def add_trace(self, stamp_ns: int, stages) -> None:
-        with self._lock:
-            trace = self.joiner.add(stamp_ns, stages)
-            if trace is not None:
-                self.latency.add(trace)
-                self.frames += 1
 
     def set_status(self, name: str, level: int, message: str, values: dict) -> None:
         with self._lock:
@@ -58,33 +47,62 @@ class DashboardState:
 
     # ---- output (server thread) -------------------------------------------------------------
     def snapshot(self) -> dict:
+        """Faces and commands every time; health and latency (they change about once a
+        second) every slow_period_s, to keep each update small."""
         now = time.monotonic()
         with self._lock:
-            if now - self._summary_at >= self.summary_period_s:
-                self._summary = self._latency_view()
-                self._summary_at = now
-            return {
-                'human': _rounded(self.human), 'robot': _rounded(self.robot),
-                'commands': _rounded(self.commands),
-                'rates': {k: round(m.rate(now), 1) for k, m in self.rates.items()},
-                'latency': self._summary,
-                'health': [{'name': name, 'level': h['level'], 'message': h['message'],
-                            'age_s': round(now - h['time'], 1),
-                            'values': h['values']} for name, h in sorted(self.health.items())],
-            }
+            state = {'human': _rounded(self.human), 'robot': _rounded(self.robot),
+                     'commands': _rounded(self.commands),
+                     'rates': {k: round(m.rate(), 1) for k, m in self.rates.items()}}
+            if now - self._slow_at >= self.slow_period_s:
+                self._slow_at = now
+                state['latency'] = self._latency_view()
+                state['health'] = [{'name': name, 'level': h['level'], 'message': h['message'],
+                                    'age_s': round(now - h['time'], 1), 'values': h['values']}
+                                   for name, h in sorted(self.health.items())]
+            return state
 
     def _latency_view(self) -> dict:
+        """Per-stage figures and the histogram as latency_monitor reports them."""
+        values = self.health.get(LATENCY_STATUS, {}).get('values', {})
         stages = {}
-        for name, s in self.latency.summaries().items():
-            stages[name] = {'mean': round(s.mean, 3), 'std': round(s.std, 3),
-                            'p95': round(s.p95, 3), 'p99': round(s.p99, 3),
-                            'max': round(s.max, 3), 'count': s.count}
-        samples = np.clip(self.latency.samples(END_TO_END), 0, HISTOGRAM_MS[-1] - 1e-6)
-        counts, _ = np.histogram(samples, HISTOGRAM_MS)
-        return {'stages': stages, 'histogram': {'edges_ms': HISTOGRAM_MS.tolist(),
-                                                'counts': counts.tolist()},
-                'frames': self.frames, 'unjoined': self.joiner.dropped,
-                'incomplete': self.joiner.incomplete}
+        for key, text in values.items():
+            if key.endswith(' (ms)') and ' histogram ' not in key:
+                stage, stat = key[:-5].rsplit(' ', 1)
+                stages.setdefault(stage, {})[stat] = _number(text)
+        counts = values.get('end-to-end histogram counts', '')
+        return {'stages': stages, 'frames': int(_number(values.get('frames', 0))),
+                'histogram': {'edges_ms': list(HISTOGRAM_EDGES_MS),
+                              'counts': [int(c) for c in counts.split(',') if c]}}
+
+
+def _number(text) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float('nan')
+
+
+class FrameRate:
+    """Frames per second from frame numbers seen at any subset of frames: the frame-number
+    advance over the last window_s seconds."""
+
+    def __init__(self, window_s: float = 2.0):
+        self.window_s = window_s
+        self._seen = []
+
+    def add(self, now: float, frame_number: int) -> None:
+        if self._seen and frame_number < self._seen[-1][1]:
+            self._seen.clear()                      # the sender restarted its count
+        self._seen.append((now, frame_number))
+        while self._seen and now - self._seen[0][0] > self.window_s:
+            self._seen.pop(0)
+
+    def rate(self) -> float:
+        if len(self._seen) < 2 or time.monotonic() - self._seen[-1][0] > self.window_s:
+            return 0.0
+        (t0, n0), (t1, n1) = self._seen[0], self._seen[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
 
 
 def _rounded(values):

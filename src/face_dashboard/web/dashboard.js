@@ -38,13 +38,16 @@ function render(state) {
     }
   }
   $('rate-human').textContent = state.rates.human; $('rate-robot').textContent = state.rates.robot;
-  $('rate-commands').textContent = state.rates.commands;
-  renderLatency(state.latency); renderHealth(state.health);
+  if (state.health) {
+    const actuation = state.health.find((h) => h.name === 'face_actuation: actuation');
+    $('rate-commands').textContent = actuation ? actuation.values.command_rate_hz : '–';
+    renderLatency(state.latency); renderHealth(state.health);
+  }
   $('updates').textContent = updates;
 }
 
 function renderLatency(latency) {
-  if (!latency || !latency.stages) return;
+  if (!latency || !Object.keys(latency.stages).length) return;
   $('latency-frames').textContent = latency.frames;
   const body = $('latency-table').tBodies[0]; body.textContent = '';
   for (const [name, s] of Object.entries(latency.stages)) {
