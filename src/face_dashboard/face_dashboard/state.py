@@ -108,4 +108,4 @@ class FrameRate:
 def _rounded(values):
     if values is None:
         return None
-    return np.round(np.nan_to_num(values), 3).tolist()
+    return np.round(np.nan_to_num(np.asarray(values, np.float64)), 3).tolist()
