@@ -64,6 +64,7 @@ def main():
     args, _ = parser.parse_known_args()
 
     import rclpy
+
     from face_common import qos
     from face_msgs.msg import LatencyTrace
 

@@ -1,43 +1,82 @@
 #!/usr/bin/env bash
 # The shadowing demo on its embedded defaults: the stand-in iPhone sends the bundled real
-# Live Link Face take as real UDP packets; the receiver publishes the human face; the ExFace
-# diffusion model (shipped checkpoint) retargets it to the robot; the actuation node drives
-# the robot's digital twin through the safety layer. The terminal shows human and robot.
-#   make demo                                  # 30 s, Micheal, ExFace, stand-in iPhone
-#   make demo ARGS="--robot ameca --model mlp" # another robot / model
-#   make demo ARGS="--duration 0"              # until Ctrl-C
-#   make demo ARGS="--input udp"               # listen for a real iPhone (Live Link Face)
+# Live Link Face take as real UDP packets; the receiver publishes the human face (neutral
+# calibration captured at the start); the ExFace diffusion model (shipped checkpoint)
+# retargets it; the actuation node drives the robot's digital twin through the safety layer;
+# the recorder writes the session to a rosbag2 bag; the dashboard shows it in a browser.
+# At the end: side-by-side video, summary (JSON + markdown) and the bag in the output folder.
+#   make demo                                   # 30 s, Micheal, ExFace, stand-in iPhone
+#   make demo ARGS="--robot ameca --model mlp"  # another robot / model
+#   make demo ARGS="--duration 0"               # until Ctrl-C
+#   make demo ARGS="--input udp"                # a real iPhone running Live Link Face
+#   make demo ARGS="--input take --take my.csv" # a take file played onto the topics
+#   options: --port UDP_PORT --dashboard-port N --out DIR (default out/demo/<date-time>)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=30
 robot=micheal
 model=exface
 input=standin
+take=""
 port=11111
-out=out/demo
+dashboard_port=8080
+out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
     --robot) robot=$2; shift 2 ;;
     --model) model=$2; shift 2 ;;
     --input) input=$2; shift 2 ;;
+    --take) take=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
+    --dashboard-port) dashboard_port=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+standin=false
+take_player=false
 case "$input" in
   standin) standin=true ;;
-  udp) standin=false ;;
-  *) echo "demo: --input is standin or udp" >&2; exit 2 ;;
+  udp) ;;
+  take) take_player=true ;;
+  *) echo "demo: --input is standin, udp or take" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC1091
 . scripts/env.sh
+# Each run keeps its own folder (a bag is never overwritten); out/demo/latest points at it.
+if [ -z "$out" ]; then
+  out=out/demo/$(date +%Y%m%d_%H%M%S)
+  mkdir -p out/demo
+  ln -sfn "$(basename "$out")" out/demo/latest
+fi
+if [ -e "$out/bag" ]; then
+  echo "demo: $out/bag exists; choose another --out" >&2
+  exit 2
+fi
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
+# The dashboard's port: the one asked for, or a free one if it is taken.
+dashboard_port=$(python - "$dashboard_port" <<'EOF'
+import socket, sys
+wanted = int(sys.argv[1])
+for port in (wanted, 0):
+    with socket.socket() as sock:
+        try:
+            sock.bind(('127.0.0.1', port))
+        except OSError:
+            continue
+        print(sock.getsockname()[1])
+        break
+EOF
+)
+echo "demo: dashboard at http://127.0.0.1:$dashboard_port/"
 
 face-launch launch/shadow.launch.yaml "robot:=$robot" "model:=$model" "port:=$port" \
-  "standin:=$standin" "calibration_dir:=$PWD/$out/calibration" \
+  "standin:=$standin" "take_player:=$take_player" "take:=$take" \
+  "calibration_dir:=$out/calibration" "dashboard_port:=$dashboard_port" \
+  "record:=true" "bag:=$out/bag" \
   --log-dir "$out/logs" > "$out/launch.log" 2>&1 &
 runner=$!
 stop_runner() {
@@ -47,22 +86,28 @@ stop_runner() {
   fi
 }
 trap stop_runner EXIT
-trap 'exit 130' INT TERM
+trap 'echo; echo "demo: stopping"' INT
+trap 'exit 143' TERM
 
-if [ "$standin" = true ]; then
-  echo "demo: stand-in iPhone -> UDP $port -> livelink_receiver -> retarget ($model) -> actuation -> $robot twin"
-else
-  echo "demo: waiting for Live Link Face on UDP port $port (set the app's target to this machine)"
-fi
-echo "demo: node logs in $out/logs; Ctrl-C to stop"
+case "$input" in
+  standin) echo "demo: stand-in iPhone -> UDP $port -> livelink_receiver -> retarget ($model) -> actuation -> $robot twin" ;;
+  udp) echo "demo: waiting for Live Link Face on UDP port $port (set the app's target to this machine)" ;;
+  take) echo "demo: take player (${take:-bundled take}) -> retarget ($model) -> actuation -> $robot twin" ;;
+esac
+echo "demo: recording into $out/bag; node logs in $out/logs; Ctrl-C to stop"
 # Neutral calibration (ExFace III-A): the take opens on the performer's resting face.
 face-capture-neutral --profile performer --frames 30 --timeout 15 ||
   echo "demo: no neutral captured; the robot follows raw blendshapes"
+# The terminal summary until the duration is reached or Ctrl-C (which also ends the monitor).
 if [ -t 1 ]; then
-  face-monitor --duration "$duration"                  # live bars, redrawn in place
+  face-monitor --duration "$duration" || true
 else
-  face-monitor --duration "$duration" | tee "$out/monitor.log"
+  face-monitor --duration "$duration" | tee "$out/monitor.log" || true
 fi
+trap - INT
 stop_runner
-echo "demo: done; node summaries:"
-grep -h 'send_take:\|calibration:\|model "\|robot "' "$out"/logs/*.log 2>/dev/null || true
+trap - EXIT
+echo "demo: stopped every node; writing the session report"
+face-bag-recover "$out/bag" > /dev/null     # a no-op for a bag closed cleanly
+face-session-report "$out/bag" --out "$out"
+echo "demo: outputs in $out: side_by_side.mp4, summary.json, summary.md, bag/"

@@ -26,6 +26,7 @@ setup(
             'face-bag-export = face_bag.cli:export_main',
             'face-bag-recover = face_bag.cli:recover_main',
             'face-bag-info = face_bag.cli:info_main',
+            'face-session-report = face_bag.cli:session_main',
         ],
     },
 )

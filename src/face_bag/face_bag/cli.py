@@ -1,4 +1,4 @@
-"""Command-line tools: face-bag-info, face-bag-recover, face-bag-export."""
+"""Command-line tools: face-bag-info, face-bag-recover, face-bag-export, face-session-report."""
 import argparse
 import json
 from pathlib import Path
@@ -60,4 +60,22 @@ def export_main(argv=None) -> int:
     print(f'{args.out / "dataset.npz"}: windows {card["windows"]}, delay '
           f'{card["delay_frames"]} frames, static poses {card["static_poses"]} '
           f'(card: {args.out / "card.md"})')
+    return 0
+
+
+def session_main(argv=None) -> int:
+    from face_bag.session import markdown, session_report
+    parser = argparse.ArgumentParser(
+        description='A recorded shadowing session from its bag: side-by-side video (human | '
+                    'robot), blendshape distance, jitter, latency percentiles, drops.')
+    parser.add_argument('bag', type=Path)
+    parser.add_argument('--out', type=Path, required=True)
+    parser.add_argument('--no-video', action='store_true')
+    args = parser.parse_args(argv)
+    try:
+        summary = session_report(args.bag, args.out, video=not args.no_video)
+    except (BagError, OSError) as exc:
+        print(f'face-session-report: {exc}', file=sys.stderr)
+        return 2
+    print(markdown(summary), end='')
     return 0

@@ -1,14 +1,17 @@
 """Terminal monitor: the human face stream and, when a robot runs, what its face shows.
 
 Rate, drops and latency of /face/human/blendshapes; the robot's /face/robot/blendshapes rate
-and end-to-end latency (from the human frame's capture stamp to the robot's reading); and a
-few channels as bars, human above robot. What `make demo` shows in the terminal. On a TTY it
-redraws in place; otherwise it prints one summary line per second (logs, CI).
+and end-to-end latency (from the human frame's capture stamp to the robot's reading); the
+per-stage latency percentiles (latency_monitor) and the safety layer's interventions
+(actuation node), both from /diagnostics; and a few channels as bars, human above robot.
+What `make demo` shows in the terminal. On a TTY it redraws in place; otherwise it prints a
+summary every 5 seconds (logs, CI).
 """
 import argparse
 import sys
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -23,6 +26,9 @@ from face_msgs.msg import Blendshapes
 SHOWN = ('JawOpen', 'EyeBlinkLeft', 'EyeBlinkRight', 'MouthSmileLeft', 'MouthSmileRight',
          'BrowInnerUp', 'MouthFunnel', 'CheekPuff')
 BAR_WIDTH = 40
+SAFETY_KEYS = ('clamped_values', 'velocity_limited', 'acceleration_limited', 'late_commands',
+               'stale_commands', 'non_finite_values', 'watchdog_trips', 'estops',
+               'hold_rule_ramps')
 
 
 def ms(value: float) -> str:
@@ -50,6 +56,32 @@ class BlendshapeMonitor(Node):
         self.create_subscription(Blendshapes, BLENDSHAPES_TOPIC, self._on_frame, qos.LIVE_STREAM)
         self.create_subscription(Blendshapes, '/face/robot/blendshapes', self._on_robot,
                                  qos.LIVE_STREAM)
+        self.statuses = {}
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+                                 qos.DIAGNOSTICS)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name in ('face_dashboard: latency', 'face_actuation: actuation'):
+                self.statuses[status.name] = {kv.key: kv.value for kv in status.values}
+
+    def pipeline_lines(self) -> list:
+        """Latency percentiles per stage and the safety layer's interventions."""
+        lines = []
+        latency = self.statuses.get('face_dashboard: latency', {})
+        if 'end-to-end p99 (ms)' in latency:
+            stages = [k[:-len(' p99 (ms)')] for k in latency if k.endswith(' p99 (ms)')]
+            lines.append('latency (ms, p99): ' + '  '.join(
+                f'{stage} {float(latency[f"{stage} p99 (ms)"]):.1f}' for stage in stages))
+            lines.append(f'end-to-end (ms): mean {float(latency["end-to-end mean (ms)"]):.1f}  '
+                         f'p95 {float(latency["end-to-end p95 (ms)"]):.1f}  '
+                         f'p99 {float(latency["end-to-end p99 (ms)"]):.1f}  '
+                         f'max {float(latency["end-to-end max (ms)"]):.1f}')
+        safety = self.statuses.get('face_actuation: actuation', {})
+        if safety:
+            lines.append(f'safety: mode {safety.get("mode")}  ' + '  '.join(
+                f'{key.replace("_", " ")} {safety[key]}' for key in SAFETY_KEYS if key in safety))
+        return lines
 
     def _on_robot(self, msg: Blendshapes) -> None:
         if not msg.face_tracked:
@@ -87,6 +119,7 @@ class BlendshapeMonitor(Node):
             rate = self.robot_rate.rate(time.monotonic())
             lines.append(f'robot "{robot.subject}" face {rate:5.1f} Hz  human frame -> robot '
                          f'face (ms): mean {ms(rl.mean)}  p99 {ms(rl.p99)}')
+        lines.extend(self.pipeline_lines())
         msg = self.last
         if msg is None:
             lines.append('waiting for frames...')
@@ -113,7 +146,7 @@ class BlendshapeMonitor(Node):
             rl = self.robot_latency_ms.summary()
             line += (f'; robot face {self.robot_rate.rate(time.monotonic()):.1f} Hz, human '
                      f'frame -> robot face mean {ms(rl.mean)} ms p99 {ms(rl.p99)} ms')
-        return line
+        return '\n'.join([line, *self.pipeline_lines()])
 
 
 def main(argv=None):
@@ -140,7 +173,7 @@ def main(argv=None):
                 sys.stdout.flush()
                 shown_lines = text.count('\n') + 1
                 last_draw = now
-            elif not tty and now - last_draw >= 1.0:
+            elif not tty and now - last_draw >= 5.0:
                 print(node.summary_line(), flush=True)
                 last_draw = now
     except (KeyboardInterrupt, ExternalShutdownException):

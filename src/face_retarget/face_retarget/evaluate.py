@@ -17,7 +17,7 @@ import numpy as np
 
 from face_actuation.simulate import rollout
 from face_actuation.twin import FaceTwin
-from face_common.arkit import NUM_BLENDSHAPES
+from face_common.metrics import blendshape_distance, jitter
 from face_common.stats import summarize
 
 
@@ -31,16 +31,6 @@ def stream_commands(stream, frames: np.ndarray, neutral):
         commands[i] = stream.step(frame)
         latency[i] = (time.perf_counter() - started) * 1e3
     return commands, latency
-
-
-def jitter(commands: np.ndarray) -> float:
-    return float(np.abs(np.diff(commands, n=2, axis=0)).mean())
-
-
-def blendshape_distance(human: np.ndarray, observed: np.ndarray, delay: int) -> float:
-    n = len(human) - delay
-    return float(np.mean((observed[delay:delay + n, :NUM_BLENDSHAPES]
-                          - human[:n, :NUM_BLENDSHAPES]) ** 2))
 
 
 def motor_distance(stream, episodes, delay: int, neutral) -> float:

@@ -1,0 +1,161 @@
+"""What a recorded shadowing session shows, from its bag alone (ROS-free): the side-by-side
+video (human face | robot face), blendshape distance, jitter, per-stage latency percentiles
+and every drop along the chain. `make demo` writes it at the end of each run.
+
+Pairing: each robot face reading carries the stamp of the human frame whose command it
+follows; a human frame is compared with the last robot reading that carries its stamp (the
+face after one frame period of response), the live counterpart of the offline evaluation's
+`delay` frames.
+"""
+from collections import defaultdict
+import json
+from pathlib import Path
+
+import numpy as np
+
+from face_bag.store import read_messages
+from face_common.latency import LatencySummary, Stage, TraceJoiner
+from face_common.messages import blendshapes_to_array
+from face_common.metrics import jitter
+
+HUMAN, COMMAND, ROBOT, LATENCY = ('/face/human/blendshapes', '/face/command',
+                                  '/face/robot/blendshapes', '/face/latency')
+
+
+def _stamp(msg) -> int:
+    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+
+def read_session(bag) -> dict:
+    """The session's streams: human frames, commands, robot readings and joined traces."""
+    human, commands, robot = [], [], {}
+    joiner, latency = TraceJoiner(), LatencySummary(size=10**6)
+    cache = {}
+    numbers = defaultdict(list)
+    for message in read_messages(bag, {HUMAN, COMMAND, ROBOT, LATENCY}):
+        msg = message.decode()
+        if message.topic == HUMAN:
+            values = blendshapes_to_array(msg, cache)
+            if values is None:
+                continue
+            numbers[msg.device_id].append(msg.frame_number)
+            human.append((_stamp(msg), message.timestamp_ns, values))
+        elif message.topic == COMMAND:
+            commands.append((_stamp(msg), np.asarray(msg.values, np.float64)))
+        elif message.topic == ROBOT:
+            values = blendshapes_to_array(msg, cache)
+            if values is not None and msg.frame_number > 0:
+                robot[_stamp(msg)] = values           # the last reading for each stamp
+        else:
+            stages = [Stage(s.stage, s.node, s.start.sec * 10**9 + s.start.nanosec,
+                            s.duration_ms) for s in msg.stages]
+            trace = joiner.add(_stamp(msg), stages)
+            if trace is not None:
+                latency.add(trace)
+    return {'human': human, 'commands': commands, 'robot': robot, 'latency': latency,
+            'frame_gaps': sum(lost_frames(n) for n in numbers.values()), 'joiner': joiner}
+
+
+def lost_frames(frame_numbers) -> int:
+    """Frames missing from a sender's numbering; its step (Live Link Face counts timecode
+    frames, often 2 per 30 fps frame) is the most common advance."""
+    steps = np.diff(np.asarray(frame_numbers, np.int64))
+    forward = steps[steps > 0]
+    if not len(forward):
+        return 0
+    values, counts = np.unique(forward, return_counts=True)
+    step = values[np.argmax(counts)]
+    return int(sum(s // step - 1 for s in forward if s > step))
+
+
+def summarise(session: dict) -> dict:
+    human, commands, robot = session['human'], session['commands'], session['robot']
+    command_stamps = {stamp for stamp, _ in commands}
+    paired = [(values, robot[stamp]) for stamp, _, values in human if stamp in robot]
+    distance = float(np.mean([np.mean((r[:52] - h[:52]) ** 2) for h, r in paired])) \
+        if paired else float('nan')
+    values = np.stack([v for _, v in commands]) if commands else np.zeros((0, 0))
+    duration = (human[-1][1] - human[0][1]) / 1e9 if len(human) > 1 else 0.0
+    latency = {name: {k: round(v, 3) for k, v in s.as_dict().items()}
+               for name, s in session['latency'].summaries().items()}
+    return {
+        'duration_s': round(duration, 2),
+        'human_frames': len(human),
+        'human_rate_hz': round((len(human) - 1) / duration, 2) if duration > 0 else 0.0,
+        'commands': len(commands),
+        'robot_frames_paired': len(paired),
+        'blendshape_distance': distance,
+        'jitter': jitter(values) if len(values) else float('nan'),
+        'latency_ms': latency,
+        'drops': {
+            'lost_before_receiver': session['frame_gaps'],       # frame-number gaps
+            'human_frames_without_command': sum(
+                1 for stamp, _, _ in human if stamp not in command_stamps),
+            'commands_never_shown': sum(1 for stamp in command_stamps
+                                        if stamp not in robot),
+            'traces_incomplete': session['joiner'].incomplete,
+        },
+    }
+
+
+def write_video(session: dict, path: Path, fps: float = 30.0, size: int = 320) -> int:
+    """human | robot, one video frame per human frame; the robot face is the last reading
+    that follows this frame (or the previous one shown). Returns the frame count."""
+    import cv2
+
+    from face_common.render import draw_face, side_by_side
+    writer = None
+    robot_values = np.zeros(61)
+    count = 0
+    t0 = session['human'][0][1] if session['human'] else 0
+    try:
+        for stamp, received, values in session['human']:
+            robot_values = session['robot'].get(stamp, robot_values)
+            image = side_by_side(draw_face(values, size, 'human', 'human'),
+                                 draw_face(robot_values, size, 'robot', 'robot'))
+            cv2.putText(image, f'{(received - t0) / 1e9:6.2f} s', (8, 20),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.5, (60, 60, 60), 1, cv2.LINE_AA)
+            if writer is None:
+                height, width = image.shape[:2]
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                                         (width, height))
+                if not writer.isOpened():
+                    raise OSError(f'cannot write {path}')
+            writer.write(image)
+            count += 1
+    finally:
+        if writer is not None:
+            writer.release()
+    return count
+
+
+def session_report(bag, out, video: bool = True) -> dict:
+    """summary.json, summary.md and (video) side_by_side.mp4 in out."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    session = read_session(bag)
+    summary = {'bag': str(bag), **summarise(session)}
+    if video and session['human']:
+        summary['video'] = str(out / 'side_by_side.mp4')
+        summary['video_frames'] = write_video(session, out / 'side_by_side.mp4')
+    (out / 'summary.json').write_text(json.dumps(summary, indent=1))
+    (out / 'summary.md').write_text(markdown(summary))
+    return summary
+
+
+def markdown(summary: dict) -> str:
+    lines = ['# Shadowing session', '',
+             f'- bag: `{summary["bag"]}`; {summary["duration_s"]} s, {summary["human_frames"]} '
+             f'human frames at {summary["human_rate_hz"]} Hz, {summary["commands"]} commands',
+             f'- blendshape distance (human vs robot face, MSE over 52): '
+             f'{summary["blendshape_distance"]:.5f} over {summary["robot_frames_paired"]} frames',
+             f'- jitter (mean |second difference| of commands): {summary["jitter"]:.5f}',
+             f'- drops: {summary["drops"]}', '',
+             '| stage | mean | p50 | p95 | p99 | max | frames |', '|---|---|---|---|---|---|---|']
+    order = defaultdict(lambda: 1, {'end-to-end': 2})
+    for name, s in sorted(summary['latency_ms'].items(), key=lambda kv: order[kv[0]]):
+        lines.append(f'| {name} | {s["mean"]:.2f} | {s["p50"]:.2f} | {s["p95"]:.2f} | '
+                     f'{s["p99"]:.2f} | {s["max"]:.2f} | {s["count"]} |')
+    if 'video' in summary:
+        lines += ['', f'Video: `{summary["video"]}` ({summary["video_frames"]} frames).']
+    return '\n'.join(lines) + '\n'
