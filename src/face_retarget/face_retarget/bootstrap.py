@@ -26,9 +26,10 @@ from face_actuation.twin import FaceTwin
 from face_bag import messages
 from face_bag.export import estimate_delay, read_episodes, static_pairs, windows
 from face_bag.store import BagWriter
+from face_common.metrics import blendshape_distance, jitter
 from face_retarget.baselines import LinearRetarget
 from face_retarget.data import interpolation_commands
-from face_retarget.evaluate import blendshape_distance, jitter, stream_commands
+from face_retarget.evaluate import stream_commands
 from face_retarget.exface import ExFaceConfig, ExFaceDiffusion
 from face_retarget.models import MLPRegressor, Normaliser, TorchStream, TransformerRegressor
 from face_retarget.training import TrainConfig, load_checkpoint, save_checkpoint, train
