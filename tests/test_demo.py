@@ -46,7 +46,9 @@ def test_demo_runs_headless_and_leaves_its_outputs(tmp_path):
     assert 0 < summary['blendshape_distance'] < 0.05
     assert math.isfinite(summary['jitter']) and 0 <= summary['jitter'] < 0.1
     end_to_end = summary['latency_ms']['end-to-end']
-    assert end_to_end['count'] > 50 and 0 < end_to_end['p99'] < 1000
+    # Most frames make it through the whole chain (a busy machine drops some, counted).
+    assert end_to_end['count'] > 0.5 * summary['human_frames']
+    assert 0 < end_to_end['p99'] < 1000
     assert summary['drops']['lost_before_receiver'] == 0
     assert '| end-to-end |' in (out / 'summary.md').read_text()
 
