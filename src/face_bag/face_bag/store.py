@@ -19,6 +19,8 @@ import time
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from face_common.paths import share_path
+
 FACE_MSGS = ('Blendshapes', 'ControlValues', 'StageTiming', 'LatencyTrace')
 
 # The topics of the pipeline and their types (what `ros2 bag record` would discover).
@@ -37,14 +39,8 @@ class BagError(Exception):
 
 def _face_msgs_dir() -> Path:
     """The installed face_msgs .msg files (the source tree when run from a checkout)."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        installed = Path(get_package_share_directory('face_msgs')) / 'msg'
-        if installed.is_dir():
-            return installed
-    except (ImportError, LookupError, ValueError, OSError):
-        pass
-    return Path(__file__).resolve().parents[2] / 'face_msgs' / 'msg'
+    return share_path('face_msgs', 'msg', Path(__file__).resolve().parents[2] / 'face_msgs' /
+                      'msg')
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,6 +10,8 @@ executor is spun only by the page push, with a queue of one, so only the newest 
 each stream is ever taken into Python, update_hz times a second (rclpy's per-callback cost
 was most of this node's CPU when it took all 150 messages a second).
 """
+from pathlib import Path
+
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import SingleThreadedExecutor
@@ -22,6 +24,7 @@ from face_common import qos
 from face_common.arkit import CHANNEL_NAMES
 from face_common.messages import blendshapes_to_array
 from face_common.node import OK, WARN, publish_status, run_node
+from face_common.paths import share_path
 from face_dashboard.server import DashboardServer
 from face_dashboard.state import DashboardState
 from face_msgs.msg import Blendshapes, ControlValues
@@ -38,17 +41,9 @@ def rclpy_node(parent: Node, name: str) -> Node:
     return Node(name, context=parent.context)
 
 
-def web_dir():
+def web_dir() -> Path:
     """The page's assets: installed share/face_dashboard/web, else the source tree."""
-    from pathlib import Path
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        installed = Path(get_package_share_directory('face_dashboard')) / 'web'
-        if installed.is_dir():
-            return installed
-    except (ImportError, LookupError, ValueError, OSError):
-        pass
-    return Path(__file__).resolve().parent.parent / 'web'
+    return share_path('face_dashboard', 'web', Path(__file__).resolve().parent.parent / 'web')
 
 
 class DashboardNode(Node):
