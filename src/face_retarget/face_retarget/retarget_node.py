@@ -9,6 +9,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.time import Time
+import torch
 
 from face_actuation.profile import ProfileError, load_profile
 from face_actuation.twin import FaceTwin
@@ -38,10 +39,15 @@ class RetargetNode(Node):
             description='Model file; empty = the shipped checkpoint for this robot.'))
         self.declare_parameter('deterministic', True, ParameterDescriptor(
             description='ExFace: fixed sampling noise (repeatable commands).'))
+        self.declare_parameter('threads', 1, ParameterDescriptor(
+            description='PyTorch threads for inference. One: the per-frame network is small, '
+                        'and with two threads on a 2-core machine shared with the other '
+                        'nodes, OpenMP spin-waiting made a 4 ms step take 15-150 ms.'))
         self.declare_parameter('max_frame_age_s', 0.2, ParameterDescriptor(
             description='Human frames older than this are dropped (stale).'))
         self.declare_parameter('diagnostics_period_s', 1.0, ParameterDescriptor(
             description='Period of /diagnostics messages.'))
+        torch.set_num_threads(max(1, int(self.get_parameter('threads').value)))
         try:
             self.profile = load_profile(self.get_parameter('robot').value)
         except ProfileError as exc:
