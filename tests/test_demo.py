@@ -50,6 +50,8 @@ def test_demo_runs_headless_and_leaves_its_outputs(tmp_path):
     assert end_to_end['count'] > 0.5 * summary['human_frames']
     assert 0 < end_to_end['p99'] < 1000
     assert summary['drops']['lost_before_receiver'] == 0
+    # Once the model is loaded, frames are not dropped on the way to the robot.
+    assert summary['drops']['human_frames_without_command'] <= 0.05 * summary['human_frames']
     assert '| end-to-end |' in (out / 'summary.md').read_text()
 
     video = cv2.VideoCapture(str(out / 'side_by_side.mp4'))

@@ -71,6 +71,7 @@ def lost_frames(frame_numbers) -> int:
 def summarise(session: dict) -> dict:
     human, commands, robot = session['human'], session['commands'], session['robot']
     command_stamps = {stamp for stamp, _ in commands}
+    first_command = min(command_stamps, default=None)
     paired = [(values, robot[stamp]) for stamp, _, values in human if stamp in robot]
     distance = float(np.mean([np.mean((r[:52] - h[:52]) ** 2) for h, r in paired])) \
         if paired else float('nan')
@@ -89,8 +90,12 @@ def summarise(session: dict) -> dict:
         'latency_ms': latency,
         'drops': {
             'lost_before_receiver': session['frame_gaps'],       # frame-number gaps
+            'frames_before_first_command': sum(
+                1 for stamp, _, _ in human if first_command is None or stamp < first_command),
             'human_frames_without_command': sum(
-                1 for stamp, _, _ in human if stamp not in command_stamps),
+                1 for stamp, _, _ in human
+                if first_command is not None and stamp > first_command
+                and stamp not in command_stamps),
             'commands_never_shown': sum(1 for stamp in command_stamps
                                         if stamp not in robot),
             'traces_incomplete': session['joiner'].incomplete,
