@@ -87,7 +87,7 @@ def test_recorder_killed_with_sigkill_leaves_a_recoverable_bag(ros_node, node_pr
 
 def test_player_replays_with_original_timing_and_fresh_stamps(ros_node, node_process,
                                                               tmp_path):
-    from test_store import write_bag
+    from test_bag_store import write_bag
     write_bag(tmp_path / 'bag', count=60, period_ns=33_333_333)     # 2 s at 30 Hz
     frames = ros_node.subscribe(Blendshapes, '/face/human/blendshapes')
     diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
