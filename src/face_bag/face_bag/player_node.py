@@ -3,6 +3,7 @@ start offset), publishing the recorded bytes unchanged (header stamps included) 
 project's QoS. With restamp, each header stamp becomes the replay time less the latency the
 message had when recorded, so the nodes downstream see fresh frames (they drop stale ones)."""
 import threading
+import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
@@ -28,6 +29,9 @@ class PlayerNode(Node):
         self.declare_parameter('loop', False, ParameterDescriptor(description='Start over.'))
         self.declare_parameter('start_s', 0.0, ParameterDescriptor(
             description='Seconds into the bag to start from.'))
+        self.declare_parameter('wait_for_subscribers_s', 0.0, ParameterDescriptor(
+            description='Before playing, wait up to this long until every topic has a '
+                        'subscriber (0: start at once).'))
         self.declare_parameter('restamp', True, ParameterDescriptor(
             description='Shift header stamps to replay time (live-looking frames).'))
         topics = [t for t in self.get_parameter('topics').value if t] or None
@@ -72,6 +76,12 @@ class PlayerNode(Node):
         self.counters['published'] += 1
 
     def _play(self) -> None:
+        deadline = time.monotonic() + float(self.get_parameter('wait_for_subscribers_s').value)
+        while self._running and time.monotonic() < deadline and not all(
+                self.count_subscribers(topic) for topic in self.publishers_):
+            time.sleep(0.05)
+        if self.get_parameter('wait_for_subscribers_s').value > 0:
+            time.sleep(0.3)         # discovery is two-sided: let the subscriber's side match
         play(self.messages, self._publish, float(self.get_parameter('rate').value),
              bool(self.get_parameter('loop').value), running=lambda: self._running)
         self.finished.set()

@@ -88,12 +88,15 @@ def test_recorder_killed_with_sigkill_leaves_a_recoverable_bag(ros_node, node_pr
 def test_player_replays_with_original_timing_and_fresh_stamps(ros_node, node_process,
                                                               tmp_path):
     from test_bag_store import write_bag
-    write_bag(tmp_path / 'bag', count=60, period_ns=33_333_333)     # 2 s at 30 Hz
-    frames = ros_node.subscribe(Blendshapes, '/face/human/blendshapes')
+    # A topic of its own: a recorder killed earlier may still be listed as a subscriber of
+    # the face topics until its discovery lease ends.
+    topic = '/test/player/blendshapes'
+    write_bag(tmp_path / 'bag', count=60, period_ns=33_333_333, face_topic=topic)  # 2 s
+    frames = ros_node.subscribe(Blendshapes, topic)
     diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
     player = node_process('face_bag', 'player', params={
-        'bag': str(tmp_path / 'bag'), 'rate': 2.0,
-        'topics': "['/face/human/blendshapes']"})
+        'bag': str(tmp_path / 'bag'), 'rate': 2.0, 'wait_for_subscribers_s': 10.0,
+        'topics': f"['{topic}']"})
     assert wait_until(lambda: len(frames.snapshot()) >= 55, 15), player.output()
     received = frames.snapshot()
     now = ros_node.node.get_clock().now().nanoseconds

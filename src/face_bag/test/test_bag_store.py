@@ -13,11 +13,11 @@ from face_bag import messages
 from face_bag.store import BagError, BagWriter, bag_info, deserialize, read_messages, recover
 
 
-def write_bag(path, count=200, period_ns=16_666_667):
+def write_bag(path, count=200, period_ns=16_666_667, face_topic='/face/human/blendshapes'):
     writer = BagWriter(path)
     for i in range(count):
         stamp = 10**18 + i * period_ns
-        writer.write_message('/face/human/blendshapes', messages.BLENDSHAPES, stamp,
+        writer.write_message(face_topic, messages.BLENDSHAPES, stamp,
                              messages.blendshapes(np.full(61, i / count), stamp, source='t',
                                                   frame_number=i))
         writer.write_message('/face/command', messages.CONTROL_VALUES, stamp + 1000,
