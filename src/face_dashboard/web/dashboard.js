@@ -21,18 +21,25 @@ function setup(message) {
   message.motor_names.forEach((n, i) => { motorRows[i] = bar($('motors'), n, ['motor']); });
 }
 
+// Style writes only where a value changed: most blendshapes sit still most of the time, and
+// each write costs the browser a layout and paint.
+function setWidth(fill, fraction) {
+  const width = `${(100 * fraction).toFixed(1)}%`;
+  if (fill.dataset.width !== width) { fill.style.width = width; fill.dataset.width = width; }
+}
+
 function render(state) {
   updates += 1;
   drawFace($('human-face').getContext('2d'), hello.channel_names, state.human, 'human');
   drawFace($('robot-face').getContext('2d'), hello.channel_names, state.robot, 'robot');
   for (const [i, row] of Object.entries(barRows)) {
-    row.fills[0].style.width = `${100 * (state.human ? state.human[i] : 0)}%`;
-    row.fills[1].style.width = `${100 * (state.robot ? state.robot[i] : 0)}%`;
+    setWidth(row.fills[0], state.human ? state.human[i] : 0);
+    setWidth(row.fills[1], state.robot ? state.robot[i] : 0);
   }
   if (state.commands) {
     for (const [i, row] of Object.entries(motorRows)) {
       const x = state.commands[i] ?? 0, [lo, hi, unit] = hello.limits[i];
-      row.fills[0].style.width = `${100 * x}%`;
+      setWidth(row.fills[0], x);
       row.fills[0].classList.toggle('edge', x < 0.02 || x > 0.98);
       row.name.title = `${(lo + x * (hi - lo)).toFixed(1)} ${unit} (limits ${lo}..${hi})`;
     }
