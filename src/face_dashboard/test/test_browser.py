@@ -3,7 +3,7 @@ the live pipeline: recorded human take -> retarget -> actuation with the twin ->
 
 The page loads from the node, live values change at >= 20 updates/s, the e-stop button
 reaches the actuation node (the robot holds, per the profile), resume makes it follow again,
-and a screenshot is kept as a test artifact."""
+neutral capture reaches the capture node, and a screenshot is kept as a test artifact."""
 from pathlib import Path
 import socket
 import time
@@ -91,6 +91,13 @@ def test_dashboard_in_a_real_browser(pipeline, ros_node, artifacts_dir):
             ".some(td => td.textContent === 'end-to-end')", timeout=15_000)
         health = page.inner_text('#health')
         assert 'face_actuation: actuation' in health and 'face_retarget: retarget' in health
+
+        # Neutral capture from the page: the take player records the performer's neutral.
+        page.click('#capture-neutral')
+        page.wait_for_function(
+            "document.getElementById('message').textContent.startsWith('capture_neutral: done')",
+            timeout=15_000)
+        assert 'neutral' in dialogs[-1]
 
         # E-stop from the page: confirmed, reaches the actuation node, the robot holds.
         page.click('#estop')
