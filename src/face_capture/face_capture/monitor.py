@@ -1,9 +1,11 @@
 """Terminal monitor: the human face stream and, when a robot runs, what its face shows.
 
-Rate, drops and latency of /face/human/blendshapes; the robot's /face/robot/blendshapes rate
-and end-to-end latency (from the human frame's capture stamp to the robot's reading); the
-per-stage latency percentiles (latency_monitor) and the safety layer's interventions
-(actuation node), both from /diagnostics; and a few channels as bars, human above robot.
+Rate, frame-number gaps (frames this monitor missed, or the sender lost; the session
+report from the bag tells which) and latency of /face/human/blendshapes; the robot's
+/face/robot/blendshapes rate and end-to-end latency (from the human frame's capture stamp
+to the robot's reading); the per-stage latency percentiles (latency_monitor) and the safety
+layer's interventions (actuation node), both from /diagnostics; and a few channels as bars,
+human above robot.
 What `make demo` shows in the terminal. On a TTY it redraws in place; otherwise it prints a
 summary every 5 seconds (logs, CI).
 """
@@ -108,7 +110,7 @@ class BlendshapeMonitor(Node):
         counters = self.sequence.counters
         lines = [
             f'/face/human/blendshapes  rate {self.rate.rate(time.monotonic()):5.1f} Hz  '
-            f'frames {self.frames}  dropped {counters.dropped}  stale {counters.stale}  '
+            f'frames {self.frames}  gaps here {counters.dropped}  stale {counters.stale}  '
             f'no-face {self.no_face}',
             f'latency from capture stamp (ms): mean {ms(lat.mean)}  p99 {ms(lat.p99)}  '
             f'max {ms(lat.max)}',
@@ -140,7 +142,7 @@ class BlendshapeMonitor(Node):
     def summary_line(self) -> str:
         lat = self.latency_ms.summary()
         line = (f'monitor: {self.frames} frames, {self.rate.rate(time.monotonic()):.1f} Hz, '
-                f'dropped {self.sequence.counters.dropped}, latency mean {ms(lat.mean)} ms '
+                f'gaps here {self.sequence.counters.dropped}, latency mean {ms(lat.mean)} ms '
                 f'p99 {ms(lat.p99)} ms')
         if self.robot_last is not None:
             rl = self.robot_latency_ms.summary()
