@@ -76,7 +76,7 @@ echo "demo: dashboard at http://127.0.0.1:$dashboard_port/"
 face-launch launch/shadow.launch.yaml "robot:=$robot" "model:=$model" "port:=$port" \
   "standin:=$standin" "take_player:=$take_player" "take:=$take" \
   "calibration_dir:=$out/calibration" "dashboard_port:=$dashboard_port" \
-  "record:=true" "bag:=$out/bag" \
+  "record:=true" "bag:=$out/bag" "standin_delay:=4.0" \
   --log-dir "$out/logs" > "$out/launch.log" 2>&1 &
 runner=$!
 stop_runner() {
@@ -95,7 +95,8 @@ case "$input" in
   take) echo "demo: take player (${take:-bundled take}) -> retarget ($model) -> actuation -> $robot twin" ;;
 esac
 echo "demo: recording into $out/bag; node logs in $out/logs; Ctrl-C to stop"
-# Neutral calibration (ExFace III-A): the take opens on the performer's resting face.
+# Neutral calibration (ExFace III-A): the take opens on the performer's resting face; the
+# stand-in waits 4 s, so the capture is waiting when its first frames arrive.
 face-capture-neutral --profile performer --frames 30 --timeout 15 ||
   echo "demo: no neutral captured; the robot follows raw blendshapes"
 # The terminal summary until the duration is reached or Ctrl-C (which also ends the monitor).
