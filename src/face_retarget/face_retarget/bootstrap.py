@@ -32,7 +32,13 @@ from face_retarget.data import interpolation_commands
 from face_retarget.evaluate import stream_commands
 from face_retarget.exface import ExFaceConfig, ExFaceDiffusion
 from face_retarget.models import MLPRegressor, Normaliser, TorchStream, TransformerRegressor
-from face_retarget.training import TrainConfig, load_checkpoint, save_checkpoint, train
+from face_retarget.training import (
+    TrainConfig,
+    draw_curves,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
 
 
 @dataclass
@@ -405,16 +411,7 @@ def _plot(report: dict, curves: dict, path: Path) -> None:
     left.set_title(f'{report["robot"]}: bootstrap (ExFace Fig. 4)')
     left.grid(alpha=0.3)
     left.legend()
-    for name, history in curves.items():
-        if history:
-            steps, losses = zip(*history, strict=True)
-            right.plot(steps, losses, label=name)
-    right.set_yscale('log')
-    right.set_xlabel('step (within stage)')
-    right.set_ylabel('training loss')
-    right.set_title('training curves per stage')
-    right.grid(alpha=0.3)
-    right.legend(fontsize=8)
+    draw_curves(right, curves, 'training curves per stage', 'step (within stage)')
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -143,22 +143,27 @@ def stream_from_checkpoint(path, profile, deterministic: bool = True) -> TorchSt
     return TorchStream(model, normaliser, profile.num_motors, window, deterministic)
 
 
+def draw_curves(ax, curves: dict, title: str, xlabel: str = 'step') -> None:
+    """Loss histories [(step, loss)] as lines on a log scale, on a matplotlib axis."""
+    for name, history in curves.items():
+        if history:
+            steps, losses = zip(*history, strict=True)
+            ax.plot(steps, losses, label=name)
+    ax.set_yscale('log')
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel('training loss (MSE, smoothed)')
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def plot_curves(curves: dict, path, title: str) -> Path:
     """Training-loss curves (log scale), one line per model, as a PNG."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    for name, history in curves.items():
-        if history:
-            steps, losses = zip(*history, strict=True)
-            ax.plot(steps, losses, label=name)
-    ax.set_yscale('log')
-    ax.set_xlabel('step')
-    ax.set_ylabel('training loss (MSE, smoothed)')
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    draw_curves(ax, curves, title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
