@@ -37,10 +37,6 @@ ACTIONS = {'estop': (Trigger, '/face/actuation/estop'),
            'capture_neutral': (CaptureNeutral, '/face/human/capture_neutral')}
 
 
-def rclpy_node(parent: Node, name: str) -> Node:
-    return Node(name, context=parent.context)
-
-
 def web_dir() -> Path:
     """The page's assets: installed share/face_dashboard/web, else the source tree."""
     return share_path('face_dashboard', 'web', Path(__file__).resolve().parent.parent / 'web')
@@ -64,11 +60,11 @@ class DashboardNode(Node):
             self.profile = load_profile(self.get_parameter('robot').value)
         except ProfileError as exc:
             raise SystemExit(f'dashboard: {exc}') from None
-        self.state = DashboardState(self.profile.motor_names)
+        self.state = DashboardState()
         self.counters = {'bad_frames': 0, 'actions': 0, 'action_failures': 0}
         self._index_cache = {}
         latest_only = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.streams = rclpy_node(self, 'dashboard_streams')
+        self.streams = Node('dashboard_streams', context=self.context)
         for which, topic in FACE_TOPICS.items():
             self.streams.create_subscription(
                 Blendshapes, topic, lambda msg, w=which: self._on_face(w, msg), latest_only)
@@ -104,7 +100,7 @@ class DashboardNode(Node):
 
     def _on_commands(self, msg: ControlValues) -> None:
         if len(msg.values) == len(msg.motor_names):
-            self.state.set_commands(msg.values, msg.motor_names)
+            self.state.set_commands(msg.values)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:

@@ -14,10 +14,8 @@ LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
 
 class DashboardState:
 
-    def __init__(self, motor_names=(), limits=None, slow_period_s: float = 0.5):
+    def __init__(self, slow_period_s: float = 0.5):
         self._lock = threading.Lock()
-        self.motor_names = list(motor_names)
-        self.limits = limits or {}
         self.human = None
         self.robot = None
         self.commands = None
@@ -34,10 +32,8 @@ class DashboardState:
             setattr(self, which, np.asarray(values, np.float32))
             self.rates[which].add(time.monotonic(), frame_number)
 
-    def set_commands(self, values, names) -> None:
+    def set_commands(self, values) -> None:
         with self._lock:
-            if list(names) != self.motor_names:
-                self.motor_names = list(names)
             self.commands = np.asarray(values, np.float32)
 
     def set_status(self, name: str, level: int, message: str, values: dict) -> None:

@@ -12,7 +12,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 
-from conftest import wait_until
+from conftest import free_port, wait_until
 from face_common import qos
 from face_msgs.msg import ControlValues
 
@@ -25,12 +25,6 @@ CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-
 pytestmark = pytest.mark.ros
 
 
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def actuation_mode(diagnostics):
     for array in reversed(diagnostics.snapshot()):
         for status in array.status:
@@ -41,7 +35,7 @@ def actuation_mode(diagnostics):
 
 @pytest.fixture
 def pipeline(node_process, tmp_path):
-    port = free_tcp_port()
+    port = free_port(socket.SOCK_STREAM)
     node_process('face_capture', 'take_player', params={'loop': True,
                                                         'calibration_dir': str(tmp_path)})
     node_process('face_retarget', 'retarget', params={'robot': 'hobbs', 'model': 'linear'})

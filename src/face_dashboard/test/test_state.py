@@ -19,9 +19,9 @@ def test_frame_rate_from_frame_numbers_seen_at_any_subset():
 
 
 def test_snapshot_and_latency_view():
-    state = DashboardState(['a', 'b'], slow_period_s=10.0)
+    state = DashboardState(slow_period_s=10.0)
     state.set_face('human', np.full(61, 0.123456), 5)
-    state.set_commands([0.1, np.nan], ['a', 'b'])
+    state.set_commands([0.1, np.nan])
     state.set_status('face_dashboard: latency', 0, 'end-to-end p99 9 ms', {
         'frames': '120', 'end-to-end p99 (ms)': '9.500', 'inference mean (ms)': '4.0',
         'end-to-end histogram counts': '1,2,3', 'end-to-end histogram edges (ms)': '0,2,4'})

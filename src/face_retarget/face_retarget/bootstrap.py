@@ -312,8 +312,9 @@ class Bootstrap:
                                          ('interpolation', interp_bags, control_model)):
                 if not arm_bags:
                     continue
-                obs, cmd = windows(self._episodes(arm_bags), c.window, c.stride, self.delay)
-                dynamic_frames = int(sum(len(e.commands) for e in self._episodes(arm_bags)))
+                episodes = self._episodes(arm_bags)        # decoding bags is the slow part
+                obs, cmd = windows(episodes, c.window, c.stride, self.delay)
+                dynamic_frames = int(sum(len(e.commands) for e in episodes))
                 trained, history = self._train(
                     f'{stage}_{arm}', 'exface', start,
                     np.concatenate([static_obs, obs]), np.concatenate([static_cmd, cmd]),
@@ -338,12 +339,13 @@ class Bootstrap:
                          f'{c.min_improvement:.0%}')
                 break
         self.final_model = facial_model
-        obs, cmd = windows(self._episodes(facial_bags), c.window, c.stride, self.delay)
+        facial_episodes = self._episodes(facial_bags)
+        obs, cmd = windows(facial_episodes, c.window, c.stride, self.delay)
         self.final_data = (np.concatenate([static_obs, obs]), np.concatenate([static_cmd, cmd]))
         self.counts = {'static_poses': len(poses), 'static_frames': int(static_obs.shape[0] *
                                                                         static_obs.shape[1]),
                        'dynamic_frames': int(sum(len(e.commands)
-                                                 for e in self._episodes(facial_bags))),
+                                                 for e in facial_episodes)),
                        'windows': len(self.final_data[0]), 'delay': int(self.delay)}
         report['elapsed_s'] = time.monotonic() - started
         report['curves'] = curves
