@@ -49,8 +49,9 @@ def test_demo_runs_headless_and_leaves_its_outputs(tmp_path):
     # Most frames make it through the whole chain (a busy machine drops some, counted).
     assert end_to_end['count'] > 0.5 * summary['human_frames']
     assert 0 < end_to_end['p99'] < 1000
-    # The bundled take itself skips 3 frame numbers; UDP on loopback loses nothing more.
-    assert summary['drops']['lost_before_receiver'] <= 3
+    # The bundled take itself skips 3 frame numbers; a busy machine may lose a few more on
+    # the way to the recorder (best effort), counted.
+    assert summary['drops']['human_frames_missing'] <= 3 + 0.02 * summary['human_frames']
     # Once the model is loaded, frames are not dropped on the way to the robot.
     assert summary['drops']['human_frames_without_command'] <= 0.05 * summary['human_frames']
     assert '| end-to-end |' in (out / 'summary.md').read_text()

@@ -89,7 +89,9 @@ def summarise(session: dict) -> dict:
         'jitter': jitter(values) if len(values) else float('nan'),
         'latency_ms': latency,
         'drops': {
-            'lost_before_receiver': session['frame_gaps'],       # frame-number gaps
+            # frame-number gaps in the bag: lost by UDP, the receiver or the recorder's own
+            # best-effort subscription (the bundled take itself skips 3 numbers)
+            'human_frames_missing': session['frame_gaps'],
             'frames_before_first_command': sum(
                 1 for stamp, _, _ in human if first_command is None or stamp < first_command),
             'human_frames_without_command': sum(

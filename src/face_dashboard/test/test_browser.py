@@ -83,8 +83,9 @@ def test_dashboard_in_a_real_browser(pipeline, ros_node, artifacts_dir):
         page.wait_for_function(
             "[...document.querySelectorAll('#latency-table td')]"
             ".some(td => td.textContent === 'end-to-end')", timeout=15_000)
-        health = page.inner_text('#health')
-        assert 'face_actuation: actuation' in health and 'face_retarget: retarget' in health
+        page.wait_for_function(     # each node reports about once a second
+            "['face_actuation: actuation', 'face_retarget: retarget'].every("
+            "n => document.getElementById('health').innerText.includes(n))", timeout=10_000)
 
         # Neutral capture from the page: the take player records the performer's neutral.
         page.click('#capture-neutral')
