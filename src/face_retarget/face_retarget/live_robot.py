@@ -62,7 +62,24 @@ class LiveRobot:
                 self._writer.write(topic, msgtype, self._now(), data)
                 self.received[topic] += 1
 
+    def wait_for_robot(self, timeout_s: float = 15.0) -> None:
+        """Block until an actuation node listens on /face/command and publishes its response
+        topics: commands sent before discovery would be lost and the bag's start empty."""
+        deadline = time.monotonic() + timeout_s
+        while not self._connected():
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f'no actuation node on the ROS graph after {timeout_s:.0f} s: nothing '
+                    'subscribes /face/command or publishes '
+                    f'{", ".join(RESPONSE_TOPICS)} (is face_actuation running?)')
+            time.sleep(0.05)
+
+    def _connected(self) -> bool:
+        return (self.node.count_subscribers('/face/command') > 0
+                and all(self.node.count_publishers(t) > 0 for t in RESPONSE_TOPICS))
+
     def record(self, commands, bag, human=None, source: str = ''):
+        self.wait_for_robot()
         writer = BagWriter(bag)
         with self._lock:
             self._writer = writer

@@ -70,8 +70,6 @@ def test_live_robot_records_the_actuation_node_response(node_process, tmp_path):
     profile = load_profile('hobbs')
     robot = LiveRobot(profile, rate=30.0)
     try:
-        from conftest import wait_until
-        assert wait_until(lambda: robot.node.count_subscribers('/face/command') > 0, 15)
         commands = interpolation_commands(FaceTwin(profile), 90, np.random.default_rng(0), 30)
         bag = robot.record(commands, tmp_path / 'live', human=np.zeros((90, 61)),
                            source='test')
@@ -82,7 +80,21 @@ def test_live_robot_records_the_actuation_node_response(node_process, tmp_path):
     assert info['topics']['/face/robot/applied']['count'] >= 80
     assert info['topics']['/face/robot/blendshapes']['count'] >= 80
     episodes = read_episodes(bag)
-    assert sum(len(e.commands) for e in episodes) >= 80
+    # Aligned frames run from the first response to the last command: ~88 of 90 on an idle
+    # machine, a few fewer where a loaded machine delays the first response.
+    assert sum(len(e.commands) for e in episodes) >= 75
     # The executed commands follow the requested ones (safety layer in between).
     e = max(episodes, key=lambda e: len(e.commands))
     assert np.abs(e.commands[-20:] - e.requested[-20:]).mean() < 0.1
+
+
+@pytest.mark.ros
+def test_live_robot_without_an_actuation_node_fails_clearly():
+    from face_actuation.profile import load_profile
+    from face_retarget.live_robot import LiveRobot
+    robot = LiveRobot(load_profile('hobbs'), rate=30.0)
+    try:
+        with pytest.raises(RuntimeError, match='no actuation node'):
+            robot.wait_for_robot(timeout_s=0.5)
+    finally:
+        robot.close()
