@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The shadowing demo on its embedded defaults: the stand-in iPhone sends the bundled real
 # Live Link Face take as real UDP packets; the receiver publishes the human face (neutral
-# calibration captured at the start); the ExFace diffusion model (shipped checkpoint)
+# calibration from the take or captured live); the ExFace diffusion model (shipped checkpoint)
 # retargets it; the actuation node drives the robot's digital twin through the safety layer;
 # the recorder writes the session to a rosbag2 bag; the dashboard shows it in a browser.
 # At the end: side-by-side video, summary (JSON + markdown) and the bag in the output folder.
@@ -10,7 +10,10 @@
 #   make demo ARGS="--duration 0"               # until Ctrl-C
 #   make demo ARGS="--input udp"                # a real iPhone running Live Link Face
 #   make demo ARGS="--input take --take my.csv" # a take file played onto the topics
+#   make demo ARGS="--start 0"                  # the bundled take from its beginning
 #   options: --port UDP_PORT --dashboard-port N --out DIR (default out/demo/<date-time>)
+# The bundled take starts at its held-out part (from 94 s: no shipped model trained on it, the
+# part face-retarget-eval scores), the performer's neutral taken from the take's first second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=30
@@ -18,6 +21,7 @@ robot=micheal
 model=exface
 input=standin
 take=""
+start=""
 port=11111
 dashboard_port=8080
 out=""
@@ -28,10 +32,11 @@ while [ $# -gt 0 ]; do
     --model) model=$2; shift 2 ;;
     --input) input=$2; shift 2 ;;
     --take) take=$2; shift 2 ;;
+    --start) start=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
     --dashboard-port) dashboard_port=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -45,6 +50,13 @@ case "$input" in
 esac
 # shellcheck disable=SC1091
 . scripts/env.sh
+if [ -z "$start" ]; then
+  if [ -z "$take" ] && [ "$input" != udp ]; then
+    start=$(python -c 'from face_retarget.recipe import TRAIN_END_S; print(TRAIN_END_S)')
+  else
+    start=0
+  fi
+fi
 # Each run keeps its own folder (a bag is never overwritten); out/demo/latest points at it.
 if [ -z "$out" ]; then
   out=out/demo/$(date +%Y%m%d_%H%M%S)
@@ -57,6 +69,14 @@ if [ -e "$out/bag" ]; then
 fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+# Neutral calibration (ExFace III-A): a recorded take opens on the performer's resting face.
+# Played from later on, its neutral is computed from that first second before the start;
+# from its beginning (or a real phone), it is captured live once the nodes run.
+live_neutral=true
+if [ "$input" != udp ] && [ "$(python -c "print(float('$start') > 0)")" = True ]; then
+  face-capture-neutral --take "$take" --frames 30 --profile performer --dir "$out/calibration"
+  live_neutral=false
+fi
 # The dashboard's port: the one asked for, or a free one if it is taken.
 dashboard_port=$(python - "$dashboard_port" <<'EOF'
 import socket, sys
@@ -76,7 +96,7 @@ echo "demo: dashboard at http://127.0.0.1:$dashboard_port/"
 face-launch launch/shadow.launch.yaml "robot:=$robot" "model:=$model" "port:=$port" \
   "standin:=$standin" "take_player:=$take_player" "take:=$take" \
   "calibration_dir:=$out/calibration" "dashboard_port:=$dashboard_port" \
-  "record:=true" "bag:=$out/bag" "standin_delay:=4.0" \
+  "record:=true" "bag:=$out/bag" "standin_delay:=4.0" "start:=$start" \
   --log-dir "$out/logs" > "$out/launch.log" 2>&1 &
 runner=$!
 stop_runner() {
@@ -90,15 +110,16 @@ trap 'echo; echo "demo: stopping"' INT
 trap 'exit 143' TERM
 
 case "$input" in
-  standin) echo "demo: stand-in iPhone -> UDP $port -> livelink_receiver -> retarget ($model) -> actuation -> $robot twin" ;;
+  standin) echo "demo: stand-in iPhone (${take:-bundled take} from ${start} s) -> UDP $port -> livelink_receiver -> retarget ($model) -> actuation -> $robot twin" ;;
   udp) echo "demo: waiting for Live Link Face on UDP port $port (set the app's target to this machine)" ;;
-  take) echo "demo: take player (${take:-bundled take}) -> retarget ($model) -> actuation -> $robot twin" ;;
+  take) echo "demo: take player (${take:-bundled take} from ${start} s) -> retarget ($model) -> actuation -> $robot twin" ;;
 esac
 echo "demo: recording into $out/bag; node logs in $out/logs; Ctrl-C to stop"
-# Neutral calibration (ExFace III-A): the take opens on the performer's resting face; the
-# stand-in waits 4 s, so the capture is waiting when its first frames arrive.
-face-capture-neutral --profile performer --frames 30 --timeout 15 ||
-  echo "demo: no neutral captured; the robot follows raw blendshapes"
+if $live_neutral; then
+  # The stand-in waits 4 s, so the capture is waiting when the take's first frames arrive.
+  face-capture-neutral --profile performer --frames 30 --timeout 15 ||
+    echo "demo: no neutral captured; the robot follows raw blendshapes"
+fi
 # The terminal summary until the duration is reached or Ctrl-C (which also ends the monitor).
 if [ -t 1 ]; then
   face-monitor --duration "$duration" || true

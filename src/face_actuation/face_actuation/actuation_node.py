@@ -1,7 +1,9 @@
-"""Actuation node: /face/command -> safety layer -> driver, at a fixed control rate.
+"""Actuation node: /face/command -> safety layer -> driver, at a fixed control rate and at
+once when a command arrives.
 
 Commands are matched to the robot's motors by name. A dedicated thread runs the control loop
-(default 60 Hz, up to 200 Hz): safety update, driver write (or limp), and for the simulated
+(default 60 Hz, up to 200 Hz, plus a tick per new command): safety update, driver write (or
+limp), and for the simulated
 driver the digital twin, which also publishes what the robot face shows
 (/face/robot/blendshapes, stamped with the human frame the applied command came from) and a
 rendered image of it. E-stop, enable and go-to-neutral are services.
@@ -23,10 +25,12 @@ from face_actuation.safety import Mode, SafetyLayer
 from face_common import qos
 from face_common.latency import QUEUE, SAFETY_DRIVER
 from face_common.messages import blendshapes_msg, control_values_msg, image_msg, latency_msg
-from face_common.node import ERROR, OK, WARN, publish_status, run_node
+from face_common.node import ERROR, OK, WARN, publish_status, run_node, start_publishing_thread
 from face_common.render import draw_face
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
+
+MIN_TICK_FRACTION = 0.25     # ticks at least a quarter period apart: bounds the bus write rate
 
 
 class ActuationNode(Node):
@@ -83,6 +87,7 @@ class ActuationNode(Node):
         self._received_ns = 0        # when the newest accepted command arrived
         self._traced = 0             # commands whose latency trace went out
         self._last_error = ''
+        self._new_command = threading.Event()
 
         measured = None
         try:
@@ -114,8 +119,7 @@ class ActuationNode(Node):
         self.create_service(Trigger, '/face/actuation/go_to_neutral', self._on_neutral)
         self.create_timer(g('diagnostics_period_s').value, self._publish_diagnostics)
         self._running = True
-        self._thread = threading.Thread(target=self._control_loop, name='control', daemon=True)
-        self._thread.start()
+        self._thread = start_publishing_thread(self, self._control_loop, 'control')
 
     # ---- commands ---------------------------------------------------------------------------
     def _order(self, names) -> np.ndarray:
@@ -153,6 +157,8 @@ class ActuationNode(Node):
                 self._stamp = msg.header.stamp
                 self._accepted += 1
                 self._received_ns = int(now * 1e9)
+        if accepted:
+            self._new_command.set()
         self.counters['commands'] += 1
         if accepted:
             self.command_rate.tick(time.monotonic())
@@ -160,19 +166,33 @@ class ActuationNode(Node):
 
     # ---- control loop ------------------------------------------------------------------------
     def _control_loop(self) -> None:
+        """Fixed-rate ticks, and one more as soon as a new command arrives: a command waits
+        for no timer (that wait was most of the end-to-end latency), and between commands
+        the safety layer keeps ramping, the watchdog keeps watching. Every tick moves the
+        motors by the time that actually passed, so speed and acceleration limits hold
+        whatever the spacing; ticks are at least MIN_TICK_FRACTION of a period apart, which
+        bounds the bus write rate."""
         period = 1.0 / self.rate_hz
-        twin_every = max(1, round(self.rate_hz / max(self.get_parameter('twin_rate_hz').value,
-                                                     1e-3)))
+        min_gap = period * MIN_TICK_FRACTION
+        twin_hz = max(self.get_parameter('twin_rate_hz').value, 1e-3)
         render_hz = self.get_parameter('render_rate_hz').value
-        render_every = max(1, round(self.rate_hz / render_hz)) if render_hz > 0 else 0
-        poll_every = max(1, round(self.rate_hz))              # hardware error state, 1 Hz
-        next_tick = time.monotonic()
-        tick = 0
-        while self._running:
+        last_tick = next_tick = time.monotonic()
+        last_twin = last_render = last_poll = -np.inf
+        while self._running and self.context.ok():
+            woken = self._new_command.wait(max(0.0, next_tick - time.monotonic()))
+            if woken:
+                self._new_command.clear()
+                early = last_tick + min_gap - time.monotonic()
+                if early > 0:
+                    time.sleep(early)
             started = time.monotonic()
+            dt = max(started - last_tick, 1e-4)
+            last_tick = started
             tick_ns = time.time_ns()
+            if self.twin is not None:
+                self.driver.advance(dt)        # the elapsed time under the previous command
             with self._lock:
-                positions = self.safety.update(time.time(), period)
+                positions = self.safety.update(time.time(), dt)
                 stamp = self._stamp
                 accepted, received_ns = self._accepted, self._received_ns
             try:
@@ -180,7 +200,8 @@ class ActuationNode(Node):
                     self.driver.limp()
                 else:
                     self.driver.write(positions)
-                if tick % poll_every == poll_every - 1:
+                if started - last_poll >= 1.0:                    # hardware error state
+                    last_poll = started
                     reported = self.driver.poll_errors()
                     if reported:
                         raise DriverError(reported)
@@ -188,7 +209,8 @@ class ActuationNode(Node):
                 self.counters['driver_errors'] += 1
                 self._last_error = str(exc)
                 self.get_logger().error(f'driver: {exc}', throttle_duration_sec=2.0)
-            if accepted != self._traced and positions is not None:
+            executed = accepted != self._traced and positions is not None
+            if executed:
                 # The first tick that executes a new command closes its frame's trace.
                 self._traced = accepted
                 self.trace_pub.publish(latency_msg(stamp, accepted, 'actuation', (
@@ -198,17 +220,15 @@ class ActuationNode(Node):
                 self.applied_pub.publish(control_values_msg(
                     positions, self.names, stamp, robot=self.profile.name, source='safety',
                     frame_id='applied'))
-            if self.twin is not None:
-                self.driver.advance(period)
-                if tick % twin_every == 0:
-                    self._publish_twin(stamp, render_every and tick % render_every == 0)
+            if self.twin is not None and started - last_twin >= 0.9 / twin_hz:
+                last_twin = started
+                render = render_hz > 0 and started - last_render >= 0.9 / render_hz
+                if render:
+                    last_render = started
+                self._publish_twin(stamp, render)
             self.loop_ms.add((time.monotonic() - started) * 1e3)
-            tick += 1
-            next_tick += period
-            delay = next_tick - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
+            next_tick = started + period if woken else next_tick + period
+            if next_tick < time.monotonic() - period:
                 self.counters['overruns'] += 1
                 next_tick = time.monotonic()
 

@@ -13,7 +13,7 @@ from face_bag.play import load, play
 from face_bag.recorder_node import ros_message_class
 from face_bag.store import BagError, serialize
 from face_common import qos
-from face_common.node import OK, WARN, publish_status, run_node
+from face_common.node import OK, WARN, publish_status, run_node, start_publishing_thread
 
 
 class PlayerNode(Node):
@@ -55,8 +55,7 @@ class PlayerNode(Node):
                                f'{", ".join(self.publishers_)}')
         self.finished = threading.Event()
         self._running = True
-        self._thread = threading.Thread(target=self._play, name='player', daemon=True)
-        self._thread.start()
+        self._thread = start_publishing_thread(self, self._play, 'player')
 
     def _publish(self, message) -> None:
         data = message.data

@@ -3,9 +3,10 @@ video (human face | robot face), blendshape distance, jitter, per-stage latency 
 and every drop along the chain. `make demo` writes it at the end of each run.
 
 Pairing: each robot face reading carries the stamp of the human frame whose command it
-follows; a human frame is compared with the last robot reading that carries its stamp (the
-face after one frame period of response), the live counterpart of the offline evaluation's
-`delay` frames.
+follows; the last reading for a stamp is the face one frame period after that command. The
+robot's actuator delay (frames from a command to the face that reflects it) is estimated from
+the session's own commands and faces, as the bootstrap's probe does, and each human frame is
+compared with the face `delay` frames later: the offline evaluation's alignment.
 """
 from collections import defaultdict
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from face_bag.export import Episode, estimate_delay
 from face_bag.store import read_messages
 from face_common.latency import LatencySummary, Stage, TraceJoiner
 from face_common.messages import blendshapes_to_array
@@ -68,11 +70,27 @@ def lost_frames(frame_numbers) -> int:
     return int(sum(s // step - 1 for s in forward if s > step))
 
 
+def session_delay(session: dict, max_lag: int = 10) -> int:
+    """Frames from a command to the face that best reflects it, over the human frames that
+    have both a command and a robot reading (0 when too few)."""
+    commands = dict(session['commands'])
+    robot = session['robot']
+    rows = [(commands[stamp], robot[stamp]) for stamp, _, _ in session['human']
+            if stamp in commands and stamp in robot]
+    if len(rows) < 4 * max_lag or len({len(c) for c, _ in rows}) != 1:
+        return 0
+    episode = Episode(np.stack([r for _, r in rows]), np.stack([c for c, _ in rows]))
+    return int(estimate_delay([episode], max_lag))
+
+
 def summarise(session: dict) -> dict:
     human, commands, robot = session['human'], session['commands'], session['robot']
     command_stamps = {stamp for stamp, _ in commands}
     first_command = min(command_stamps, default=None)
-    paired = [(values, robot[stamp]) for stamp, _, values in human if stamp in robot]
+    delay = session_delay(session)
+    stamps = [stamp for stamp, _, _ in human]
+    paired = [(values, robot[stamps[i + delay]]) for i, (_, _, values) in
+              enumerate(human[:len(human) - delay]) if stamps[i + delay] in robot]
     distance = float(np.mean([np.mean((r[:52] - h[:52]) ** 2) for h, r in paired])) \
         if paired else float('nan')
     values = np.stack([v for _, v in commands]) if commands else np.zeros((0, 0))
@@ -85,6 +103,7 @@ def summarise(session: dict) -> dict:
         'human_rate_hz': round((len(human) - 1) / duration, 2) if duration > 0 else 0.0,
         'commands': len(commands),
         'robot_frames_paired': len(paired),
+        'delay_frames': delay,
         'blendshape_distance': distance,
         'jitter': jitter(values) if len(values) else float('nan'),
         'latency_ms': latency,
@@ -155,7 +174,8 @@ def markdown(summary: dict) -> str:
              f'- bag: `{summary["bag"]}`; {summary["duration_s"]} s, {summary["human_frames"]} '
              f'human frames at {summary["human_rate_hz"]} Hz, {summary["commands"]} commands',
              f'- blendshape distance (human vs robot face, MSE over 52): '
-             f'{summary["blendshape_distance"]:.5f} over {summary["robot_frames_paired"]} frames',
+             f'{summary["blendshape_distance"]:.5f} over {summary["robot_frames_paired"]} frames '
+             f'(robot face {summary["delay_frames"]} frames later: the actuator delay)',
              f'- jitter (mean |second difference| of commands): {summary["jitter"]:.5f}',
              f'- drops: {summary["drops"]}', '',
              '| stage | mean | p50 | p95 | p99 | max | frames |', '|---|---|---|---|---|---|---|']

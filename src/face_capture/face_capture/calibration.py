@@ -104,6 +104,15 @@ class NeutralCapture:
         return NeutralProfile(self.name, neutral, len(self._frames), created)
 
 
+def neutral_from_frames(name: str, frames: np.ndarray) -> NeutralProfile:
+    """A profile from recorded frames of the performer at rest (e.g. a take's first second),
+    computed exactly as a live capture would."""
+    capture = NeutralCapture(name, max(1, len(frames)))
+    for frame in frames:
+        capture.add(frame)
+    return capture.profile()
+
+
 class ProfileStore:
     """Per-performer profiles on disk and the name of the active one."""
 

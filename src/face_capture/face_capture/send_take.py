@@ -21,16 +21,18 @@ def strip_ros_args(argv):
 
 def send_take(take, host: str, port: int, rate: float = 1.0, loop: bool = False,
               device_id: str = '', subject: str = 'iPhone', max_frames: int = 0,
-              no_face_every: int = 0, log=print) -> int:
-    """Send the take's frames over UDP at its timing; returns the number of packets sent."""
+              no_face_every: int = 0, start_s: float = 0.0, log=print) -> int:
+    """Send the take's frames over UDP at its timing, from start_s seconds into the take (a
+    loop starts over at the beginning); returns the number of packets sent."""
     device_id = device_id or str(uuid.uuid4()).upper()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sent, frame_offset = 0, 0
     span = int(take.frame_numbers[-1] - take.frame_numbers[0]) + 2
+    first = int(take.times.searchsorted(start_s))
     try:
         while True:
-            t0 = time.monotonic()
-            for i in range(len(take)):
+            t0 = time.monotonic() - take.times[min(first, len(take) - 1)] / rate
+            for i in range(first, len(take)):
                 delay = t0 + take.times[i] / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
@@ -45,6 +47,7 @@ def send_take(take, host: str, port: int, rate: float = 1.0, loop: bool = False,
                     return sent
             if not loop:
                 return sent
+            first = 0
             frame_offset += span
     finally:
         sock.close()
@@ -63,6 +66,8 @@ def main(argv=None):
     parser.add_argument('--device-id', default='', help='default: a random UUID')
     parser.add_argument('--subject', default='iPhone')
     parser.add_argument('--frames', type=int, default=0, help='stop after this many packets')
+    parser.add_argument('--start', type=float, default=0.0,
+                        help='seconds into the take to start from')
     parser.add_argument('--start-delay', type=float, default=0.0,
                         help='seconds to wait before the first packet')
     args = parser.parse_args(strip_ros_args(sys.argv[1:] if argv is None else argv))
@@ -75,12 +80,13 @@ def main(argv=None):
         print(f'send_take: cannot read {path}: {exc}', file=sys.stderr)
         return 2
     print(f'send_take: "{take.name}" {len(take)} frames ({take.duration:.1f} s, '
-          f'{take.mean_rate:.1f} fps) -> udp://{args.host}:{args.port} at x{args.rate}',
+          f'{take.mean_rate:.1f} fps) from {args.start:.1f} s -> udp://{args.host}:{args.port} '
+          f'at x{args.rate}',
           flush=True)
     time.sleep(args.start_delay)
     try:
         send_take(take, args.host, args.port, args.rate, args.loop == 'true', args.device_id,
-                  args.subject, args.frames)
+                  args.subject, args.frames, start_s=args.start)
     except KeyboardInterrupt:
         pass
     return 0

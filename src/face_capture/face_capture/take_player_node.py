@@ -12,7 +12,7 @@ from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from face_capture.bundled import bundled_take_path
 from face_capture.source_node import BlendshapeSourceNode
 from face_capture.takes import TakeFormatError, read_take
-from face_common.node import run_node
+from face_common.node import run_node, start_publishing_thread
 
 
 class TakePlayerNode(BlendshapeSourceNode):
@@ -43,8 +43,7 @@ class TakePlayerNode(BlendshapeSourceNode):
             f'{self.take.mean_rate:.1f} fps; {self.take.skipped_rows} short/bad rows skipped')
         self.finished = threading.Event()
         self._running = True
-        self._thread = threading.Thread(target=self._play, name='take_player', daemon=True)
-        self._thread.start()
+        self._thread = start_publishing_thread(self, self._play, 'take_player')
 
     def _play(self) -> None:
         rate = float(self.get_parameter('rate').value)

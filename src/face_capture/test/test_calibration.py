@@ -77,3 +77,24 @@ def test_corrupt_profile_file_is_a_clear_error(tmp_path):
                                            '"neutral": {"EyeBlinkLeft": 0.1}}')
     with pytest.raises(CalibrationError, match='bad field'):
         store.load('partial')
+
+
+def test_offline_neutral_from_a_take_is_saved_active_and_matches_the_take_calibration(tmp_path):
+    from face_capture.bundled import bundled_take_path
+    from face_capture.capture_neutral import main
+    from face_capture.takes import read_take
+    from face_retarget.recipe import calibrated_take
+    assert main(['--take', '--profile', 'alex', '--dir', str(tmp_path)]) == 0
+    store = ProfileStore(tmp_path)
+    assert store.active_name() == 'alex'
+    profile = store.load_active()
+    assert profile.frames == 30
+    take = read_take(bundled_take_path())
+    # The same neutral the offline evaluation calibrates the take with.
+    np.testing.assert_allclose(profile.apply(take.values), calibrated_take(take), atol=1e-6)
+
+
+def test_offline_neutral_from_a_missing_take_is_a_clear_error(tmp_path, capsys):
+    from face_capture.capture_neutral import main
+    assert main(['--take', str(tmp_path / 'nope.csv'), '--dir', str(tmp_path)]) == 2
+    assert 'nope.csv' in capsys.readouterr().err

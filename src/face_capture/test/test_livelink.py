@@ -164,3 +164,22 @@ def test_ten_thousand_random_byte_strings_raise_only_livelink_errors():
         else:
             outcomes['none' if result is None else 'frame'] += 1
     assert outcomes['error'] > 5000 and outcomes['frame'] > 100, outcomes
+
+
+def test_send_take_starts_at_the_offset_over_real_udp():
+    import socket
+
+    from face_capture.bundled import bundled_take_path
+    from face_capture.send_take import send_take
+    from face_capture.takes import read_take
+    take = read_take(bundled_take_path())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        sock.settimeout(5.0)
+        sent = send_take(take, '127.0.0.1', sock.getsockname()[1], rate=10.0, max_frames=5,
+                         start_s=94.0, log=lambda line: None)
+        frames = [parse_packet(sock.recv(2048)) for _ in range(sent)]
+    first = int(take.times.searchsorted(94.0))
+    assert sent == 5
+    assert [f.frame_number for f in frames] == list(take.frame_numbers[first:first + 5])
+    np.testing.assert_allclose(frames[0].values, take.values[first], atol=1e-6)

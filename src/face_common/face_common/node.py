@@ -1,4 +1,6 @@
 """What every node of the project does the same way: run, and report to /diagnostics."""
+import threading
+
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -20,6 +22,21 @@ def run_node(node_class, args=None) -> None:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def start_publishing_thread(node, target, name: str) -> threading.Thread:
+    """A daemon thread that publishes outside the executor. Ctrl-C shuts the context down
+    under it, so its next publish fails: that ends the thread quietly, not with a traceback;
+    any other error is still raised."""
+    def run():
+        try:
+            target()
+        except Exception:
+            if node.context.ok():
+                raise
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def publish_status(node, publisher, name: str, hardware_id: str, level, message: str,

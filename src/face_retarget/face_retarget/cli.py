@@ -23,7 +23,12 @@ from face_retarget.models import (
     TorchStream,
     TransformerRegressor,
 )
-from face_retarget.recipe import build_dataset, split_take, validation_episodes
+from face_retarget.recipe import (
+    TRAIN_END_S,
+    build_dataset,
+    split_take,
+    validation_episodes,
+)
 from face_retarget.training import (
     CheckpointError,
     TrainConfig,
@@ -34,7 +39,6 @@ from face_retarget.training import (
     train,
 )
 
-TRAIN_END_S = 94.0           # the bundled take: training before, held out after
 LEARNED = ('exface', 'mlp', 'transformer')
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from face_actuation.twin import FaceTwin
-from face_capture.calibration import NeutralCapture
+from face_capture.calibration import neutral_from_frames
 from face_capture.takes import Take
 from face_retarget.baselines import LinearRetarget
 from face_retarget.data import (
@@ -19,6 +19,7 @@ from face_retarget.data import (
 )
 
 NEUTRAL_FRAMES = 30          # the first second of a take, before the performance starts
+TRAIN_END_S = 94.0           # the bundled take: training before, held out after
 
 
 def calibrated_take(take: Take, neutral_frames: int = NEUTRAL_FRAMES) -> np.ndarray:
@@ -26,10 +27,7 @@ def calibrated_take(take: Take, neutral_frames: int = NEUTRAL_FRAMES) -> np.ndar
     captured from its first frames as the capture node would."""
     if neutral_frames <= 0:
         return take.values.copy()
-    capture = NeutralCapture('take', min(neutral_frames, len(take)))
-    for frame in take.values[:neutral_frames]:
-        capture.add(frame)
-    return capture.profile().apply(take.values)
+    return neutral_from_frames('take', take.values[:neutral_frames]).apply(take.values)
 
 
 def split_take(take: Take, train_end_s: float):
