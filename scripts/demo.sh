@@ -69,14 +69,6 @@ if [ -e "$out/bag" ]; then
 fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-# Neutral calibration (ExFace III-A): a recorded take opens on the performer's resting face.
-# Played from later on, its neutral is computed from that first second before the start;
-# from its beginning (or a real phone), it is captured live once the nodes run.
-live_neutral=true
-if [ "$input" != udp ] && [ "$(python -c "print(float('$start') > 0)")" = True ]; then
-  face-capture-neutral --take "$take" --frames 30 --profile performer --dir "$out/calibration"
-  live_neutral=false
-fi
 # The dashboard's port: the one asked for, or a free one if it is taken.
 dashboard_port=$(python - "$dashboard_port" <<'EOF'
 import socket, sys
@@ -92,6 +84,14 @@ for port in (wanted, 0):
 EOF
 )
 echo "demo: dashboard at http://127.0.0.1:$dashboard_port/"
+# Neutral calibration (ExFace III-A): a recorded take opens on the performer's resting face.
+# Played from later on, its neutral is computed from that first second before the start;
+# from its beginning (or a real phone), it is captured live once the nodes run.
+live_neutral=true
+if [ "$input" != udp ] && [ "$(python -c "print(float('$start') > 0)")" = True ]; then
+  face-capture-neutral --take "$take" --frames 30 --profile performer --dir "$out/calibration"
+  live_neutral=false
+fi
 
 face-launch launch/shadow.launch.yaml "robot:=$robot" "model:=$model" "port:=$port" \
   "standin:=$standin" "take_player:=$take_player" "take:=$take" \

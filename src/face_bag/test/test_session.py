@@ -15,7 +15,7 @@ def _session(delay: int, frames: int = 300, seed: int = 0) -> dict:
     human_values = 0.5 + 0.1 * commands @ rng.normal(0, 1, (8, 61))
     stamps = [10**9 + i * 33_333_333 for i in range(frames)]
     return {'human': [(stamps[i], stamps[i] + 1000, human_values[i]) for i in range(frames)],
-            'commands': list(zip(stamps, commands)),
+            'commands': list(zip(stamps, commands, strict=True)),
             'robot': {stamps[i]: human_values[max(i - delay, 0)] for i in range(frames)},
             'latency': LatencySummary(size=100), 'frame_gaps': 0, 'joiner': TraceJoiner()}
 
