@@ -48,7 +48,8 @@ def test_every_node_reports_levels_keys_and_values(ros_node, node_process, tmp_p
     node_process('face_retarget', 'retarget', params={'robot': 'hobbs', 'model': 'linear',
                                                        **FAST})
     node_process('face_actuation', 'actuation', params={
-        'robot': 'hobbs', 'driver': 'sim', 'calibration_dir': str(tmp_path), **FAST})
+        'robot': 'hobbs', 'driver': 'sim', 'calibration_dir': str(tmp_path),
+        'realtime_priority': 5, **FAST})
     node_process('face_dashboard', 'latency_monitor', params=FAST)
     node_process('face_dashboard', 'dashboard', params={'robot': 'hobbs', 'port': 0, **FAST})
     node_process('face_bag', 'recorder', params={'output': str(tmp_path / 'bag'), **FAST})
@@ -77,6 +78,7 @@ def test_every_node_reports_levels_keys_and_values(ros_node, node_process, tmp_p
         assert values['model'] == 'linear' and values['robot'] == 'hobbs'
         assert int(values['published']) > 0 and int(values['bad_frames']) == 0
         assert number(values, 'compute_ms_p99') >= 0
+        assert values['scheduling'] == 'normal scheduling'
 
         assert wait_until(lambda: latest(diagnostics, 'face_actuation: actuation')[2]
                           .get('mode') == 'active', 20)
@@ -86,6 +88,9 @@ def test_every_node_reports_levels_keys_and_values(ros_node, node_process, tmp_p
                     'overruns', 'driver_errors', 'watchdog_trips'):
             assert key in values, key
         assert int(values['driver_errors']) == 0
+        # real-time where this machine permits it, and says why not where it does not
+        assert values['scheduling'] == 'SCHED_FIFO 5' or (
+            values['scheduling'].startswith('normal scheduling: SCHED_FIFO 5 not permitted'))
 
         _, message, values = wait_level(diagnostics, 'face_dashboard: latency', OK)
         assert 'end-to-end p99' in message

@@ -25,7 +25,15 @@ from face_actuation.safety import Mode, SafetyLayer
 from face_common import qos
 from face_common.latency import QUEUE, SAFETY_DRIVER
 from face_common.messages import blendshapes_msg, control_values_msg, image_msg, latency_msg
-from face_common.node import ERROR, OK, WARN, publish_status, run_node, start_publishing_thread
+from face_common.node import (
+    ERROR,
+    OK,
+    WARN,
+    apply_realtime_priority,
+    publish_status,
+    run_node,
+    start_publishing_thread,
+)
 from face_common.render import draw_face
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
@@ -119,6 +127,7 @@ class ActuationNode(Node):
         self.create_service(Trigger, '/face/actuation/go_to_neutral', self._on_neutral)
         self.create_timer(g('diagnostics_period_s').value, self._publish_diagnostics)
         self._running = True
+        self.scheduling = apply_realtime_priority(self)
         self._thread = start_publishing_thread(self, self._control_loop, 'control')
 
     # ---- commands ---------------------------------------------------------------------------
@@ -293,7 +302,7 @@ class ActuationNode(Node):
                   'command_rate_hz': f'{self.command_rate.rate(time.monotonic()):.1f}',
                   'loop_ms_mean': f'{loop.mean:.3f}', 'loop_ms_p99': f'{loop.p99:.3f}',
                   'command_age_ms_p99': f'{self.command_latency_ms.summary().p99:.2f}',
-                  **counters}
+                  'scheduling': self.scheduling, **counters}
         publish_status(self, self.diagnostics_pub, 'face_actuation: actuation',
                        f'{self.profile.name}/{self.driver.name}', level, message, values)
 

@@ -19,7 +19,7 @@ from face_common import qos
 from face_common.arkit import NUM_BLENDSHAPES
 from face_common.latency import DECODE, PREPROCESS
 from face_common.messages import blendshapes_msg, latency_msg
-from face_common.node import OK, WARN, publish_status
+from face_common.node import OK, WARN, apply_realtime_priority, publish_status
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, LatencyTrace
 from face_msgs.srv import CaptureNeutral, SelectCalibration
@@ -72,6 +72,7 @@ class BlendshapeSourceNode(Node):
         self.create_service(Trigger, '/face/human/reset_calibration', self._on_reset)
         self.create_timer(self.get_parameter('diagnostics_period_s').value,
                           self._publish_diagnostics)
+        self.scheduling = apply_realtime_priority(self)
 
     # ---- frames ---------------------------------------------------------------------
     def publish_frame(self, values: np.ndarray, frame_number: int, subject: str,
@@ -229,5 +230,6 @@ class BlendshapeSourceNode(Node):
         values['latency_ms_mean'] = f'{latency.mean:.3f}'
         values['latency_ms_p99'] = f'{latency.p99:.3f}'
         values['calibration_profile'] = profile.name if profile else ''
+        values['scheduling'] = self.scheduling
         publish_status(self, self.diagnostics_pub, f'face_capture: {self.get_name()}',
                        self.source, level, message, values)

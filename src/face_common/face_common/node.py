@@ -2,8 +2,11 @@
 import threading
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor
 import rclpy
 from rclpy.executors import ExternalShutdownException
+
+from face_common.realtime import set_realtime_priority
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
@@ -22,6 +25,21 @@ def run_node(node_class, args=None) -> None:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def apply_realtime_priority(node) -> str:
+    """The node's `realtime_priority` parameter applied to all its threads (see
+    face_common.realtime); logged, and returned for the node's diagnostics."""
+    node.declare_parameter('realtime_priority', 0, ParameterDescriptor(
+        description='SCHED_FIFO priority for every thread of this node (1..99), so other '
+                    'work on the machine cannot delay a frame; 0: normal scheduling. Needs '
+                    'CAP_SYS_NICE or an rtprio limit; without, the node runs on normally.'))
+    state = set_realtime_priority(int(node.get_parameter('realtime_priority').value))
+    if 'not permitted' in state:
+        node.get_logger().warn(state)
+    elif state.startswith('SCHED_FIFO'):
+        node.get_logger().info(f'real-time scheduling: {state}')
+    return state
 
 
 def start_publishing_thread(node, target, name: str) -> threading.Thread:

@@ -5,16 +5,16 @@ and latency percentiles and histogram from latency_monitor); a websocket pushes 
 each open page update_hz times a second. The page's buttons call the pipeline's services
 (neutral capture, e-stop, resume).
 
-Cheap whatever the pipeline's rate: the face streams and commands live on a second node whose
-executor is spun only by the page push, with a queue of one, so only the newest message of
-each stream is ever taken into Python, update_hz times a second (rclpy's per-callback cost
-was most of this node's CPU when it took all 150 messages a second).
+Cheap whatever the pipeline's rate: the face streams and commands are subscriptions with a
+queue of one on a second node that no executor spins; the page push takes the newest message
+of each straight from its subscription, update_hz times a second (rclpy's per-callback cost
+was most of this node's CPU when it took all 150 messages a second, and an executor's wait
+set per push was still a third of it).
 """
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
@@ -65,13 +65,12 @@ class DashboardNode(Node):
         self._index_cache = {}
         latest_only = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
         self.streams = Node('dashboard_streams', context=self.context)
-        for which, topic in FACE_TOPICS.items():
-            self.streams.create_subscription(
+        self.stream_subscriptions = [
+            *(self.streams.create_subscription(
                 Blendshapes, topic, lambda msg, w=which: self._on_face(w, msg), latest_only)
-        self.streams.create_subscription(ControlValues, '/face/robot/applied',
-                                         self._on_commands, latest_only)
-        self.stream_executor = SingleThreadedExecutor(context=self.context)
-        self.stream_executor.add_node(self.streams)
+              for which, topic in FACE_TOPICS.items()),
+            self.streams.create_subscription(ControlValues, '/face/robot/applied',
+                                             self._on_commands, latest_only)]
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
                                  qos.DIAGNOSTICS)
         self.clients_ = {name: self.create_client(srv, service)
@@ -116,8 +115,10 @@ class DashboardNode(Node):
                 'estop_mode': self.profile.safety.estop_mode}
 
     def _snapshot(self) -> dict:
-        for _ in range(len(FACE_TOPICS) + 1):         # the newest of each stream, if any
-            self.stream_executor.spin_once(timeout_sec=0.0)
+        for subscription in self.stream_subscriptions:   # the newest of each stream, if any
+            taken = take_newest(subscription)
+            if taken is not None:
+                subscription.callback(taken)
         return self.state.snapshot()
 
     def _on_action(self, action: str, reply) -> None:
@@ -158,9 +159,16 @@ class DashboardNode(Node):
 
     def destroy_node(self):
         self.server.stop()
-        self.stream_executor.shutdown()
         self.streams.destroy_node()
         super().destroy_node()
+
+
+def take_newest(subscription):
+    """The message waiting in a subscription's queue (None if none), taken the way rclpy's
+    executors take it, without a wait set."""
+    with subscription.handle:
+        taken = subscription.handle.take_message(subscription.msg_type, subscription.raw)
+    return None if taken is None else taken[0]
 
 
 def main(args=None):

@@ -74,10 +74,10 @@ def test_dashboard_in_a_real_browser(pipeline, ros_node, artifacts_dir):
         # Live values: robot frames arrive and the human bars move between two looks.
         page.wait_for_function("Number(document.getElementById('rate-robot').textContent) > 0",
                                timeout=20_000)
-        widths = "[...document.querySelectorAll('.fill.human')].map(e => e.style.width)"
-        first = page.evaluate(widths)
+        bars = "[...document.querySelectorAll('.fill.human')].map(e => e.style.transform)"
+        first = page.evaluate(bars)
         time.sleep(1.0)
-        assert page.evaluate(widths) != first
+        assert page.evaluate(bars) != first
         page.wait_for_function(
             "Number(document.getElementById('update-rate').textContent) >= 20", timeout=10_000)
         page.wait_for_function(

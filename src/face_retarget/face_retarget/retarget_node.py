@@ -16,7 +16,7 @@ from face_actuation.twin import FaceTwin
 from face_common import qos
 from face_common.latency import INFERENCE
 from face_common.messages import blendshapes_to_array, control_values_msg, latency_msg
-from face_common.node import OK, WARN, publish_status, run_node
+from face_common.node import OK, WARN, apply_realtime_priority, publish_status, run_node
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
 from face_retarget.baselines import LinearRetarget, fit_linear_on_twin
@@ -76,6 +76,7 @@ class RetargetNode(Node):
                                  qos.LIVE_STREAM)
         self.create_timer(self.get_parameter('diagnostics_period_s').value,
                           self._publish_diagnostics)
+        self.scheduling = apply_realtime_priority(self)
 
     def _load(self, name: str, checkpoint: str):
         directory = default_checkpoint_dir() / self.profile.name
@@ -140,7 +141,7 @@ class RetargetNode(Node):
         level, message = (OK, f'{rate:.1f} Hz') if rate > 0 else (WARN, 'no human frames')
         values = {'model': self.stream.name, 'robot': self.profile.name, 'rate_hz': f'{rate:.1f}',
                   'compute_ms_mean': f'{compute.mean:.3f}', 'compute_ms_p99': f'{compute.p99:.3f}',
-                  **self.counters}
+                  'scheduling': self.scheduling, **self.counters}
         publish_status(self, self.diagnostics_pub, 'face_retarget: retarget', self.stream.name,
                        level, message, values)
 
