@@ -96,7 +96,7 @@ fi
 face-launch launch/shadow.launch.yaml "robot:=$robot" "model:=$model" "port:=$port" \
   "standin:=$standin" "take_player:=$take_player" "take:=$take" \
   "calibration_dir:=$out/calibration" "dashboard_port:=$dashboard_port" \
-  "record:=true" "bag:=$out/bag" "standin_delay:=4.0" "start:=$start" \
+  "record:=true" "bag:=$out/bag" "standin_delay:=6.0" "start:=$start" \
   --log-dir "$out/logs" > "$out/launch.log" 2>&1 &
 runner=$!
 stop_runner() {
@@ -116,7 +116,8 @@ case "$input" in
 esac
 echo "demo: recording into $out/bag; node logs in $out/logs; Ctrl-C to stop"
 if $live_neutral; then
-  # The stand-in waits 4 s, so the capture is waiting when the take's first frames arrive.
+  # The stand-in waits 6 s: every node is up (the retarget node, loading PyTorch, takes ~3 s)
+  # and the capture is waiting when the take's first frames arrive.
   face-capture-neutral --profile performer --frames 30 --timeout 15 ||
     echo "demo: no neutral captured; the robot follows raw blendshapes"
 fi

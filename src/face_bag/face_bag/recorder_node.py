@@ -78,7 +78,7 @@ class RecorderNode(Node):
             self._subscribed[topic] = self.create_subscription(
                 ros_message_class(msgtype), topic,
                 lambda data, t=topic, m=msgtype: self._on_message(t, m, data),
-                qos.LIVE_STREAM if topic.startswith('/face/') else 10, raw=True)
+                qos.RECORD if topic.startswith('/face/') else 10, raw=True)
 
     def _on_message(self, topic: str, msgtype: str, data: bytes) -> None:
         if self.writer.failed:

@@ -154,19 +154,23 @@ class BlendshapeMonitor(Node):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--duration', type=float, default=0.0,
-                        help='seconds to run (0 = until Ctrl-C)')
+                        help='seconds to run, counted from the first human frame (from the '
+                             'start while none has come); 0 = until Ctrl-C')
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv[:argv.index('--ros-args')] if '--ros-args' in argv else argv)
     rclpy.init()
     node = BlendshapeMonitor()
     tty = sys.stdout.isatty()
     start = last_draw = time.monotonic()
+    first_frame = None
     shown_lines = 0
     try:
         while rclpy.ok():
             rclpy.spin_once(node, timeout_sec=0.05)
             now = time.monotonic()
-            if args.duration and now - start >= args.duration:
+            if node.frames and first_frame is None:
+                first_frame = now
+            if args.duration and now - (first_frame or start) >= args.duration:
                 break
             if tty and now - last_draw >= 0.1:
                 text = node.render()

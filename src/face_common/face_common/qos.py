@@ -32,6 +32,16 @@ TRACE = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
+# The recorder: best effort (hears every publisher), and a queue deep enough that a writer
+# scheduled late (the pipeline runs at real-time priority, the recorder does not) loses none of
+# a burst: with depth 2 it lost ~3 % of the traces, three of which arrive per frame.
+RECORD = QoSProfile(
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    history=HistoryPolicy.KEEP_LAST,
+    depth=100,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
 STATE = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     history=HistoryPolicy.KEEP_LAST,
