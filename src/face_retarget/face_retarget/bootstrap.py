@@ -28,7 +28,7 @@ from face_bag.export import estimate_delay, read_episodes, static_pairs, windows
 from face_bag.store import BagWriter
 from face_common.metrics import blendshape_distance, jitter
 from face_retarget.baselines import LinearRetarget
-from face_retarget.data import interpolation_commands
+from face_retarget.data import exploration_noise, interpolation_commands
 from face_retarget.evaluate import stream_commands
 from face_retarget.exface import ExFaceConfig, ExFaceDiffusion
 from face_retarget.models import MLPRegressor, Normaliser, TorchStream, TransformerRegressor
@@ -59,6 +59,7 @@ class BootstrapConfig:
     min_improvement: float = 0.01           # stop after min_iterations below this gain
     episode_frames: int = 500                # one drive from a human take
     speed_range: tuple = (0.8, 1.25)         # take playback speeds (more varied expressions)
+    exploration_noise: float = 0.0           # smooth noise std added to the driving commands
     compare_interpolation: bool = True
     # model and training
     window: int = 60
@@ -66,7 +67,7 @@ class BootstrapConfig:
     layers: int = 4
     heads: int = 4
     static_steps: int = 2000
-    finetune_steps: int = 1000
+    finetune_steps: int = 3000              # 1000 left ExFace behind the MLP on Hobbs/Micheal
     finetune_lr: float = 5e-4
     baseline_steps: int = 3000              # MLP / Transformer on the final data
     stride: int = 2
@@ -164,8 +165,18 @@ class Bootstrap:
         self.log = log
         self.rng = np.random.default_rng(config.seed)
         self.state_path = self.out / 'state.json'
+        wanted = json.loads(json.dumps(asdict(config)))
         self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() \
-            else {'config': asdict(config), 'stages': {}}
+            else {'config': wanted, 'stages': {}}
+        stored = {**json.loads(json.dumps(asdict(BootstrapConfig(robot=config.robot)))),
+                  **self.state['config']}                # a setting added since: its default
+        changed = sorted(k for k in wanted if stored.get(k) != wanted[k])
+        if changed:
+            raise ValueError(
+                f'{self.out} holds a run with other settings ({", ".join(changed)}: '
+                f'{[stored.get(k) for k in changed]} there, '
+                f'{[wanted[k] for k in changed]} now); resuming would mix them: '
+                'pass the same settings or another --out')
 
     # -- bookkeeping ------------------------------------------------------------------
     def _done(self, stage: str):
@@ -294,6 +305,12 @@ class Bootstrap:
                                      c.window, deterministic=False, seed=c.seed + k)
                 stream.reset(self.profile.neutral)
                 commands = stream.run(human)
+                if c.exploration_noise > 0:
+                    noise_rng = np.random.default_rng(c.seed + 100 * k + 1)
+                    noise = np.stack([exploration_noise(commands.shape[1], commands.shape[2],
+                                                        c.exploration_noise, noise_rng, c.rate)
+                                      for _ in range(len(commands))])
+                    commands = np.clip(commands + noise, 0.0, 1.0)
                 bags = self._record(f'{stage}_facial', commands, human, source='facial')
                 interp = []
                 if c.compare_interpolation:

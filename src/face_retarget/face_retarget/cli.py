@@ -253,9 +253,15 @@ def bootstrap_main(argv=None) -> int:
         robot = TwinRobot(profile, seed=config.seed, rate=config.rate)
     out = args.out / profile.name
     print(f'{profile.name}: bootstrap on {robot.name} into {out}', flush=True)
-    loop = Bootstrap(config, profile, robot, trains, held_out, out,
-                     progress=not args.no_progress,
-                     log=lambda line: print(line, flush=True))
+    try:
+        loop = Bootstrap(config, profile, robot, trains, held_out, out,
+                         progress=not args.no_progress,
+                         log=lambda line: print(line, flush=True))
+    except ValueError as error:
+        print(f'face-retarget-bootstrap: {error}', file=sys.stderr)
+        if hasattr(robot, 'close'):
+            robot.close()
+        return 2
     try:
         report = loop.run()
     finally:

@@ -56,11 +56,27 @@ def interpolation_commands(twin: FaceTwin, frames: int, rng: np.random.Generator
     return out
 
 
+def exploration_noise(frames: int, motors: int, sigma: float, rng: np.random.Generator,
+                      rate: float, time_constant_s: float = 0.3) -> np.ndarray:
+    """Smooth zero-mean noise (Ornstein-Uhlenbeck, stationary std `sigma`) to add to a model's
+    commands while it drives the robot: the recorded data then cover a neighbourhood of the
+    model's trajectory, where the right commands lie, not only the trajectory itself (DART,
+    Laskey et al. 2017). Smooth, so the robot sees plausible motion, not per-frame chatter."""
+    decay = float(np.exp(-1.0 / (rate * time_constant_s)))
+    kick = sigma * np.sqrt(1.0 - decay * decay)
+    out = np.empty((frames, motors))
+    value = rng.normal(0.0, sigma, motors)
+    for i in range(frames):
+        out[i] = value
+        value = decay * value + kick * rng.normal(0.0, 1.0, motors)
+    return out
+
+
 def record(twin: FaceTwin, commands: np.ndarray, rate: float, source: str) -> Episode:
     """Drive the twin with commands through the safety layer and record the face."""
     result = rollout(twin, commands, 1.0 / rate)
     return Episode(result.observed, result.applied, source)
 
 
-__all__ = ['Episode', 'estimate_delay', 'interpolation_commands', 'record', 'static_poses',
+__all__ = ['Episode', 'estimate_delay', 'exploration_noise', 'interpolation_commands', 'record', 'static_poses',
            'static_windows', 'windows']

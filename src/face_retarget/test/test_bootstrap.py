@@ -18,7 +18,7 @@ TINY = ['--static-poses', '60', '--static-frames', '2000', '--first-iteration-fr
         '--no-progress']
 
 
-def test_bootstrap_runs_resumes_and_ships(tmp_path):
+def test_bootstrap_runs_resumes_and_ships(tmp_path, capsys):
     out, ship = tmp_path / 'run', tmp_path / 'ckpt'
     assert bootstrap_main(['--robot', 'hobbs', '--out', str(out), '--ship', str(ship),
                            *TINY]) == 0
@@ -51,6 +51,13 @@ def test_bootstrap_runs_resumes_and_ships(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in bags} == stamps
     again = json.loads((robot / 'report.json').read_text())
     assert again['iterations'] == report['iterations']
+    # Resuming with other settings would mix two runs: refused, nothing touched.
+    changed = [a if a != '20' or i != TINY.index('--finetune-steps') + 1 else '21'
+               for i, a in enumerate(TINY)]
+    capsys.readouterr()
+    assert bootstrap_main(['--robot', 'hobbs', '--out', str(out), *changed]) == 2
+    assert 'finetune_steps' in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in bags} == stamps
 
     for name in ('exface.pt', 'mlp.pt', 'transformer.pt', 'linear.npz', 'dataset.json',
                  'bootstrap.md', 'bootstrap.png'):

@@ -8,7 +8,7 @@ from face_actuation.profile import load_profile
 from face_actuation.twin import FaceTwin
 from face_common.arkit import RETARGET_INPUT
 from face_retarget.baselines import LinearRetarget
-from face_retarget.data import interpolation_commands, record, windows
+from face_retarget.data import exploration_noise, interpolation_commands, record, windows
 from face_retarget.exface import ExFaceConfig, ExFaceDiffusion, noise_schedule
 from face_retarget.models import MLPRegressor, Normaliser, TorchStream, TransformerRegressor
 from face_retarget.training import (
@@ -132,3 +132,15 @@ def test_linear_baseline_recovers_a_linear_map():
     assert motors.min() > 0 and motors.max() < 1
     fitted = LinearRetarget.fit(frames, motors, ridge=1e-8)
     np.testing.assert_allclose(fitted.predict(frames), motors, atol=1e-4)
+
+
+def test_exploration_noise_is_smooth_zero_mean_with_the_asked_spread():
+    rate, tau, sigma = 30.0, 0.3, 0.05
+    noise = exploration_noise(20_000, 4, sigma, np.random.default_rng(0), rate, tau)
+    assert noise.shape == (20_000, 4)
+    assert np.all(np.abs(noise.mean(axis=0)) < 0.2 * sigma)
+    assert np.allclose(noise.std(axis=0), sigma, rtol=0.15)
+    lag_one = np.mean([np.corrcoef(noise[1:, m], noise[:-1, m])[0, 1] for m in range(4)])
+    assert lag_one == pytest.approx(np.exp(-1.0 / (rate * tau)), abs=0.02)   # smooth, not white
+    again = exploration_noise(20_000, 4, sigma, np.random.default_rng(0), rate, tau)
+    assert np.array_equal(noise, again)                                        # seeded
