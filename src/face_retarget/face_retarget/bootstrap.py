@@ -77,6 +77,11 @@ class BootstrapConfig:
     extra: dict = field(default_factory=dict)
 
 
+# Settings that only decide when the loop stops: a finished run can be continued with more
+# iterations (the stages already done do not depend on them).
+STOPPING_SETTINGS = ('max_iterations', 'min_iterations', 'min_improvement')
+
+
 class TwinRobot:
     """A robot's digital twin behind its safety layer, recording each run into a bag stamped
     as if it had run in real time from `epoch_ns`."""
@@ -170,13 +175,15 @@ class Bootstrap:
             else {'config': wanted, 'stages': {}}
         stored = {**json.loads(json.dumps(asdict(BootstrapConfig(robot=config.robot)))),
                   **self.state['config']}                # a setting added since: its default
-        changed = sorted(k for k in wanted if stored.get(k) != wanted[k])
+        changed = sorted(k for k in wanted
+                         if stored.get(k) != wanted[k] and k not in STOPPING_SETTINGS)
         if changed:
             raise ValueError(
                 f'{self.out} holds a run with other settings ({", ".join(changed)}: '
                 f'{[stored.get(k) for k in changed]} there, '
                 f'{[wanted[k] for k in changed]} now); resuming would mix them: '
                 'pass the same settings or another --out')
+        self.state['config'] = wanted        # only the stopping rule may have changed
 
     # -- bookkeeping ------------------------------------------------------------------
     def _done(self, stage: str):

@@ -57,6 +57,13 @@ def test_bootstrap_runs_resumes_and_ships(tmp_path, capsys):
     capsys.readouterr()
     assert bootstrap_main(['--robot', 'hobbs', '--out', str(out), *changed]) == 2
     assert 'finetune_steps' in capsys.readouterr().err
+    # More iterations continue the finished run: the first three are read back, not redone.
+    assert bootstrap_main(['--robot', 'hobbs', '--out', str(out), *TINY,
+                           '--max-iterations', '4', '--min-improvement', '-1']) == 0
+    longer = json.loads((robot / 'report.json').read_text())
+    assert longer['iterations'][:3] == report['iterations']
+    assert len(longer['iterations']) == 4
+    assert {p: p.stat().st_mtime_ns for p in bags} == stamps
     assert {p: p.stat().st_mtime_ns for p in bags} == stamps
 
     for name in ('exface.pt', 'mlp.pt', 'transformer.pt', 'linear.npz', 'dataset.json',
