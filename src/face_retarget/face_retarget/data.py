@@ -78,5 +78,5 @@ def record(twin: FaceTwin, commands: np.ndarray, rate: float, source: str) -> Ep
     return Episode(result.observed, result.applied, source)
 
 
-__all__ = ['Episode', 'estimate_delay', 'exploration_noise', 'interpolation_commands', 'record', 'static_poses',
-           'static_windows', 'windows']
+__all__ = ['Episode', 'estimate_delay', 'exploration_noise', 'interpolation_commands', 'record',
+           'static_poses', 'static_windows', 'windows']
