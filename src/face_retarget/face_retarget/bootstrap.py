@@ -69,6 +69,7 @@ class BootstrapConfig:
     static_steps: int = 2000
     finetune_steps: int = 3000              # 1000 left ExFace behind the MLP on Hobbs/Micheal
     finetune_lr: float = 5e-4
+    condition_noise: float = 0.0            # ExFace training: noise std on its blendshape input
     baseline_steps: int = 3000              # MLP / Transformer on the final data
     stride: int = 2
     batch: int = 32
@@ -215,7 +216,8 @@ class Bootstrap:
         if kind == 'exface':
             return ExFaceDiffusion(ExFaceConfig(motors=self.profile.num_motors, window=c.window,
                                                 d_model=c.d_model, layers=c.layers,
-                                                heads=c.heads, frame_rate=c.rate))
+                                                heads=c.heads, frame_rate=c.rate,
+                                                condition_noise=c.condition_noise))
         if kind == 'mlp':
             return MLPRegressor(55, self.profile.num_motors, hidden=2 * c.d_model)
         return TransformerRegressor(55, self.profile.num_motors, c.window, c.d_model,

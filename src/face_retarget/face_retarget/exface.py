@@ -33,6 +33,8 @@ class ExFaceConfig:
                                       # as good as 2 at half the latency)
     warm_start: float = 0.3           # start level, as a fraction of diffusion_steps
     cold_prefix_p: float = 0.1        # training windows with no known prefix
+    condition_noise: float = 0.0      # training: white noise std on the standardised
+                                      # blendshapes (trades distance for smoothness)
     frame_rate: float = 30.0
 
     def to_dict(self) -> dict:
@@ -157,6 +159,9 @@ class ExFaceDiffusion(nn.Module):
         'already sent'); some get none, so the model can also start cold."""
         b, t_len, _ = motors.shape
         device = motors.device
+        if self.config.condition_noise > 0:
+            cond = cond + self.config.condition_noise * torch.randn(
+                cond.shape, device=device, generator=generator)
         t = torch.randint(0, self.config.diffusion_steps, (b,), device=device,
                           generator=generator)
         noise = torch.randn(motors.shape, device=device, generator=generator)

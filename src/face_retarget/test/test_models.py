@@ -144,3 +144,28 @@ def test_exploration_noise_is_smooth_zero_mean_with_the_asked_spread():
     assert lag_one == pytest.approx(np.exp(-1.0 / (rate * tau)), abs=0.02)   # smooth, not white
     again = exploration_noise(20_000, 4, sigma, np.random.default_rng(0), rate, tau)
     assert np.array_equal(noise, again)                                        # seeded
+
+
+def test_condition_noise_is_applied_in_training_only(tiny_data):
+    profile, observed, commands, normaliser, _ = tiny_data
+    m = profile.num_motors
+    clean = tiny_exface(m)
+    noisy = ExFaceDiffusion(ExFaceConfig(**{**clean.config.to_dict(), 'condition_noise': 0.3}))
+    noisy.load_state_dict(clean.state_dict())
+    cond = torch.from_numpy(normaliser.inputs(observed[:8]))
+    target = torch.from_numpy(Normaliser.motors(commands[:8]))
+
+    def loss(model):
+        return model.loss(cond, target, torch.Generator().manual_seed(0)).item()
+    assert loss(noisy) != pytest.approx(loss(clean), rel=1e-6)
+    history, _ = train(noisy, observed, commands, normaliser,
+                       TrainConfig(steps=200, batch=16, lr=2e-3, warmup=10), progress=False)
+    ok, figures = losses_fall(history)
+    assert ok, f'loss did not fall with condition noise: {figures}'
+    clean.load_state_dict(noisy.state_dict())          # same weights: inference identical
+    streams = [TorchStream(model, normaliser, m, WINDOW) for model in (clean, noisy)]
+    outputs = []
+    for stream in streams:
+        stream.reset(profile.neutral)
+        outputs.append(stream.run(observed[:2, :20]))
+    assert np.array_equal(outputs[0], outputs[1])
