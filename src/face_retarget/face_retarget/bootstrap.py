@@ -83,6 +83,15 @@ class BootstrapConfig:
 STOPPING_SETTINGS = ('max_iterations', 'min_iterations', 'min_improvement')
 
 
+class SettingsMismatch(ValueError):
+    """The working folder holds a run made with other settings."""
+
+
+def _settings(config: BootstrapConfig) -> dict:
+    """The config as state.json holds it (tuples as lists), for comparison."""
+    return json.loads(json.dumps(asdict(config)))
+
+
 class TwinRobot:
     """A robot's digital twin behind its safety layer, recording each run into a bag stamped
     as if it had run in real time from `epoch_ns`."""
@@ -171,15 +180,15 @@ class Bootstrap:
         self.log = log
         self.rng = np.random.default_rng(config.seed)
         self.state_path = self.out / 'state.json'
-        wanted = json.loads(json.dumps(asdict(config)))
+        wanted = _settings(config)
         self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() \
             else {'config': wanted, 'stages': {}}
-        stored = {**json.loads(json.dumps(asdict(BootstrapConfig(robot=config.robot)))),
+        stored = {**_settings(BootstrapConfig(robot=config.robot)),
                   **self.state['config']}                # a setting added since: its default
         changed = sorted(k for k in wanted
                          if stored.get(k) != wanted[k] and k not in STOPPING_SETTINGS)
         if changed:
-            raise ValueError(
+            raise SettingsMismatch(
                 f'{self.out} holds a run with other settings ({", ".join(changed)}: '
                 f'{[stored.get(k) for k in changed]} there, '
                 f'{[wanted[k] for k in changed]} now); resuming would mix them: '

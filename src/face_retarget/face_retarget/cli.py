@@ -200,7 +200,7 @@ def eval_main(argv=None) -> int:
 
 
 def bootstrap_main(argv=None) -> int:
-    from face_retarget.bootstrap import Bootstrap, BootstrapConfig, TwinRobot
+    from face_retarget.bootstrap import Bootstrap, BootstrapConfig, SettingsMismatch, TwinRobot
     from face_retarget.bootstrap import write_report as write_bootstrap_report
     defaults = BootstrapConfig(robot='')
     parser = argparse.ArgumentParser(
@@ -254,15 +254,13 @@ def bootstrap_main(argv=None) -> int:
     out = args.out / profile.name
     print(f'{profile.name}: bootstrap on {robot.name} into {out}', flush=True)
     try:
-        loop = Bootstrap(config, profile, robot, trains, held_out, out,
-                         progress=not args.no_progress,
-                         log=lambda line: print(line, flush=True))
-    except ValueError as error:
-        print(f'face-retarget-bootstrap: {error}', file=sys.stderr)
-        if hasattr(robot, 'close'):
-            robot.close()
-        return 2
-    try:
+        try:
+            loop = Bootstrap(config, profile, robot, trains, held_out, out,
+                             progress=not args.no_progress,
+                             log=lambda line: print(line, flush=True))
+        except SettingsMismatch as error:
+            print(f'face-retarget-bootstrap: {error}', file=sys.stderr)
+            return 2
         report = loop.run()
     finally:
         if hasattr(robot, 'close'):
