@@ -59,7 +59,8 @@ class BootstrapConfig:
     min_improvement: float = 0.01           # stop after min_iterations below this gain
     episode_frames: int = 500                # one drive from a human take
     speed_range: tuple = (0.8, 1.25)         # take playback speeds (more varied expressions)
-    exploration_noise: float = 0.0           # smooth noise std added to the driving commands
+    exploration_noise: float = 0.05          # smooth noise on the driving commands (DART):
+                                             # without it iteration 1 trailed interpolation
     compare_interpolation: bool = True
     # model and training
     window: int = 60
@@ -69,7 +70,7 @@ class BootstrapConfig:
     static_steps: int = 2000
     finetune_steps: int = 3000              # 1000 left ExFace behind the MLP on Hobbs/Micheal
     finetune_lr: float = 5e-4
-    condition_noise: float = 0.0            # ExFace training: noise std on its blendshape input
+    condition_noise: float = 0.05           # ExFace training: noise std on its blendshape input
     baseline_steps: int = 3000              # MLP / Transformer on the final data
     stride: int = 2
     batch: int = 32
@@ -212,12 +213,15 @@ class Bootstrap:
             shutil.rmtree(directory)
         bags = []
         for i, episode in enumerate(commands):
-            bags.append(self.robot.record(episode, directory / f'{stage}_{i:03d}',
-                                          None if human is None else human[i], source))
+            bag = self.robot.record(episode, directory / f'{stage}_{i:03d}',
+                                    None if human is None else human[i], source)
+            bags.append(str(Path(bag).relative_to(self.out)))
         return bags
 
     def _episodes(self, bags):
-        return [e for bag in bags for e in read_episodes(bag, self.config.rate)]
+        """Episodes of bags named relative to the working folder (state.json holds them so,
+        so a run folder can be moved or resumed from another directory)."""
+        return [e for bag in bags for e in read_episodes(self.out / bag, self.config.rate)]
 
     # -- models -----------------------------------------------------------------------
     def _new_model(self, kind: str):
@@ -248,7 +252,8 @@ class Bootstrap:
                            progress=self.progress, label=label)
         save_checkpoint(path, model, self.normaliser, self.profile, config, history,
                         info={'stage': stage, 'delay': self.delay})
-        self._finish(f'train:{stage}:{kind}', {'path': str(path), 'loss': history[-1][1]})
+        self._finish(f'train:{stage}:{kind}', {'path': str(path.relative_to(self.out)),
+                                                'loss': history[-1][1]})
         return model, history
 
     def score(self, model) -> dict:
@@ -273,7 +278,7 @@ class Bootstrap:
                                            np.random.default_rng(c.seed + 7), c.rate)
             bags = self._record('probe', [probe], source='probe')
             delay = estimate_delay(self._episodes(bags))
-            self._finish('probe', {'bags': [str(b) for b in bags], 'delay': int(delay)})
+            self._finish('probe', {'bags': bags, 'delay': int(delay)})
         self.delay = self._done('probe')['delay']
         self.log(f'{self.profile.name}: actuator delay {self.delay} frames '
                  f'({1e3 * self.delay / c.rate:.0f} ms)')
@@ -285,7 +290,7 @@ class Bootstrap:
             chunks = np.array_split(poses, max(1, c.static_poses // 100))
             bags = self._record('static', [static_commands(p, c.static_hold_frames)
                                            for p in chunks], source='static')
-            self._finish('static', {'bags': [str(b) for b in bags], 'poses': c.static_poses})
+            self._finish('static', {'bags': bags, 'poses': c.static_poses})
         static_eps = self._episodes(self._done('static')['bags'])
         pairs = [static_pairs(e, min_hold=c.static_hold_frames // 2) for e in static_eps]
         poses = np.concatenate([p for p, _ in pairs])
@@ -337,8 +342,7 @@ class Bootstrap:
                         f'{stage}_interpolation',
                         [interpolation_commands(twin, c.episode_frames, rng, c.rate)
                          for _ in range(len(commands))], source='interpolation')
-                self._finish(f'record:{stage}', {'facial': [str(b) for b in bags],
-                                                 'interpolation': [str(b) for b in interp]})
+                self._finish(f'record:{stage}', {'facial': bags, 'interpolation': interp})
             recorded = self._done(f'record:{stage}')
             facial_bags += recorded['facial']
             interp_bags += recorded['interpolation']

@@ -18,7 +18,7 @@ TINY = ['--static-poses', '60', '--static-frames', '2000', '--first-iteration-fr
         '--no-progress']
 
 
-def test_bootstrap_runs_resumes_and_ships(tmp_path, capsys):
+def test_bootstrap_runs_resumes_and_ships(tmp_path, capsys, monkeypatch):
     out, ship = tmp_path / 'run', tmp_path / 'ckpt'
     assert bootstrap_main(['--robot', 'hobbs', '--out', str(out), '--ship', str(ship),
                            *TINY]) == 0
@@ -64,6 +64,16 @@ def test_bootstrap_runs_resumes_and_ships(tmp_path, capsys):
     assert longer['iterations'][:3] == report['iterations']
     assert len(longer['iterations']) == 4
     assert {p: p.stat().st_mtime_ns for p in bags} == stamps
+    # A run folder moved elsewhere resumes from any working directory: nothing redone.
+    moved = tmp_path / 'moved'
+    out.rename(moved)
+    monkeypatch.chdir(tmp_path / 'ckpt')
+    stamps = {p: p.stat().st_mtime_ns for p in sorted(moved.glob('hobbs/bags/*/*/*.yaml'))}
+    assert bootstrap_main(['--robot', 'hobbs', '--out', '../moved', *TINY,
+                           '--max-iterations', '4', '--min-improvement', '-1']) == 0
+    assert json.loads((moved / 'hobbs' / 'report.json').read_text())['iterations'] == \
+        longer['iterations']
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
     for name in ('exface.pt', 'mlp.pt', 'transformer.pt', 'linear.npz', 'dataset.json',
                  'bootstrap.md', 'bootstrap.png'):
