@@ -4,7 +4,7 @@
 # from the bundled human take, every stage recorded as rosbag2 bags under out/bootstrap/.
 # The final ExFace model is shipped, with the MLP and Transformer trained on the same final
 # data and the linear map on the static pairs; the loop's report and plot go beside them
-# (bootstrap.md, bootstrap.png). About 70 minutes per robot on 2 CPU cores; resumable
+# (bootstrap.md, bootstrap.png). About 35 minutes per robot on 2 idle CPU cores; resumable
 # (rerun to continue). Extra arguments go to face-retarget-bootstrap.
 set -euo pipefail
 # shellcheck disable=SC1091
