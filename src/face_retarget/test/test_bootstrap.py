@@ -65,9 +65,10 @@ def test_bootstrap_runs_resumes_and_ships(tmp_path, capsys, monkeypatch):
     assert len(longer['iterations']) == 4
     assert {p: p.stat().st_mtime_ns for p in bags} == stamps
     # A run folder moved elsewhere resumes from any working directory: nothing redone.
-    moved = tmp_path / 'moved'
+    moved, elsewhere = tmp_path / 'moved', tmp_path / 'elsewhere'
     out.rename(moved)
-    monkeypatch.chdir(tmp_path / 'ckpt')
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     stamps = {p: p.stat().st_mtime_ns for p in sorted(moved.glob('hobbs/bags/*/*/*.yaml'))}
     assert bootstrap_main(['--robot', 'hobbs', '--out', '../moved', *TINY,
                            '--max-iterations', '4', '--min-improvement', '-1']) == 0
