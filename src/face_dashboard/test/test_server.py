@@ -61,8 +61,10 @@ def test_websocket_hello_updates_and_actions(server):
                 message = json.loads(await ws.recv())
                 if message['type'] == 'state':
                     states.append(message['counter'])
-            await ws.send(json.dumps({'action': 'estop', 'id': 7}))
+            # The server reads one connection's messages in order: the malformed one is
+            # counted before the estop that follows it is answered.
             await ws.send('not json')
+            await ws.send(json.dumps({'action': 'estop', 'id': 7}))
             while True:
                 message = json.loads(await ws.recv())
                 if message['type'] == 'result':
