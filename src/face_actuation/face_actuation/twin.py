@@ -80,7 +80,7 @@ class FaceTwin:
         self.coupling = self._coupling_matrix()
         self.jaw = profile.index('jaw_open') if 'jaw_open' in profile.motor_names else None
         self.corner_motors = np.array([m.group == 'mouth_corner' for m in profile.motors])
-        self._noise_rng = np.random.default_rng(seed + 1)
+        self.reseed_noise(seed + 1)
         self.reset()
 
     def _coupling_matrix(self) -> np.ndarray:
@@ -123,6 +123,11 @@ class FaceTwin:
         if noise:
             out = self.add_noise(out[None, :])[0]
         return out
+
+    def reseed_noise(self, seed) -> None:
+        """Restart the tracker noise, so a recording's noise depends on its own seed and not
+        on what this twin recorded before it (a resumed run records what a fresh one would)."""
+        self._noise_rng = np.random.default_rng(seed)
 
     def add_noise(self, values: np.ndarray) -> np.ndarray:
         """Measurement noise of a tracker reading the face (per channel, Gaussian)."""

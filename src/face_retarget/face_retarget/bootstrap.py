@@ -18,8 +18,10 @@ import json
 from pathlib import Path
 import shutil
 import time
+import zlib
 
 import numpy as np
+import torch
 
 from face_actuation.simulate import rollout
 from face_actuation.twin import FaceTwin
@@ -93,6 +95,12 @@ def _settings(config: BootstrapConfig) -> dict:
     return json.loads(json.dumps(asdict(config)))
 
 
+def keyed_seed(seed: int, name: str) -> int:
+    """A seed for one named part of the run (a bag, a training stage): the same whether the
+    run went straight through or was resumed, whatever ran before it."""
+    return (int(seed) << 32) | zlib.crc32(name.encode())
+
+
 class TwinRobot:
     """A robot's digital twin behind its safety layer, recording each run into a bag stamped
     as if it had run in real time from `epoch_ns`."""
@@ -100,6 +108,7 @@ class TwinRobot:
     def __init__(self, profile, seed: int = 0, rate: float = 30.0, epoch_ns: int = 0):
         self.profile = profile
         self.twin = FaceTwin(profile, seed=seed)
+        self.seed = seed
         self.rate = rate
         self.clock_ns = epoch_ns or time.time_ns()
         self.name = f'{profile.name} twin'
@@ -107,6 +116,7 @@ class TwinRobot:
     def record(self, commands, bag, human=None, source: str = '') -> Path:
         commands = np.asarray(commands, np.float64)
         self.twin.reset()
+        self.twin.reseed_noise(keyed_seed(self.seed, Path(bag).name))
         result = rollout(self.twin, commands, 1.0 / self.rate)
         step = int(1e9 / self.rate)
         writer = BagWriter(bag, flush_period_s=5.0)
@@ -128,7 +138,9 @@ class TwinRobot:
                                                       source='twin', subject=robot,
                                                       frame_number=i + 1))
         writer.close()
-        self.clock_ns += (len(commands) + self.rate) * step     # a second between runs
+        # A second between runs; integer ns (a float here rounded later bags' stamps to
+        # 256 ns, which moved some frames by one on the export grid).
+        self.clock_ns += len(commands) * step + 1_000_000_000
         return Path(bag)
 
 
@@ -224,8 +236,10 @@ class Bootstrap:
         return [e for bag in bags for e in read_episodes(self.out / bag, self.config.rate)]
 
     # -- models -----------------------------------------------------------------------
-    def _new_model(self, kind: str):
+    def _new_model(self, kind: str, seed: int):
+        """Initial weights from `seed` alone, so a resumed run starts each stage alike."""
         c = self.config
+        torch.manual_seed(seed)
         if kind == 'exface':
             return ExFaceDiffusion(ExFaceConfig(motors=self.profile.num_motors, window=c.window,
                                                 d_model=c.d_model, layers=c.layers,
@@ -242,11 +256,11 @@ class Bootstrap:
         if self._done(f'train:{stage}:{kind}') and path.is_file():
             model, _, payload = load_checkpoint(path, self.profile)
             return model, payload['history']
-        model = self._new_model(kind)
+        seed = keyed_seed(self.config.seed, f'{stage}:{kind}')
+        model = self._new_model(kind, seed)
         if start_from is not None:
             model.load_state_dict(start_from.state_dict())
-        config = TrainConfig(steps=steps, batch=self.config.batch, lr=lr,
-                             seed=self.config.seed + len(self.state['stages']),
+        config = TrainConfig(steps=steps, batch=self.config.batch, lr=lr, seed=seed,
                              warmup=min(100, steps // 10))
         history, _ = train(model, observed, commands, self.normaliser, config,
                            progress=self.progress, label=label)

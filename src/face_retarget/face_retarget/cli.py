@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 from face_actuation.profile import ProfileError, load_profile
 from face_actuation.twin import FaceTwin
@@ -52,7 +53,10 @@ def _robot_and_take(args, tool: str):
         return None
 
 
-def _model(kind: str, motors: int, args) -> object:
+def _model(kind: str, motors: int, args, seed: int) -> object:
+    """A fresh model whose initial weights follow from `seed` alone (not from whatever drew
+    random numbers before it in this process)."""
+    torch.manual_seed(seed)
     if kind == 'exface':
         return ExFaceDiffusion(ExFaceConfig(motors=motors, window=args.window,
                                             d_model=args.d_model, layers=args.layers,
@@ -114,7 +118,7 @@ def train_main(argv=None) -> int:
         if kind not in LEARNED:
             parser.error(f'unknown model {kind!r}; choose from {LEARNED}')
         path = out / f'{kind}.pt'
-        model = _model(kind, profile.num_motors, args)
+        model = _model(kind, profile.num_motors, args, args.seed)
         history, optimizer_state, start = [], None, 0
         if args.resume and path.exists():
             try:
@@ -291,7 +295,7 @@ def _ship(loop, profile, curves, out: Path, args) -> None:
     baseline_args = argparse.Namespace(window=c.window, d_model=c.d_model, layers=c.layers,
                                        heads=c.heads)
     for kind in ('mlp', 'transformer'):
-        model = _model(kind, profile.num_motors, baseline_args)
+        model = _model(kind, profile.num_motors, baseline_args, c.seed)
         history, _ = train(model, observed, commands, loop.normaliser, config,
                            progress=not args.no_progress, label=kind)
         curves[kind] = history
