@@ -103,11 +103,12 @@ def keyed_seed(seed: int, name: str) -> int:
 
 class TwinRobot:
     """A robot's digital twin behind its safety layer, recording each run into a bag stamped
-    as if it had run in real time from `epoch_ns`."""
+    as if it had run in real time from `epoch_ns`. The twin is the profile's; `seed` only
+    keys each run's tracker noise."""
 
     def __init__(self, profile, seed: int = 0, rate: float = 30.0, epoch_ns: int = 0):
         self.profile = profile
-        self.twin = FaceTwin(profile, seed=seed)
+        self.twin = FaceTwin(profile)
         self.seed = seed
         self.rate = rate
         self.clock_ns = epoch_ns or time.time_ns()
@@ -270,16 +271,27 @@ class Bootstrap:
                                                 'loss': history[-1][1]})
         return model, history
 
-    def score(self, model) -> dict:
-        """Held-out blendshape distance: the model drives the twin from the held-out human
-        frames (deterministic sampling); the face it shows is compared with the human's."""
+    def score(self, model, stage: str) -> dict:
+        """Held-out blendshape distance: the model (deterministic sampling) drives the robot
+        under bootstrap from the held-out human frames, the run is recorded like any other
+        stage, and the face it showed is compared with the human's. On a live target this is
+        the real head, not the twin."""
         stream = TorchStream(model, self.normaliser, self.profile.num_motors,
                              self.config.window, deterministic=True, seed=self.config.seed)
         commands, _ = stream_commands(stream, self.held_out, self.profile.neutral)
-        twin = FaceTwin(self.profile, seed=10_000 + self.config.seed)
-        observed = rollout(twin, commands, 1.0 / self.config.rate).observed
-        return {'blendshape_distance': blendshape_distance(self.held_out, observed, self.delay),
-                'jitter': jitter(commands)}
+        bags = self._record(stage.replace(':', '_'), [commands], [self.held_out],
+                            source='held_out')
+        squared, frames = 0.0, 0
+        for episode in self._episodes(bags):
+            count = len(episode.human) - self.delay
+            if count > 0:
+                squared += count * blendshape_distance(episode.human, episode.observed,
+                                                       self.delay)
+                frames += count
+        if not frames:
+            raise RuntimeError(f'{stage}: the held-out run recorded no aligned frames')
+        return {'blendshape_distance': squared / frames, 'jitter': jitter(commands),
+                'frames': frames, 'bags': bags}
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> dict:
@@ -406,8 +418,9 @@ class Bootstrap:
 
     def _scored(self, stage: str, model) -> dict:
         if not self._done(stage):
-            self._finish(stage, self.score(model))
-        return dict(self._done(stage))
+            self._finish(stage, self.score(model, stage))
+        done = self._done(stage)
+        return {key: done[key] for key in ('blendshape_distance', 'jitter')}
 
 
 def _hold_noise(episodes, hold: int) -> np.ndarray:

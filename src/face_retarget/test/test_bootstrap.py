@@ -37,8 +37,11 @@ def test_bootstrap_runs_resumes_and_ships(tmp_path, capsys, monkeypatch):
     assert '| iteration 3 |' in (robot / 'report.md').read_text()
 
     bags = sorted((robot / 'bags').glob('*/*/metadata.yaml'))
-    # probe, static, then per arm two 200-frame episodes and one at each next iteration
-    assert len(bags) == 1 + 1 + 2 * (2 + 1 + 1)
+    # probe, static, then per arm two 200-frame episodes and one at each next iteration; and
+    # each model's held-out run (static, then both arms at every iteration)
+    assert len(bags) == 1 + 1 + 2 * (2 + 1 + 1) + 1 + 2 * 3
+    held_out = read_episodes(robot / 'bags' / 'score_static' / 'score_static_000')
+    assert sum(len(e.human) for e in held_out) == pytest.approx(300, abs=3)
     facial = bag_info(next((robot / 'bags' / 'iteration_1_facial').iterdir()))
     assert set(facial['topics']) == {'/face/human/blendshapes', '/face/command',
                                      '/face/robot/applied', '/face/robot/blendshapes'}
