@@ -33,10 +33,15 @@ def wait_status(collector, name, key):
     return wait_until(ready, 10) or (None, {})
 
 
-def publish_frames(ros_node, count, period=1 / 60):
+def publish_frames(ros_node, count, period=1 / 60, recorded=('human', 'command')):
     human = ros_node.node.create_publisher(Blendshapes, '/face/human/blendshapes',
                                            qos.LIVE_STREAM)
     command = ros_node.node.create_publisher(ControlValues, '/face/command', qos.LIVE_STREAM)
+    # These publishers are new: the recorder's subscriptions may not be matched to them yet
+    # even though the topics already had subscribers; frames sent before that are lost.
+    publishers = {'human': human, 'command': command}
+    assert wait_until(lambda: all(publishers[name].get_subscription_count() > 0
+                                  for name in recorded), 15)
     for i in range(count):
         stamp = ros_node.node.get_clock().now().to_msg()
         human.publish(blendshapes_msg(np.full(61, (i % 100) / 100), stamp, source='test',
@@ -75,7 +80,7 @@ def test_recorder_killed_with_sigkill_leaves_a_recoverable_bag(ros_node, node_pr
         'output': str(tmp_path / 'bag'), 'flush_period_s': 0.25,
         'topics': "['/face/human/blendshapes']"})
     assert wait_subscribed(ros_node, ('/face/human/blendshapes',)), recorder.output()
-    publish_frames(ros_node, 180)
+    publish_frames(ros_node, 180, recorded=('human',))
     time.sleep(0.6)                                   # > two flush periods
     os.killpg(recorder.proc.pid, signal.SIGKILL)
     recorder.proc.wait()
