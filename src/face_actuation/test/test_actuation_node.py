@@ -50,6 +50,7 @@ def test_commands_move_the_twin_and_estop_holds(ros_node, ameca_node):
     publisher = ros_node.node.create_publisher(ControlValues, '/face/command', qos.LIVE_STREAM)
     assert wait_until(lambda: diag(diagnostics)[1].get('mode') in ('active', 'watchdog'), 15.0), \
         ameca_node.output()
+    assert wait_until(lambda: publisher.get_subscription_count() > 0, 15.0)   # matched
 
     jaw_open = profile.neutral.copy()
     jaw_open[profile.index('Jaw Pitch')] = 0.0               # Jaw Pitch 0 = wide open
@@ -80,6 +81,7 @@ def test_bad_commands_are_counted_and_silence_eases_to_neutral(ros_node, ameca_n
     diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
     publisher = ros_node.node.create_publisher(ControlValues, '/face/command', qos.LIVE_STREAM)
     assert wait_until(lambda: diag(diagnostics)[1].get('mode') in ('active', 'watchdog'), 15.0)
+    assert wait_until(lambda: publisher.get_subscription_count() > 0, 15.0)   # matched
 
     stamp = ros_node.node.get_clock().now().to_msg()
     broken = control_values_msg(profile.neutral, profile.motor_names, stamp, robot='ameca',
