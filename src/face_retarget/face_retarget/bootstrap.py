@@ -21,7 +21,6 @@ import time
 import zlib
 
 import numpy as np
-import torch
 
 from face_actuation.simulate import rollout
 from face_actuation.twin import FaceTwin
@@ -32,8 +31,7 @@ from face_common.metrics import blendshape_distance, jitter
 from face_retarget.baselines import LinearRetarget
 from face_retarget.data import exploration_noise, interpolation_commands
 from face_retarget.evaluate import stream_commands
-from face_retarget.exface import ExFaceConfig, ExFaceDiffusion
-from face_retarget.models import MLPRegressor, Normaliser, TorchStream, TransformerRegressor
+from face_retarget.models import Normaliser, TorchStream, new_model
 from face_retarget.training import (
     TrainConfig,
     draw_curves,
@@ -237,20 +235,6 @@ class Bootstrap:
         return [e for bag in bags for e in read_episodes(self.out / bag, self.config.rate)]
 
     # -- models -----------------------------------------------------------------------
-    def _new_model(self, kind: str, seed: int):
-        """Initial weights from `seed` alone, so a resumed run starts each stage alike."""
-        c = self.config
-        torch.manual_seed(seed)
-        if kind == 'exface':
-            return ExFaceDiffusion(ExFaceConfig(motors=self.profile.num_motors, window=c.window,
-                                                d_model=c.d_model, layers=c.layers,
-                                                heads=c.heads, frame_rate=c.rate,
-                                                condition_noise=c.condition_noise))
-        if kind == 'mlp':
-            return MLPRegressor(55, self.profile.num_motors, hidden=2 * c.d_model)
-        return TransformerRegressor(55, self.profile.num_motors, c.window, c.d_model,
-                                    c.layers, c.heads)
-
     def _train(self, stage: str, kind: str, start_from, observed, commands, steps: int,
                lr: float, label: str):
         path = self.out / 'models' / f'{stage}_{kind}.pt'
@@ -258,7 +242,9 @@ class Bootstrap:
             model, _, payload = load_checkpoint(path, self.profile)
             return model, payload['history']
         seed = keyed_seed(self.config.seed, f'{stage}:{kind}')
-        model = self._new_model(kind, seed)
+        c = self.config
+        model = new_model(kind, self.profile.num_motors, c.window, c.d_model, c.layers, c.heads,
+                          seed, frame_rate=c.rate, condition_noise=c.condition_noise)
         if start_from is not None:
             model.load_state_dict(start_from.state_dict())
         config = TrainConfig(steps=steps, batch=self.config.batch, lr=lr, seed=seed,

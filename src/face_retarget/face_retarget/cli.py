@@ -7,7 +7,6 @@ import sys
 import time
 
 import numpy as np
-import torch
 
 from face_actuation.profile import ProfileError, load_profile
 from face_actuation.twin import FaceTwin
@@ -15,14 +14,12 @@ from face_capture.bundled import bundled_take_path
 from face_capture.takes import TakeFormatError, read_take
 from face_retarget.baselines import LinearRetarget
 from face_retarget.evaluate import evaluate, write_report
-from face_retarget.exface import ExFaceConfig, ExFaceDiffusion
 from face_retarget.models import (
     LinearStream,
-    MLPRegressor,
     Normaliser,
     RandomStream,
     TorchStream,
-    TransformerRegressor,
+    new_model,
 )
 from face_retarget.recipe import (
     TRAIN_END_S,
@@ -51,19 +48,6 @@ def _robot_and_take(args, tool: str):
     except (ProfileError, TakeFormatError, OSError) as exc:
         print(f'{tool}: {exc}', file=sys.stderr)
         return None
-
-
-def _model(kind: str, motors: int, args, seed: int) -> object:
-    """A fresh model whose initial weights follow from `seed` alone (not from whatever drew
-    random numbers before it in this process)."""
-    torch.manual_seed(seed)
-    if kind == 'exface':
-        return ExFaceDiffusion(ExFaceConfig(motors=motors, window=args.window,
-                                            d_model=args.d_model, layers=args.layers,
-                                            heads=args.heads, frame_rate=30.0))
-    if kind == 'mlp':
-        return MLPRegressor(55, motors, hidden=2 * args.d_model)
-    return TransformerRegressor(55, motors, args.window, args.d_model, args.layers, args.heads)
 
 
 def train_main(argv=None) -> int:
@@ -118,7 +102,8 @@ def train_main(argv=None) -> int:
         if kind not in LEARNED:
             parser.error(f'unknown model {kind!r}; choose from {LEARNED}')
         path = out / f'{kind}.pt'
-        model = _model(kind, profile.num_motors, args, args.seed)
+        model = new_model(kind, profile.num_motors, args.window, args.d_model, args.layers,
+                          args.heads, args.seed, frame_rate=30.0)
         history, optimizer_state, start = [], None, 0
         if args.resume and path.exists():
             try:
@@ -292,10 +277,9 @@ def _ship(loop, profile, curves, out: Path, args) -> None:
                     TrainConfig(steps=c.static_steps + c.finetune_steps * c.max_iterations),
                     [], None, {**info, 'steps_done': c.static_steps}, half=True)
     config = TrainConfig(steps=c.baseline_steps, batch=c.batch, seed=c.seed)
-    baseline_args = argparse.Namespace(window=c.window, d_model=c.d_model, layers=c.layers,
-                                       heads=c.heads)
     for kind in ('mlp', 'transformer'):
-        model = _model(kind, profile.num_motors, baseline_args, c.seed)
+        model = new_model(kind, profile.num_motors, c.window, c.d_model, c.layers, c.heads,
+                          c.seed)
         history, _ = train(model, observed, commands, loop.normaliser, config,
                            progress=not args.no_progress, label=kind)
         curves[kind] = history

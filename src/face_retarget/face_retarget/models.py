@@ -200,6 +200,23 @@ class TorchStream(Retargeter):
         return commands
 
 
+def new_model(kind: str, motors: int, window: int, d_model: int, layers: int, heads: int,
+              seed: int, **exface) -> nn.Module:
+    """A fresh model of `kind` whose initial weights follow from `seed` alone, not from
+    whatever drew random numbers before it in this process (`exface`: extra ExFaceConfig
+    fields such as frame_rate and condition_noise)."""
+    torch.manual_seed(seed)
+    inputs = len(RETARGET_INPUT)
+    if kind == 'exface':
+        return ExFaceDiffusion(ExFaceConfig(motors=motors, window=window, d_model=d_model,
+                                            layers=layers, heads=heads, **exface))
+    if kind == 'mlp':
+        return MLPRegressor(inputs, motors, hidden=2 * d_model)
+    if kind == 'transformer':
+        return TransformerRegressor(inputs, motors, window, d_model, layers, heads)
+    raise ValueError(f'unknown model kind {kind!r}')
+
+
 def build_model(kind: str, config: dict) -> nn.Module:
     if kind == 'exface':
         return ExFaceDiffusion(ExFaceConfig(**config))
