@@ -10,6 +10,8 @@ import numpy as np
 
 from face_actuation.profile import ProfileError, load_profile
 from face_actuation.twin import FaceTwin
+from face_bag.export import ExportError
+from face_bag.store import BagError
 from face_capture.bundled import bundled_take_path
 from face_capture.takes import TakeFormatError, read_take
 from face_retarget.baselines import LinearRetarget
@@ -250,7 +252,14 @@ def bootstrap_main(argv=None) -> int:
         except SettingsMismatch as error:
             print(f'face-retarget-bootstrap: {error}', file=sys.stderr)
             return 2
-        report = loop.run()
+        try:
+            report = loop.run()
+        except (RuntimeError, BagError, ExportError) as error:
+            # The robot went away, a disk filled, a recording came back empty: the finished
+            # stages are kept in the run folder and a rerun resumes after them.
+            print(f'face-retarget-bootstrap: {error}; finished stages are kept in {out}: '
+                  'rerun the same command to resume', file=sys.stderr)
+            return 1
     finally:
         if hasattr(robot, 'close'):
             robot.close()

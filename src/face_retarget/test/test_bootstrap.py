@@ -138,3 +138,15 @@ def test_live_robot_without_an_actuation_node_fails_clearly():
             robot.wait_for_robot(timeout_s=0.5)
     finally:
         robot.close()
+
+
+@pytest.mark.ros
+def test_bootstrap_without_a_live_robot_stops_with_a_clear_error(tmp_path, capsys):
+    """--target live with no actuation node running: one line saying what is missing and how
+    to resume, no traceback, exit status 1."""
+    assert bootstrap_main(['--robot', 'hobbs', '--target', 'live', '--out', str(tmp_path),
+                           *TINY]) == 1
+    err = capsys.readouterr().err
+    assert 'no actuation node' in err and 'rerun the same command to resume' in err
+    assert 'Traceback' not in err
+
