@@ -25,6 +25,7 @@ setup(
             'actuation = face_actuation.actuation_node:main',
             'face-calibrate = face_actuation.calibrate:main',
             'face-emulate = face_actuation.emulators:main',
+            'face-ameca-keys = face_actuation.tritium.ameca_keys:main',
         ],
     },
 )

@@ -5,11 +5,16 @@ Standalone on purpose (Python standard library + pyzmq): copy this file to the r
 from a Tritium script. The only robot-specific call is the `apply` callback given to run():
 bind it to Tritium's control-demand API for the named control. It was not run on a real Ameca
 here; everything else (receive, validate, hold, ease) is tested against a real PUB socket.
+
+With CURVE on the computer (face-ameca-keys), copy the key folder's robot/ files to the robot
+(server.key: the computer's public key; robot.key_secret: this robot's key pair, chmod 600)
+and pass them to run(server_public_key=..., client_secret_key=...).
 """
 import math
 import time
 
 import zmq
+import zmq.auth
 
 # X2C controls in vector order (alphabetical): name, native min, native max, neutral.
 X2C_CONTROLS = (
@@ -89,14 +94,33 @@ class DemandFollower:
                 for name, value in self.latest.items()}
 
 
-def run(apply, endpoint: str = 'tcp://127.0.0.1:6666', rate_hz: float = 100.0,
-        duration_s: float = 0.0) -> DemandFollower:
-    """Subscribe to `endpoint` and call apply(name, value) for every control at rate_hz."""
-    context = zmq.Context.instance()
+def subscribe(endpoint: str, server_public_key=None, client_secret_key=None, context=None):
+    """A SUB socket connected to the demands. With key files (CURVE): server_public_key is
+    the computer's server.key, client_secret_key this robot's robot.key_secret; the traffic is
+    encrypted and the computer only talks to robots whose public key it holds."""
+    context = context or zmq.Context.instance()
     socket = context.socket(zmq.SUB)
+    socket.setsockopt(zmq.LINGER, 0)
+    if server_public_key or client_secret_key:
+        if not (server_public_key and client_secret_key):
+            raise ValueError('CURVE needs both the server public key and the robot secret key')
+        public, secret = zmq.auth.load_certificate(client_secret_key)
+        if secret is None:
+            raise ValueError(f'{client_secret_key} holds no secret key')
+        socket.curve_publickey = public
+        socket.curve_secretkey = secret
+        socket.curve_serverkey = zmq.auth.load_certificate(server_public_key)[0]
     socket.setsockopt(zmq.SUBSCRIBE, b'')
     socket.setsockopt(zmq.RCVHWM, 4)
     socket.connect(endpoint)
+    return socket
+
+
+def run(apply, endpoint: str = 'tcp://127.0.0.1:6666', rate_hz: float = 100.0,
+        duration_s: float = 0.0, server_public_key=None,
+        client_secret_key=None) -> DemandFollower:
+    """Subscribe to `endpoint` and call apply(name, value) for every control at rate_hz."""
+    socket = subscribe(endpoint, server_public_key, client_secret_key)
     follower = DemandFollower(socket)
     start = time.monotonic()
     try:
@@ -112,7 +136,13 @@ def run(apply, endpoint: str = 'tcp://127.0.0.1:6666', rate_hz: float = 100.0,
 
 
 if __name__ == '__main__':
-    import sys
-    # Dry run off the robot: print the demands instead of applying them.
+    import argparse
+    parser = argparse.ArgumentParser(description='Dry run off the robot: print the jaw demand '
+                                     'instead of applying the demands.')
+    parser.add_argument('endpoint', nargs='?', default='tcp://127.0.0.1:6666',
+                        help='the computer\'s bind address, e.g. tcp://192.168.1.10:6666')
+    parser.add_argument('--server-key', help='server.key (CURVE: the computer\'s public key)')
+    parser.add_argument('--client-key', help='robot.key_secret (CURVE: this robot\'s keys)')
+    cli = parser.parse_args()
     run(lambda name, value: None if name != 'Jaw Pitch' else print(f'{name}: {value:.3f}'),
-        sys.argv[1] if len(sys.argv) > 1 else 'tcp://127.0.0.1:6666')
+        cli.endpoint, server_public_key=cli.server_key, client_secret_key=cli.client_key)

@@ -1,0 +1,135 @@
+"""Who can listen to Ameca's demands: the driver binds the profile's robot-LAN address (never
+every interface unless asked, and then with a warning), and with CURVE keys from
+face-ameca-keys only the authorized robot receives; all over real ZeroMQ sockets on loopback."""
+import logging
+import socket
+import stat
+import time
+
+import pytest
+import zmq
+
+from conftest import free_port
+from face_actuation.drivers import DriverError, make_driver
+from face_actuation.drivers.ameca import binds_every_interface
+from face_actuation.profile import load_profile
+from face_actuation.tritium.ameca_follower import DemandFollower, subscribe
+from face_actuation.tritium.ameca_keys import main as keys_main
+
+AMECA = load_profile('ameca', '/nonexistent')
+
+
+def accepts(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def test_the_shipped_profile_binds_one_lan_address_not_every_interface():
+    driver = make_driver(AMECA)
+    assert driver.endpoint == f'tcp://{AMECA.driver["bind_address"]}:6666'
+    assert not binds_every_interface(driver.endpoint)
+    with pytest.raises(DriverError, match='bind_address'):
+        make_driver(AMECA, {'bind_address': ''})
+
+
+def test_bind_address_is_the_only_address_listening(caplog):
+    port = free_port(socket.SOCK_STREAM)
+    driver = make_driver(AMECA, {'bind_address': '127.0.0.1', 'port': port})
+    with caplog.at_level(logging.WARNING):
+        driver.connect()
+    try:
+        assert accepts('127.0.0.1', port)
+        assert not accepts('127.0.0.2', port)       # another address of this machine
+        assert not caplog.records
+    finally:
+        driver.disconnect()
+
+
+def test_every_interface_only_when_asked_and_with_a_warning(caplog):
+    port = free_port(socket.SOCK_STREAM)
+    driver = make_driver(AMECA, {'bind_address': '*', 'port': port})
+    with caplog.at_level(logging.WARNING):
+        driver.connect()
+    try:
+        assert accepts('127.0.0.2', port)
+        assert any('every network interface' in r.getMessage() and r.levelno == logging.WARNING
+                   for r in caplog.records)
+    finally:
+        driver.disconnect()
+
+
+@pytest.fixture
+def keys(tmp_path):
+    assert zmq.has('curve')
+    assert keys_main(['--out', str(tmp_path / 'keys')]) == 0
+    assert keys_main(['--out', str(tmp_path / 'other')]) == 0       # a stranger's keys
+    assert keys_main(['--out', str(tmp_path / 'keys')]) == 1        # never overwritten
+    return tmp_path / 'keys', tmp_path / 'other'
+
+
+def test_key_files_are_private_and_sorted_by_destination(keys):
+    out, _ = keys
+    secrets = [out / 'computer' / 'server.key_secret', out / 'robot' / 'robot.key_secret']
+    publics = [out / 'computer' / 'authorized_clients' / 'robot.key', out / 'robot' / 'server.key']
+    for path in secrets + publics:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for folder in (out, out / 'computer', out / 'robot'):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert all('secret-key' in p.read_text() for p in secrets)
+    assert not any('secret-key' in p.read_text() for p in publics)
+    assert sorted(p.name for p in (out / 'robot').iterdir()) == ['robot.key_secret',
+                                                                 'server.key']
+
+
+def curve_driver(out, port):
+    return make_driver(AMECA, {
+        'bind_address': '127.0.0.1', 'port': port,
+        'curve_server_secret_key': str(out / 'computer' / 'server.key_secret')})
+
+
+def test_with_curve_only_the_authorized_robot_receives(keys):
+    out, other = keys
+    port = free_port(socket.SOCK_STREAM)
+    endpoint = f'tcp://127.0.0.1:{port}'
+    driver = curve_driver(out, port)
+    driver.connect()
+    server_key, robot_key = out / 'robot' / 'server.key', out / 'robot' / 'robot.key_secret'
+    listeners = {
+        'robot': subscribe(endpoint, server_key, robot_key),
+        'no keys': subscribe(endpoint),
+        'stranger': subscribe(endpoint, server_key, other / 'robot' / 'robot.key_secret'),
+        'wrong server key': subscribe(endpoint, other / 'robot' / 'server.key', robot_key)}
+    followers = {name: DemandFollower(sock) for name, sock in listeners.items()}
+    try:
+        pose = AMECA.neutral.copy()
+        pose[AMECA.index('Jaw Pitch')] = 0.25
+        started = time.monotonic()
+        while (followers['robot'].received < 30 or time.monotonic() - started < 1.0) \
+                and time.monotonic() - started < 10:
+            driver.write(pose)
+            time.sleep(0.01)
+            for follower in followers.values():
+                follower.poll(time.monotonic())
+        assert followers['robot'].received >= 30
+        assert followers['robot'].demands(time.monotonic())['Jaw Pitch'] == pytest.approx(0.25)
+        assert {n: f.received + f.rejected for n, f in followers.items() if n != 'robot'} == \
+            {'no keys': 0, 'stranger': 0, 'wrong server key': 0}
+    finally:
+        for sock in listeners.values():
+            sock.close(0)
+        driver.disconnect()
+
+
+def test_curve_refuses_a_secret_key_others_can_read_and_a_missing_robot_list(keys):
+    out, _ = keys
+    secret = out / 'computer' / 'server.key_secret'
+    secret.chmod(0o644)
+    with pytest.raises(DriverError, match='chmod 600'):
+        curve_driver(out, free_port(socket.SOCK_STREAM)).connect()
+    secret.chmod(0o600)
+    (out / 'computer' / 'authorized_clients' / 'robot.key').unlink()
+    with pytest.raises(DriverError, match='no authorized robot keys'):
+        curve_driver(out, free_port(socket.SOCK_STREAM)).connect()
