@@ -3,7 +3,9 @@
 Subscribes to the human and robot faces, the applied commands and /diagnostics (node health,
 and latency percentiles and histogram from latency_monitor); a websocket pushes the state to
 each open page update_hz times a second. The page's buttons call the pipeline's services
-(neutral capture, e-stop, resume).
+(neutral capture, e-stop, resume) when the page was opened with this run's token: the URL
+with ?token=... logged at start (the token is FACE_DASHBOARD_TOKEN when set, as make demo
+does, else random per run); see server.py for the other checks.
 
 Cheap whatever the pipeline's rate: the face streams and commands are subscriptions with a
 queue of one on a second node that no executor spins; the page push takes the newest message
@@ -11,7 +13,9 @@ of each straight from its subscription, update_hz times a second (rclpy's per-ca
 was most of this node's CPU when it took all 150 messages a second, and an executor's wait
 set per push was still a third of it).
 """
+import os
 from pathlib import Path
+import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
@@ -35,6 +39,11 @@ ACTIONS = {'estop': (Trigger, '/face/actuation/estop'),
            'resume': (Trigger, '/face/actuation/enable'),
            'neutral': (Trigger, '/face/actuation/go_to_neutral'),
            'capture_neutral': (CaptureNeutral, '/face/human/capture_neutral')}
+# Confirmed by a second request the server checks, not only by the page's dialog: resuming
+# makes the face move again next to a person.
+CONFIRM = {'resume': 'Resume following the performer? The robot face will move again.'}
+TOKEN_ENV = 'FACE_DASHBOARD_TOKEN'
+REFUSAL_LOG_PERIOD_S = 5.0
 
 
 def web_dir() -> Path:
@@ -56,6 +65,11 @@ class DashboardNode(Node):
             description='Page updates per second.'))
         self.declare_parameter('diagnostics_period_s', 1.0, ParameterDescriptor(
             description='Period of /diagnostics messages.'))
+        self.declare_parameter('max_connections', 4, ParameterDescriptor(
+            description='Pages open at once; more are refused with a message.'))
+        self.declare_parameter('allowed_hosts', '', ParameterDescriptor(
+            description='Comma-separated extra host names the page is reached by (e.g. '
+                        'robot-pc.local with host 0.0.0.0); addresses need none.'))
         try:
             self.profile = load_profile(self.get_parameter('robot').value)
         except ProfileError as exc:
@@ -63,6 +77,7 @@ class DashboardNode(Node):
         self.state = DashboardState()
         self.counters = {'bad_frames': 0, 'actions': 0, 'action_failures': 0}
         self._index_cache = {}
+        self._refusal_logged = {}
         latest_only = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
         self.streams = Node('dashboard_streams', context=self.context)
         self.stream_subscriptions = [
@@ -79,15 +94,21 @@ class DashboardNode(Node):
                                                      qos.DIAGNOSTICS)
         self.create_timer(self.get_parameter('diagnostics_period_s').value,
                           self._publish_diagnostics)
-        self.server = DashboardServer(
-            web_dir(), self._snapshot, self._hello, self._on_action,
-            self.get_parameter('host').value, int(self.get_parameter('port').value),
-            float(self.get_parameter('update_hz').value))
+        allowed = [h.strip() for h in self.get_parameter('allowed_hosts').value.split(',')]
         try:
+            self.server = DashboardServer(
+                web_dir(), self._snapshot, self._hello, self._on_action,
+                self.get_parameter('host').value, int(self.get_parameter('port').value),
+                float(self.get_parameter('update_hz').value),
+                token=os.environ.get(TOKEN_ENV) or None,
+                max_connections=int(self.get_parameter('max_connections').value),
+                confirm=CONFIRM, allowed_hosts=[h for h in allowed if h],
+                on_refusal=self._log_refusal)
             self.server.start()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise SystemExit(f'dashboard: {exc}') from None
-        self.get_logger().info(f'dashboard at {self.server.url}')
+        self.get_logger().info(f'dashboard at {self.server.page_url} (without the token the '
+                               'page is read-only)')
 
     # ---- inputs --------------------------------------------------------------------------
     def _on_face(self, which: str, msg: Blendshapes) -> None:
@@ -146,16 +167,28 @@ class DashboardNode(Node):
                 reply({'ok': False, 'action': action, 'message': str(exc)})
         future.add_done_callback(done)
 
+    def _log_refusal(self, kind: str, message: str) -> None:
+        """One line per kind of refusal every few seconds (server thread); all are counted."""
+        now = time.monotonic()
+        if now - self._refusal_logged.get(kind, -REFUSAL_LOG_PERIOD_S) >= REFUSAL_LOG_PERIOD_S:
+            self._refusal_logged[kind] = now
+            self.get_logger().warn(f'dashboard: {message}')
+
     def _publish_diagnostics(self) -> None:
         pages = len(self.server.clients)
+        refused = dict(self.server.refused)
         level, message = (OK, f'{pages} page(s) open at {self.server.url}') if pages else \
             (OK, f'serving {self.server.url}, no page open')
-        if self.server.errors:
+        if refused['origins'] or refused['hosts']:
+            level, message = WARN, (f'refused {refused["origins"]} websocket(s) from other web '
+                                    f'sites and {refused["hosts"]} request(s) for other hosts')
+        elif self.server.errors:
             level = WARN
         publish_status(self, self.diagnostics_pub, 'face_dashboard: dashboard',
                        self.server.url, level, message,
                        {'url': self.server.url, 'pages': pages, 'updates_sent': self.server.sent,
-                        'server_errors': self.server.errors, **self.counters})
+                        'server_errors': self.server.errors, **self.counters,
+                        **{f'refused_{kind}': n for kind, n in refused.items()}})
 
     def destroy_node(self):
         self.server.stop()

@@ -3,6 +3,18 @@
 const $ = (id) => document.getElementById(id);
 let hello = null, socket = null, updates = 0, lastCount = 0, nextId = 1;
 const barRows = {}, motorRows = {};
+// The run's token, from the URL printed in the terminal: without it the page only watches.
+const token = new URLSearchParams(location.search).get('token') || '';
+const BUTTONS = ['capture-neutral', 'estop', 'resume'];
+const TITLES = Object.fromEntries(BUTTONS.map((id) => [id, $(id).title]));
+
+// Buttons work only on a connection the server accepted with the token; otherwise they are
+// disabled, and the banner says why.
+function setAccess(readOnly) {
+  const banner = $('read-only');
+  banner.hidden = !readOnly; banner.textContent = readOnly ? `READ-ONLY: ${readOnly.replace(/^read-only: /, '')}` : '';
+  for (const id of BUTTONS) { $(id).disabled = Boolean(readOnly); $(id).title = readOnly || TITLES[id]; }
+}
 
 function bar(container, label, classes) {
   const row = document.createElement('div'); row.className = 'bar';
@@ -15,6 +27,7 @@ function bar(container, label, classes) {
 
 function setup(message) {
   hello = message;
+  setAccess(message.read_only);
   $('robot-name').textContent = `· ${message.robot} (e-stop: ${message.estop_mode})`;
   $('bars').textContent = ''; $('motors').textContent = '';
   message.channel_names.slice(0, 52).forEach((n, i) => { barRows[i] = bar($('bars'), n, ['human', 'robot']); });
@@ -106,20 +119,35 @@ function ask(action, question) {
   $('message').textContent = `${action}: sent…`;
 }
 
+// The server asks back before an action it wants confirmed (resume): the answer carries the
+// challenge it sent, so no page can resume the robot with a single message.
+function confirmAction(message) {
+  if (!window.confirm(message.question)) { $('message').textContent = `${message.action}: cancelled`; return; }
+  socket.send(JSON.stringify({ action: message.action, id: message.id, confirm: message.challenge }));
+  $('message').textContent = `${message.action}: confirmed, sent…`;
+}
+
 function connect() {
-  socket = new WebSocket(`ws://${location.host}/ws`);
+  socket = new WebSocket(`ws://${location.host}/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`);
   socket.onopen = () => { $('connection').textContent = 'live'; $('connection').className = 'badge ok'; };
-  socket.onclose = () => { $('connection').textContent = 'disconnected'; $('connection').className = 'badge error'; setTimeout(connect, 1000); };
+  socket.onclose = (event) => {
+    // A refusal says why (e.g. too many pages open); retry less often then.
+    $('connection').textContent = event.reason ? `refused: ${event.reason}` : 'disconnected';
+    $('connection').className = 'badge error';
+    setAccess('read-only: not connected');
+    setTimeout(connect, event.reason ? 5000 : 1000);
+  };
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
     if (message.type === 'hello') setup(message);
     else if (message.type === 'state' && hello) render(message);
+    else if (message.type === 'confirm') confirmAction(message);
     else if (message.type === 'result') $('message').textContent = `${message.action || ''}: ${message.ok ? 'done' : 'FAILED'} — ${message.message}`;
   };
 }
 
 $('estop').onclick = () => ask('estop', 'Stop the robot face now?');
-$('resume').onclick = () => ask('resume', 'Resume following the performer?');
+$('resume').onclick = () => ask('resume');
 $('capture-neutral').onclick = () => ask('capture_neutral', 'Capture the neutral face now? The performer should hold a relaxed, neutral expression.');
 setInterval(() => { setText('update-rate', updates - lastCount); setText('updates', updates); lastCount = updates; }, 1000);
 connect();
