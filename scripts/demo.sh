@@ -83,7 +83,11 @@ for port in (wanted, 0):
         break
 EOF
 )
-echo "demo: dashboard at http://127.0.0.1:$dashboard_port/"
+# The dashboard's per-run token: the page may press the buttons only when opened with it
+# (the environment, unlike node parameters, is not visible to other users in ps).
+FACE_DASHBOARD_TOKEN=$(python -c 'import secrets; print(secrets.token_urlsafe(24))')
+export FACE_DASHBOARD_TOKEN
+echo "demo: dashboard at http://127.0.0.1:$dashboard_port/?token=$FACE_DASHBOARD_TOKEN"
 # Neutral calibration (ExFace III-A): a recorded take opens on the performer's resting face.
 # Played from later on, its neutral is computed from that first second before the start;
 # from its beginning (or a real phone), it is captured live once the nodes run.

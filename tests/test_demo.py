@@ -38,6 +38,8 @@ def test_demo_runs_headless_and_leaves_its_outputs(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     lines = run.stdout.splitlines()
     assert lines[0].startswith('demo: dashboard at http://127.0.0.1:')
+    token = lines[0].split('/?token=')[1]        # the dashboard ran with the printed token
+    assert len(token) >= 32 and token in (out / 'logs' / 'dashboard.log').read_text()
     assert any(line.startswith('end-to-end (ms):') for line in lines)      # terminal summary
     assert any(line.startswith('safety: mode') for line in lines)
 

@@ -221,7 +221,7 @@ class DashboardServer:
         the question of an action that needs confirming (answered with its challenge)."""
         refusal = self._check_origin_and_host(websocket, websocket.request) or (
             self._access(websocket.request) and self._refuse(
-                'tokens', f'refused {action!r} from a page without the token'))
+                'tokens', f'refused {action[:40]!r} from a page without the token'))
         if refusal:
             return {'type': 'result', 'ok': False, 'message': refusal}
         if action not in self.confirm:
