@@ -2,6 +2,7 @@
 every interface unless asked, and then with a warning), and with CURVE keys from
 face-ameca-keys only the authorized robot receives; all over real ZeroMQ sockets on loopback."""
 import logging
+from pathlib import Path
 import socket
 import stat
 import time
@@ -133,3 +134,35 @@ def test_curve_refuses_a_secret_key_others_can_read_and_a_missing_robot_list(key
     (out / 'computer' / 'authorized_clients' / 'robot.key').unlink()
     with pytest.raises(DriverError, match='no authorized robot keys'):
         curve_driver(out, free_port(socket.SOCK_STREAM)).connect()
+
+
+@pytest.mark.ros
+def test_the_actuation_node_serves_the_authorized_robot_from_its_profile(keys, tmp_path,
+                                                                       node_process):
+    """The profile's bind_address and CURVE fields, through the actuation node, to the
+    follower on the robot."""
+    import yaml
+    out, _ = keys
+    port = free_port(socket.SOCK_STREAM)
+    data = yaml.safe_load(Path(AMECA.source).read_text())
+    data['driver'].update({'bind_address': '127.0.0.1', 'port': port,
+                           'curve_server_secret_key': str(out / 'computer/server.key_secret')})
+    profile = tmp_path / 'ameca_lab.yaml'
+    profile.write_text(yaml.safe_dump(data))
+    actuation = node_process('face_actuation', 'actuation', params={
+        'robot': str(profile), 'calibration_dir': str(tmp_path), 'render_rate_hz': 0.0})
+    robot = DemandFollower(subscribe(f'tcp://127.0.0.1:{port}', out / 'robot/server.key',
+                                     out / 'robot/robot.key_secret'))
+    stranger = DemandFollower(subscribe(f'tcp://127.0.0.1:{port}'))
+    try:
+        deadline = time.monotonic() + 20
+        while robot.received < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            robot.poll(time.monotonic())
+            stranger.poll(time.monotonic())
+        assert robot.received >= 10, actuation.output()
+        assert stranger.received + stranger.rejected == 0
+        assert not accepts('127.0.0.2', port)
+    finally:
+        robot.socket.close(0)
+        stranger.socket.close(0)
