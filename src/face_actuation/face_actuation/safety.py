@@ -353,21 +353,20 @@ class SafetyLayer:
     def _move_toward(self, target: np.ndarray, dt: float) -> np.ndarray:
         """One step under velocity and acceleration limits, braking in time for the target.
 
-        Invariant: every motor can stop inside 0..1 under its acceleration limit, whatever the
-        spacing of the ticks to come (|v| <= sqrt(2a * room left)). The wanted speed brakes
-        for the target with _stop_speed; the velocity change is clipped to a*dt; then the
-        velocity is clipped to _stop_speed of the room to each range end. The invariant makes
-        that last window overlap the a*dt window, so no clip ever breaks the acceleration
-        limit, and a motor never has to be stopped dead at a range end."""
+        Invariant: every motor can stop inside 0..1 under its acceleration limit, whatever
+        the spacing of the ticks to come: |v| <= sqrt(2a * room ahead of it). Moving toward
+        its target (which lies in 0..1), the wanted speed keeps it (_stop_speed); a motor
+        whose target jumped behind it brakes at a*dt per tick, which keeps it too (braking
+        tick by tick never travels further than v^2/(2a)). So no motor ever has to be stopped
+        dead at a range end, and one lands on 0 or 1 exactly when asked to. The speed cap
+        (vmax, or the gentler ease speed) is never above vmax."""
         error = target - self.position
-        wanted_speed = np.minimum(self._speed_cap, _stop_speed(np.abs(error), dt, self.amax))
-        limited_v = wanted_speed > self.vmax
-        wanted = np.sign(error) * np.minimum(wanted_speed, self.vmax)
+        braking = _stop_speed(np.abs(error), dt, self.amax)
+        limited_v = braking > self.vmax
+        wanted = np.sign(error) * np.minimum(self._speed_cap, braking)
         a_step = self.amax * dt
         limited_a = np.abs(wanted - self.velocity) > a_step
         velocity = np.clip(wanted, self.velocity - a_step, self.velocity + a_step)
-        velocity = np.clip(velocity, -_stop_speed(self.position, dt, self.amax),
-                           _stop_speed(1.0 - self.position, dt, self.amax))
         position = self.position + velocity * dt
         position = np.where(np.abs(target - position) < SNAP, target, position)
         outside = (position < -ROUNDING) | (position > 1.0 + ROUNDING)
