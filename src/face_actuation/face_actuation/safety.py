@@ -109,17 +109,19 @@ def _stop_speed(distance: np.ndarray, dt: float, accel: np.ndarray) -> np.ndarra
     return 2.0 * distance / (dt + np.sqrt(dt * dt + 2.0 * distance / accel))
 
 
-def measure_motion(positions, dts, restarts, max_tick_s: float):
+def measure_motion(positions, dts, restarts, max_tick_s: float, initial_velocity=None):
     """Velocity and acceleration of an output sequence by the module's definitions.
 
     positions: (T+1, n), the starting pose then one row per tick; dts: (T,) seconds since
-    the previous tick; restarts: (T,) ticks that restart from rest (stalls are added here).
+    the previous tick; restarts: (T,) ticks that restart from rest (stalls are added here);
+    initial_velocity: the velocity before the first tick (None: at rest).
     Returns (v, a), each (T, n)."""
     positions = np.asarray(positions, dtype=np.float64)
     dts = np.asarray(dts, dtype=np.float64)
     steps = np.minimum(dts, max_tick_s)[:, None]
     velocity = np.diff(positions, axis=0) / steps
-    previous = np.vstack([np.zeros((1, positions.shape[1])), velocity[:-1]])
+    start = np.zeros(positions.shape[1]) if initial_velocity is None else initial_velocity
+    previous = np.vstack([start, velocity[:-1]])
     previous[np.asarray(restarts, dtype=bool) | (dts > max_tick_s)] = 0.0
     return velocity, (velocity - previous) / steps
 
@@ -236,11 +238,11 @@ class SafetyLayer:
         if stamp - now > self.future_stamp_tolerance_s:
             self.counters.future_stamps += 1
             return False
-        if self._last_stamp is not None and stamp <= self._last_stamp:
-            self.counters.stale_commands += 1
-            return False
         if now - stamp > self.max_command_age_s:
             self.counters.late_commands += 1
+            return False
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            self.counters.stale_commands += 1
             return False
         self._last_stamp = min(stamp, now)
         return True
