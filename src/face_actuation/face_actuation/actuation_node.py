@@ -359,11 +359,14 @@ class ActuationNode(Node):
         """Documented alias of reset + resume, for the dashboard's single button."""
         measured = self._measured_pose()
         with self._lock:
+            was_following = self.safety.following
             was_stopped = self.safety.enable(time.time(), measured)
         response.success = True
-        response.message = ('enabled: e-stop cleared, easing to neutral, then following '
-                            'commands' + self._persist(False) if was_stopped
-                            else 'already enabled')
+        if was_stopped:
+            response.message = ('enabled: e-stop cleared, easing to neutral, then following '
+                                'commands' + self._persist(False))
+        else:
+            response.message = 'already enabled' if was_following else 'following commands'
         self.get_logger().info(response.message)
         return response
 

@@ -121,6 +121,10 @@ def test_a_persisted_estop_file_is_replaced_whole_and_unreadable_state_counts_as
     store.path.write_text('{"estop": tr')                                  # torn write
     assert 'unreadable' in store.load()['reason']
     assert EstopStore('../../escaped', tmp_path).path.parent == tmp_path
+    blocked = EstopStore('hobbs', tmp_path / 'state.json' / 'sub')     # a file in the way
+    (tmp_path / 'state.json').write_text('')
+    with pytest.raises(OSError):
+        blocked.save(True)
 
 
 def test_the_state_folder_defaults_to_face_state_dir(face_state_dir):

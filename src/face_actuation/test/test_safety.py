@@ -116,7 +116,7 @@ EVENTS = st.lists(st.tuples(st.sampled_from(['cmd'] * 6 + ['bad_len', 'silence',
 
 @pytest.mark.parametrize('robot', ROBOTS)
 @pytest.mark.parametrize('estop_mode', ['hold', 'limp'])
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 2 ** 32 - 1), events=EVENTS)
 def test_no_limit_violations_whatever_arrives_and_whatever_the_tick_spacing(
         robot, estop_mode, seed, events):
