@@ -21,3 +21,9 @@ bench: setup
 
 clean:
 	rm -rf build install log .venv artifacts
+
+# make soak: 1,000,000 hostile commands per robot through the safety layer at random tick
+# spacing, every tick checked (ARGS='--commands N --robots NAME... --seed S')
+.PHONY: soak
+soak: setup
+	bash -c '. scripts/env.sh && python bench/safety_soak.py $(ARGS)'

@@ -136,6 +136,15 @@ class RosTestNode:
         self.context.try_shutdown()
 
 
+@pytest.fixture(autouse=True)
+def face_state_dir(tmp_path_factory, monkeypatch):
+    """Each test's own e-stop state folder (FACE_STATE_DIR, inherited by the nodes it
+    starts), so a test that leaves a robot e-stopped never starts the next one stopped."""
+    folder = tmp_path_factory.mktemp('face-state')
+    monkeypatch.setenv('FACE_STATE_DIR', str(folder))
+    return folder
+
+
 @pytest.fixture
 def ros_node():
     probe = RosTestNode()

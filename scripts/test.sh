@@ -9,6 +9,10 @@ mkdir -p artifacts
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 90) + 10 ))}
 export PYTHONUNBUFFERED=1
+# A fresh e-stop state folder (FACE_STATE_DIR): no run starts the next one e-stopped.
+FACE_STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/face-state.XXXXXX")
+export FACE_STATE_DIR
+trap 'rm -rf "$FACE_STATE_DIR"' EXIT
 status=0
 python -m pytest src/*/test tests "$@" || status=$?
 if [ "$status" -eq 5 ]; then

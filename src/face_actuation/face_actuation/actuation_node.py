@@ -6,7 +6,11 @@ Commands are matched to the robot's motors by name. A dedicated thread runs the 
 limp), and for the simulated
 driver the digital twin, which also publishes what the robot face shows
 (/face/robot/blendshapes, stamped with the human frame the applied command came from) and a
-rendered image of it. E-stop, enable and go-to-neutral are services.
+rendered image of it. Services (std_srvs/Trigger): estop latches (hold or limp, as the
+profile says) and is persisted in the state folder, so a restarted node starts e-stopped;
+reset clears the latch and eases to neutral without following commands; resume follows
+commands again (refused while latched); enable = reset + resume (the dashboard's button);
+go_to_neutral.
 """
 import threading
 import time
@@ -15,13 +19,13 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.node import Node
-from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
 from face_actuation.drivers import DriverError, make_driver
+from face_actuation.estop_store import EstopStore
 from face_actuation.profile import ProfileError, load_profile
-from face_actuation.safety import Mode, SafetyLayer
+from face_actuation.safety import MIN_TICK_PERIODS, Mode, SafetyLayer
 from face_common import qos
 from face_common.latency import QUEUE, SAFETY_DRIVER
 from face_common.messages import blendshapes_msg, control_values_msg, image_msg, latency_msg
@@ -38,7 +42,16 @@ from face_common.render import draw_face
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
 
-MIN_TICK_FRACTION = 0.25     # ticks at least a quarter period apart: bounds the bus write rate
+MIN_TICK_FRACTION = MIN_TICK_PERIODS     # ticks at least this far apart: bounds bus writes
+
+
+# Dropped commands worth a log line (each is also a counter in /diagnostics).
+REJECTION_LINES = {
+    'future_stamps': 'command stamped {ahead:.3f} s ahead of this clock dropped (over '
+                     'future_stamp_tolerance_s): check the sender\'s clock',
+    'zero_stamps': 'command with a zero stamp dropped: stamp commands with their frame time',
+    'ignored_commands': 'command counted, not executed',
+}
 
 
 class ActuationNode(Node):
@@ -66,6 +79,11 @@ class ActuationNode(Node):
             description='Commands older than this (from their human frame stamp) are dropped.'))
         p('diagnostics_period_s', 1.0, ParameterDescriptor(
             description='Period of /diagnostics messages.'))
+        p('future_stamp_tolerance_s', 0.5, ParameterDescriptor(
+            description='Commands stamped further ahead of this machine\'s clock are dropped.'))
+        p('state_dir', '', ParameterDescriptor(
+            description='Folder of the persisted e-stop; empty = $FACE_STATE_DIR, else '
+                        '~/.local/share/face_shadowing/state.'))
         g = self.get_parameter
         try:
             self.profile = load_profile(g('robot').value, g('calibration_dir').value or None)
@@ -81,12 +99,17 @@ class ActuationNode(Node):
         except (ProfileError, DriverError) as exc:
             raise SystemExit(f'actuation: {exc}') from None
         self.rate_hz = g('control_rate_hz').value or self.profile.control_rate_hz
-        self.safety = SafetyLayer(self.profile, max_command_age_s=g('max_command_age_s').value)
+        self.safety = SafetyLayer(self.profile, max_command_age_s=g('max_command_age_s').value,
+                                  future_stamp_tolerance_s=g('future_stamp_tolerance_s').value,
+                                  period_s=1.0 / self.rate_hz)
+        self.estop_store = EstopStore(self.profile.name, g('state_dir').value)
         self.names = self.profile.motor_names
         self._lock = threading.Lock()
         self._name_cache = {}
         self.counters = {'commands': 0, 'unknown_motor_names': 0, 'bad_command_messages': 0,
-                         'driver_errors': 0, 'overruns': 0}
+                         'driver_errors': 0, 'overruns': 0, 'estop_restored': 0,
+                         'state_write_errors': 0}
+        self._warned_at = {}
         self.loop_ms = SlidingWindow(600)
         self.command_latency_ms = SlidingWindow(600)
         self.command_rate = RateMeter()
@@ -109,6 +132,7 @@ class ActuationNode(Node):
             f'{self.profile.kind}{", calibrated" if self.profile.calibrated else ""}), driver '
             f'{self.driver.name}, {self.rate_hz:.0f} Hz; easing to neutral over '
             f'{self.profile.safety.power_up_s:.1f} s')
+        self._restore_estop()
 
         self.trace_pub = self.create_publisher(LatencyTrace, '/face/latency', qos.TRACE)
         self.applied_pub = self.create_publisher(ControlValues, '/face/robot/applied',
@@ -123,6 +147,8 @@ class ActuationNode(Node):
         self.create_subscription(ControlValues, '/face/command', self._on_command,
                                  qos.LIVE_STREAM)
         self.create_service(Trigger, '/face/actuation/estop', self._on_estop)
+        self.create_service(Trigger, '/face/actuation/reset', self._on_reset)
+        self.create_service(Trigger, '/face/actuation/resume', self._on_resume)
         self.create_service(Trigger, '/face/actuation/enable', self._on_enable)
         self.create_service(Trigger, '/face/actuation/go_to_neutral', self._on_neutral)
         self.create_timer(g('diagnostics_period_s').value, self._publish_diagnostics)
@@ -156,22 +182,39 @@ class ActuationNode(Node):
             return
         order = self._order(msg.motor_names)
         incoming = np.asarray(msg.values, dtype=np.float64)
-        stamp = Time.from_msg(msg.header.stamp).nanoseconds * 1e-9
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9   # 0 = unstamped
         with self._lock:
             values = self.safety.target.copy()                 # motors not named: hold
             present = order >= 0
             values[present] = incoming[order[present]]
-            accepted = self.safety.command(values, now, stamp if stamp > 0 else None)
+            before = self.safety.counters.as_dict()
+            accepted = self.safety.command(values, now, stamp)
             if accepted:
                 self._stamp = msg.header.stamp
                 self._accepted += 1
                 self._received_ns = int(now * 1e9)
+            else:
+                self._explain_rejection(before, stamp - now)
         if accepted:
             self._new_command.set()
         self.counters['commands'] += 1
         if accepted:
             self.command_rate.tick(time.monotonic())
             self.command_latency_ms.add((now - stamp) * 1e3)
+
+    def _explain_rejection(self, before: dict, ahead_s: float) -> None:
+        """One log line per kind of dropped command, at most every 5 s per kind."""
+        after = self.safety.counters.as_dict()
+        kind = next((k for k in REJECTION_LINES if after[k] > before[k]), None)
+        now = time.monotonic()
+        if kind is None or now - self._warned_at.get(kind, -np.inf) < 5.0:
+            return
+        self._warned_at[kind] = now
+        line = REJECTION_LINES[kind]
+        if kind == 'ignored_commands':
+            line += (' (e-stopped: call /face/actuation/reset, then resume)'
+                     if self.safety.latched else ' (standby: call /face/actuation/resume)')
+        self.get_logger().warn(line.format(ahead=ahead_s))
 
     # ---- control loop ------------------------------------------------------------------------
     def _control_loop(self) -> None:
@@ -254,26 +297,76 @@ class ActuationNode(Node):
             self.image_pub.publish(image_msg(image, stamp, 'robot_face'))
 
     # ---- services ---------------------------------------------------------------------------
+    def _restore_estop(self) -> None:
+        """A node (re)started after an e-stop starts e-stopped until someone resets it."""
+        latch = self.estop_store.load()
+        if latch is None:
+            return
+        with self._lock:
+            self.safety.estop()
+        self.counters['estop_restored'] = 1
+        self.get_logger().warn(
+            f'starting E-STOPPED ({latch["reason"]} since {latch["since"]}, '
+            f'{self.estop_store.path}): call /face/actuation/reset, then resume')
+
+    def _persist(self, latched: bool) -> str:
+        """Save the latch; '' or a note for the service's answer when the disk refused."""
+        try:
+            self.estop_store.save(latched)
+        except OSError as exc:
+            self.counters['state_write_errors'] += 1
+            self.get_logger().error(f'could not persist the e-stop state: {exc}')
+            return f'; NOT persisted ({exc})'
+        return ''
+
+    def _measured_pose(self):
+        """Where the motors are now (a limp face may have sagged); None when unreadable."""
+        try:
+            return self.driver.read_positions()
+        except (DriverError, OSError):
+            return None
+
     def _on_estop(self, request, response):
         with self._lock:
             self.safety.estop()
         mode = self.profile.safety.estop_mode
         self.get_logger().warn(f'E-STOP: motors {"hold" if mode == "hold" else "go limp"}')
-        response.success, response.message = True, f'e-stop engaged ({mode})'
+        response.success = True
+        response.message = f'e-stop engaged and latched ({mode})' + self._persist(True)
+        return response
+
+    def _on_reset(self, request, response):
+        measured = self._measured_pose()
+        with self._lock:
+            response.success = self.safety.reset(time.time(), measured)
+        if response.success:
+            response.message = ('reset: e-stop cleared, easing to neutral; commands are not '
+                                'followed until /face/actuation/resume' + self._persist(False))
+        else:
+            response.message = 'nothing to reset: not e-stopped'
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_resume(self, request, response):
+        with self._lock:
+            response.success = self.safety.resume(time.time())
+        response.message = ('following commands (after easing to neutral)' if response.success
+                            else 'refused: e-stop latched; call /face/actuation/reset first')
+        self.get_logger().info(response.message)
         return response
 
     def _on_enable(self, request, response):
-        measured = None
-        try:
-            measured = self.driver.read_positions()
-        except DriverError:
-            pass
+        """Documented alias of reset + resume, for the dashboard's single button."""
+        measured = self._measured_pose()
         with self._lock:
-            was_stopped = self.safety.mode is Mode.ESTOP
-            self.safety.enable(time.time(), measured)
+            was_following = self.safety.following
+            was_stopped = self.safety.enable(time.time(), measured)
         response.success = True
-        response.message = ('enabled: easing to neutral, then following commands'
-                            if was_stopped else 'already enabled')
+        if was_stopped:
+            response.message = ('enabled: e-stop cleared, easing to neutral, then following '
+                                'commands' + self._persist(False))
+        else:
+            response.message = 'already enabled' if was_following else 'following commands'
         self.get_logger().info(response.message)
         return response
 
@@ -296,6 +389,8 @@ class ActuationNode(Node):
             level, message = ERROR, f'driver error: {self._last_error}'
         elif mode is Mode.WATCHDOG:
             level, message = WARN, 'no commands: easing to neutral'
+        elif mode is Mode.STANDBY:
+            level, message = WARN, 'standby after reset: call /face/actuation/resume'
         else:
             level, message = OK, mode.value
         values = {'mode': mode.value, 'control_rate_hz': f'{self.rate_hz:.1f}',

@@ -3,16 +3,28 @@
 Every control tick turns the latest accepted command into positions that respect the robot's
 limits, whatever arrived:
 - wrong-length commands are rejected; NaN/inf entries hold the last safe value of that motor;
-  values outside 0..1 are clamped; stale (reordered) and late commands are dropped;
-- motion is limited per motor to max velocity and max acceleration, with braking planned so a
-  motor never has to stop harder than its acceleration limit allows;
+  values outside 0..1 are clamped; unstamped (zero), far-future, stale (reordered) and late
+  commands are dropped, and no stamp can lock out the fresh commands that follow it;
+- motion is limited per motor to max velocity and max acceleration for any tick spacing up to
+  MAX_TICK_PERIODS control periods (the node ticks on its timer and on every command, so the
+  spacing varies); a longer gap is a stall: the motors held still, so they restart from rest;
 - power-up: ease from the pose the motors were found in to neutral, then follow commands;
+  a motor whose position is unknown (NaN) starts at neutral;
 - watchdog: no valid command for watchdog_timeout_s -> ease to neutral within
   return_to_neutral_s (never a snap);
-- e-stop: hold position (torque on, no motion) or go limp (driver disables torque);
+- e-stop latches: hold position (torque on, no motion) or go limp (driver disables torque)
+  until reset; reset eases to neutral and stays there (standby: commands are counted, not
+  executed); resume follows commands again (refused while latched);
 - hold-time rules: a motor held above a threshold too long ramps back (the jaw rule);
 - optional left/right symmetry.
 Every intervention is counted.
+
+Motion definitions (the tests and bench/safety_soak.py measure exactly these, through
+measure_motion): tick k outputs positions p_k after dt_k seconds; its step is
+h_k = min(dt_k, max_tick_s); velocity v_k = (p_k - p_{k-1}) / h_k; acceleration
+a_k = (v_k - v_{k-1}) / h_k, where v_{k-1} counts as 0 after a restart from rest (a stall, the
+e-stop's deliberate stop, a reset). Limits: 0 <= p_k <= 1, |v_k| <= max_velocity,
+|a_k| <= max_acceleration, per motor, on every tick.
 """
 from dataclasses import dataclass, field
 from enum import Enum
@@ -22,12 +34,22 @@ import numpy as np
 
 from face_actuation.profile import RobotProfile
 
+# Tick spacing, in control periods. The node never ticks closer than MIN_TICK_PERIODS (that
+# bounds the bus write rate); the limits below hold for any spacing up to MAX_TICK_PERIODS,
+# and a longer gap is handled as a stall (restart from rest, a step of at most
+# MAX_TICK_PERIODS), never as one big step.
+MIN_TICK_PERIODS = 0.25
+MAX_TICK_PERIODS = 3.0
+SNAP = 1e-9           # a motor this close to its target lands on it (exactly 0 or 1 included)
+ROUNDING = 1e-12      # float rounding past 0..1 is not a clip; anything more is counted
+
 
 class Mode(Enum):
-    POWER_UP = 'power_up'
+    POWER_UP = 'power_up'          # easing to neutral, then following commands
     ACTIVE = 'active'
     WATCHDOG = 'watchdog'          # easing to neutral after silence
-    ESTOP = 'estop'
+    ESTOP = 'estop'                # latched until reset
+    STANDBY = 'standby'            # reset: easing to / holding neutral until resume
 
 
 @dataclass
@@ -38,6 +60,10 @@ class SafetyCounters:
     clamped_values: int = 0
     stale_commands: int = 0
     late_commands: int = 0
+    future_stamps: int = 0
+    zero_stamps: int = 0
+    ignored_commands: int = 0      # valid commands while e-stopped or in standby
+    stalls: int = 0
     velocity_limited: int = 0
     acceleration_limited: int = 0
     watchdog_trips: int = 0
@@ -73,10 +99,39 @@ def _reach_speed(distance: np.ndarray, duration: float, accel: np.ndarray) -> np
     return np.where(disc >= 0, trapezoid, triangle)
 
 
+def _stop_speed(distance: np.ndarray, dt: float, accel: np.ndarray) -> np.ndarray:
+    """Fastest speed for this tick that still leaves room to stop within `distance`, whatever
+    the later ticks' spacing: after moving v*dt, the continuous braking distance v^2/(2a) must
+    fit in what is left. Braking tick by tick (velocity first, then position) never travels
+    further than v^2/(2a) for any sequence of dt, so this bound is dt-independent.
+    Solves v^2/(2a) + v*dt = distance in the cancellation-free form."""
+    distance = np.maximum(distance, 0.0)
+    return 2.0 * distance / (dt + np.sqrt(dt * dt + 2.0 * distance / accel))
+
+
+def measure_motion(positions, dts, restarts, max_tick_s: float, initial_velocity=None):
+    """Velocity and acceleration of an output sequence by the module's definitions.
+
+    positions: (T+1, n), the starting pose then one row per tick; dts: (T,) seconds since
+    the previous tick; restarts: (T,) ticks that restart from rest (stalls are added here);
+    initial_velocity: the velocity before the first tick (None: at rest).
+    Returns (v, a), each (T, n)."""
+    positions = np.asarray(positions, dtype=np.float64)
+    dts = np.asarray(dts, dtype=np.float64)
+    steps = np.minimum(dts, max_tick_s)[:, None]
+    velocity = np.diff(positions, axis=0) / steps
+    start = np.zeros(positions.shape[1]) if initial_velocity is None else initial_velocity
+    previous = np.vstack([start, velocity[:-1]])
+    previous[np.asarray(restarts, dtype=bool) | (dts > max_tick_s)] = 0.0
+    return velocity, (velocity - previous) / steps
+
+
 @dataclass
 class SafetyLayer:
     profile: RobotProfile
     max_command_age_s: float = 0.25
+    future_stamp_tolerance_s: float = 0.5
+    period_s: float | None = None            # control period; None = the profile's rate
     counters: SafetyCounters = field(default_factory=SafetyCounters)
 
     def __post_init__(self):
@@ -90,29 +145,32 @@ class SafetyLayer:
         self.holds = [_HoldState(p.index(r.motor), r.threshold, r.max_hold_s, r.ramp_s,
                                  r.rest_s, 1.0 if r.direction == 'above' else -1.0)
                       for r in self.config.hold_rules]
+        if self.period_s is None:
+            self.period_s = 1.0 / p.control_rate_hz
+        self.max_tick_s = MAX_TICK_PERIODS * self.period_s
         self.position = self.neutral.copy()
         self.velocity = np.zeros(self.n)
         self.target = self.neutral.copy()
         self.mode = Mode.POWER_UP
+        self.following = True
         self.limp = False
         self._speed_cap = self.vmax.copy()
-        self._last_command_time = None
+        self._silence_since = None
         self._last_stamp = None
         self._started = None
         self._pending = None
         self._ease_time_left = 0.0
 
+    @property
+    def latched(self) -> bool:
+        return self.mode is Mode.ESTOP
+
     # ---- inputs ----------------------------------------------------------------------------
     def power_up(self, measured_positions, now: float) -> None:
-        """Start from where the motors are (normalised), easing to neutral over power_up_s."""
-        pose = np.asarray(measured_positions, dtype=np.float64)
-        if pose.shape != (self.n,) or not np.isfinite(pose).all():
-            pose = self.neutral.copy()
-        self.position = np.clip(pose, 0.0, 1.0)
-        self.velocity = np.zeros(self.n)
-        self.target = self.neutral.copy()
-        self._enter_ease(Mode.POWER_UP, self.config.power_up_s)
-        self._started = now
+        """Start from where the motors are (normalised), easing to neutral over power_up_s,
+        then follow commands. NaN = position unknown: that motor starts at neutral."""
+        self._restart_from(measured_positions, now, Mode.POWER_UP)
+        self.following = True
 
     def start_active(self, positions, now: float) -> None:
         """Start following commands at once from `positions` (offline rollouts, benchmarks):
@@ -121,21 +179,30 @@ class SafetyLayer:
         self.mode = Mode.ACTIVE
         self._speed_cap = self.vmax.copy()
 
+    def _restart_from(self, measured_positions, now: float, mode: Mode) -> None:
+        pose = np.asarray(measured_positions, dtype=np.float64).ravel()
+        if pose.shape != (self.n,):
+            pose = self.neutral.copy()
+        self.position = np.clip(np.where(np.isfinite(pose), pose, self.neutral), 0.0, 1.0)
+        self.velocity = np.zeros(self.n)
+        self.target = self.neutral.copy()
+        self._pending = None
+        self._enter_ease(mode, self.config.power_up_s)
+        self._started = self._silence_since = now
+
     def command(self, values, now: float, stamp: float | None = None) -> bool:
-        """Offer a new normalised command; returns whether it was accepted."""
+        """Offer a new normalised command (stamp: seconds of its source frame, None for
+        internal commands); returns whether it will be executed."""
         self.counters.commands += 1
         values = np.asarray(values, dtype=np.float64).ravel()
         if values.shape != (self.n,):
             self.counters.rejected_length += 1
             return False
-        if stamp is not None:
-            if self._last_stamp is not None and stamp <= self._last_stamp:
-                self.counters.stale_commands += 1
-                return False
-            if now - stamp > self.max_command_age_s:
-                self.counters.late_commands += 1
-                return False
-            self._last_stamp = stamp
+        if stamp is not None and not self._fresh(stamp, now):
+            return False
+        if not self.following:
+            self.counters.ignored_commands += 1
+            return False
         bad = ~np.isfinite(values)
         if bad.any():
             self.counters.non_finite_values += int(bad.sum())
@@ -151,8 +218,8 @@ class SafetyLayer:
             mean = 0.5 * (left + right)
             values[self.pairs[:, 0]] = mean
             values[self.pairs[:, 1]] = mean
-        self._last_command_time = now
-        if self.mode in (Mode.ESTOP, Mode.POWER_UP):
+        self._silence_since = now
+        if self.mode is Mode.POWER_UP:
             self._pending = values                # executed once the face is at neutral
             return True
         self.target = values
@@ -161,24 +228,74 @@ class SafetyLayer:
             self._speed_cap = self.vmax.copy()
         return True
 
+    def _fresh(self, stamp: float, now: float) -> bool:
+        """Stamp checks. The newest stamp remembered for ordering is never later than the
+        arrival time, so a command stamped ahead (within the tolerance) cannot make the
+        fresh commands after it look stale."""
+        if not stamp > 0.0:                       # zero (unset), negative or NaN
+            self.counters.zero_stamps += 1
+            return False
+        if stamp - now > self.future_stamp_tolerance_s:
+            self.counters.future_stamps += 1
+            return False
+        if now - stamp > self.max_command_age_s:
+            self.counters.late_commands += 1
+            return False
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            self.counters.stale_commands += 1
+            return False
+        self._last_stamp = min(stamp, now)
+        return True
+
     def estop(self) -> None:
+        """Latch: stop at once and hold (or go limp) until reset."""
         if self.mode is not Mode.ESTOP:
             self.counters.estops += 1
         self.mode = Mode.ESTOP
+        self.following = False
+        self._pending = None
         self.velocity = np.zeros(self.n)
         self.limp = self.config.estop_mode == 'limp'
 
-    def enable(self, now: float, measured_positions=None) -> None:
-        """Leave e-stop: from the measured pose (a limp face may have sagged) ease to
-        neutral, then follow commands again."""
+    def reset(self, now: float, measured_positions=None) -> bool:
+        """Clear the latch: from the measured pose (a limp face may have sagged) ease to
+        neutral and stay there; commands are not followed until resume. False when not
+        latched."""
         if self.mode is not Mode.ESTOP:
-            return
+            return False
         self.limp = False
-        self.power_up(self.position if measured_positions is None else measured_positions, now)
+        self._restart_from(self.position if measured_positions is None else measured_positions,
+                           now, Mode.STANDBY)
+        self.following = False
+        return True
+
+    def resume(self, now: float) -> bool:
+        """Follow commands again (after the ease to neutral if it is still running); refused
+        (False) while latched."""
+        if self.mode is Mode.ESTOP:
+            return False
+        if not self.following:
+            self.following = True
+            self._silence_since = now
+            self.mode = Mode.POWER_UP                 # STANDBY: finish the ease, then follow
+        return True
+
+    def enable(self, now: float, measured_positions=None) -> bool:
+        """Reset + resume (the dashboard's one button); returns whether it was latched."""
+        was_latched = self.reset(now, measured_positions)
+        self.resume(now)
+        return was_latched
 
     # ---- the control tick ---------------------------------------------------------------
     def update(self, now: float, dt: float):
-        """Positions to send this tick (normalised), or None while limp."""
+        """Positions to send this tick (normalised), or None while limp. `dt`: seconds since
+        the previous tick; no time passed (dt <= 0 or NaN) moves nothing."""
+        if not dt > 0.0:
+            return None if self.mode is Mode.ESTOP and self.limp else self.position.copy()
+        if dt > self.max_tick_s:                      # a stall: the motors held still
+            self.counters.stalls += 1
+            self.velocity = np.zeros(self.n)
+            dt = self.max_tick_s
         if self.mode is Mode.ESTOP:
             return None if self.limp else self.position.copy()
         if self.mode is Mode.POWER_UP and now - self._started >= self.config.power_up_s \
@@ -187,18 +304,15 @@ class SafetyLayer:
             self._speed_cap = self.vmax.copy()
             if self._pending is not None:
                 self.target, self._pending = self._pending, None
-        if self.mode is Mode.ACTIVE and self._watchdog_expired(now):
+        if self.mode is Mode.ACTIVE and now - self._silence_since > \
+                self.config.watchdog_timeout_s:
             self.counters.watchdog_trips += 1
             self.target = self.neutral.copy()
             self._enter_ease(Mode.WATCHDOG, self.config.return_to_neutral_s)
-        if self.mode in (Mode.POWER_UP, Mode.WATCHDOG):
+        if self.mode is not Mode.ACTIVE:
             self._ease_cap(dt)
         target = self._apply_hold_rules(self.target.copy(), now)
         return self._move_toward(target, dt)
-
-    def _watchdog_expired(self, now: float) -> bool:
-        last = self._last_command_time if self._last_command_time is not None else self._started
-        return last is not None and now - last > self.config.watchdog_timeout_s
 
     def _enter_ease(self, mode: Mode, duration: float) -> None:
         """Ease every motor to neutral, arriving by now + duration."""
@@ -241,34 +355,28 @@ class SafetyLayer:
     def _move_toward(self, target: np.ndarray, dt: float) -> np.ndarray:
         """One step under velocity and acceleration limits, braking in time for the target.
 
-        Braking uses the discrete-time bound: from speed b a motor that slows by a*dt per tick
-        travels at most (b + a*dt/2)^2 / (2a) before it stops, so b = sqrt(2ad) - a*dt/2 never
-        overshoots a target d away. Close to the target, when the remaining distance can be
-        covered in one tick and the motor can both reach that speed and stop after it, it lands
-        exactly."""
-        a_step = self.amax * dt
+        Invariant: every motor can stop inside 0..1 under its acceleration limit, whatever
+        the spacing of the ticks to come: |v| <= sqrt(2a * room ahead of it). Moving toward
+        its target (which lies in 0..1), the wanted speed keeps it (_stop_speed); a motor
+        whose target jumped behind it brakes at a*dt per tick, which keeps it too (braking
+        tick by tick never travels further than v^2/(2a)). So no motor ever has to be stopped
+        dead at a range end, and one lands on 0 or 1 exactly when asked to. The speed cap
+        (vmax, or the gentler ease speed) is never above vmax."""
         error = target - self.position
-        distance = np.abs(error)
-        direction = np.sign(error)
-        brake = np.maximum(np.sqrt(2.0 * self.amax * distance) - 0.5 * a_step, 0.0)
-        speed = np.minimum(self._speed_cap, brake)
-        landing = distance / dt
-        can_land = (landing <= a_step) & (np.abs(direction * landing - self.velocity) <= a_step)
-        speed = np.where(can_land, np.minimum(self._speed_cap, landing), speed)
-        speed = np.minimum(speed, landing)
-        wanted = direction * speed
-        limited_v = np.abs(wanted) > self.vmax
-        wanted = np.clip(wanted, -self.vmax, self.vmax)
-        change = wanted - self.velocity
-        limited_a = np.abs(change) > a_step + 1e-12
-        velocity = self.velocity + np.clip(change, -a_step, a_step)
+        braking = _stop_speed(np.abs(error), dt, self.amax)
+        limited_v = braking > self.vmax
+        wanted = np.sign(error) * np.minimum(self._speed_cap, braking)
+        a_step = self.amax * dt
+        limited_a = np.abs(wanted - self.velocity) > a_step
+        velocity = np.clip(wanted, self.velocity - a_step, self.velocity + a_step)
         position = self.position + velocity * dt
-        outside = (position < 0.0) | (position > 1.0)
-        if outside.any():               # cannot happen with in-range targets; counted if it does
+        position = np.where(np.abs(target - position) < SNAP, target, position)
+        outside = (position < -ROUNDING) | (position > 1.0 + ROUNDING)
+        if outside.any():               # the invariant rules this out; counted if it happens
             self.counters.boundary_clips += int(outside.sum())
-            position = np.clip(position, 0.0, 1.0)
-            velocity = (position - self.position) / dt
+        position = np.clip(position, 0.0, 1.0)
         self.counters.velocity_limited += int(limited_v.any())
         self.counters.acceleration_limited += int(limited_a.any())
-        self.position, self.velocity = position, velocity
+        self.velocity = (position - self.position) / dt
+        self.position = position
         return position.copy()

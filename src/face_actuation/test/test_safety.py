@@ -1,85 +1,197 @@
-"""Safety layer: property tests over thousands of random command sequences (NaN, inf, huge
-values, wrong lengths, silences) that check every tick for limit violations."""
+"""Safety layer: property tests over random command sequences (NaN, inf, huge values, wrong
+lengths, hostile stamps, silences, stalls, e-stop/reset/resume interleavings) at random tick
+spacing, checking every tick against the limits as safety.measure_motion defines them."""
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import numpy as np
 import pytest
 
 from face_actuation.profile import load_profile
-from face_actuation.safety import Mode, SafetyLayer
+from face_actuation.safety import (
+    MAX_TICK_PERIODS,
+    MIN_TICK_PERIODS,
+    Mode,
+    SafetyLayer,
+    measure_motion,
+)
 
 ROBOTS = ('micheal', 'hobbs', 'ameca')
 PROFILES = {name: load_profile(name, calibration_dir='/nonexistent') for name in ROBOTS}
 DT = 1.0 / 60.0
-EPS = 1e-9
-
-
-class LimitChecker:
-    """Asserts position, velocity and acceleration limits between consecutive outputs."""
-
-    def __init__(self, profile, start):
-        self.vmax = profile.array('max_velocity')
-        self.amax = profile.array('max_acceleration')
-        self.last = np.asarray(start, float)
-        self.last_v = np.zeros_like(self.last)
-        self.steps = 0
-
-    def check(self, output, dt=DT):
-        assert output.shape == self.last.shape and np.isfinite(output).all()
-        assert (output >= -EPS).all() and (output <= 1 + EPS).all()
-        v = (output - self.last) / dt
-        assert (np.abs(v) <= self.vmax + 1e-6).all(), f'velocity {np.abs(v).max()}'
-        a = (v - self.last_v) / dt
-        assert (np.abs(a) <= self.amax * (1 + 1e-6) + 1e-6).all(), \
-            f'acceleration {np.abs(a - 0).max()} > {self.amax[np.argmax(np.abs(a))]}'
-        self.last, self.last_v = output.copy(), v
-        self.steps += 1
-
-
 SPECIALS = np.array([np.nan, np.inf, -np.inf, 1e12, -1e12, 5.0, -3.0])
 
 
+def with_safety(profile, **changes):
+    return replace(profile, safety=replace(profile.safety, **changes))
+
+
+class MotionLog:
+    """Every output of one layer, split where the motors went limp, checked at the end with
+    measure_motion's definitions (velocity and acceleration per step, restarts from rest)."""
+
+    def __init__(self, safety):
+        self.safety = safety
+        self.segments = []
+        self._restart_next = False
+        self._new_segment(safety.position)
+
+    def _new_segment(self, pose):
+        self.rows, self.dts, self.restarts = [np.array(pose, float)], [], []
+        self.segments.append((self.rows, self.dts, self.restarts))
+
+    def estop(self):
+        """The e-stop stops at once by design: the next tick restarts from rest."""
+        self.safety.estop()
+        self._restart_next = True
+
+    def tick(self, now, dt):
+        before = self.safety.position.copy()
+        out = self.safety.update(now, dt)
+        if out is None:                                   # limp: the motors are free
+            self.rows = None
+            return None
+        if self.rows is None:                             # after a reset from limp
+            self._new_segment(before)
+        self.rows.append(out)
+        self.dts.append(dt)
+        self.restarts.append(self._restart_next)
+        self._restart_next = False
+        return out
+
+    def violations(self):
+        """(position, velocity, acceleration) violations and the largest |a|/limit."""
+        counts, worst = np.zeros(3, int), 0.0
+        vmax, amax = self.safety.vmax, self.safety.amax
+        for rows, dts, restarts in self.segments:
+            if not dts:
+                continue
+            positions = np.array(rows)
+            assert np.isfinite(positions).all()
+            v, a = measure_motion(positions, dts, restarts, self.safety.max_tick_s)
+            counts += [int(((positions < 0) | (positions > 1)).sum()),
+                       int((np.abs(v) > vmax * (1 + 1e-9) + 1e-9).sum()),
+                       int((np.abs(a) > amax * (1 + 1e-6) + 1e-6).sum())]
+            worst = max(worst, float((np.abs(a) / amax).max()))
+        return tuple(counts), worst
+
+    def assert_within_limits(self):
+        counts, worst = self.violations()
+        assert counts == (0, 0, 0), f'violations (position, velocity, accel) {counts}, ' \
+                                    f'worst |a|/limit {worst:.3f}'
+        assert self.safety.counters.boundary_clips == 0
+
+
 def random_command(rng, n):
-    """A command vector: mostly in or near range, with NaN/inf/huge entries mixed in."""
-    values = rng.uniform(-0.2, 1.2, n)
+    """A command vector: in range, at the range ends, or with NaN/inf/huge entries mixed in."""
+    values = rng.uniform(-0.2, 1.2, n) if rng.random() < 0.7 else rng.choice([0.0, 1.0], n)
     wild = rng.random(n) < rng.choice([0.0, 0.05, 0.3])
     values[wild] = rng.choice(SPECIALS, int(wild.sum()))
     return values
 
 
-steps_strategy = st.lists(st.tuples(st.sampled_from(['cmd', 'cmd', 'cmd', 'bad_len',
-                                                     'silence']), st.integers(1, 40)),
-                          min_size=5, max_size=60)
+def random_stamp(rng, now, last):
+    """Fresh mostly; else late, reordered, duplicate, zero, negative, NaN, a little or far
+    ahead, or no stamp at all."""
+    kind = rng.choice(['fresh'] * 6 + ['late', 'reordered', 'duplicate', 'zero', 'negative',
+                                       'nan', 'ahead', 'far', 'none'])
+    return {'fresh': now - rng.uniform(0, 0.05), 'late': now - rng.uniform(0.3, 5.0),
+            'reordered': last - rng.uniform(0, 0.1), 'duplicate': last, 'zero': 0.0,
+            'negative': -rng.uniform(0, 1e9), 'nan': float('nan'),
+            'ahead': now + rng.uniform(0, 0.6), 'far': now + rng.uniform(1.0, 2e9),
+            'none': None}[kind]
+
+
+def random_dt(rng, period):
+    """The node's spacing: a timer tick or a command tick, a quarter period to three."""
+    return rng.uniform(MIN_TICK_PERIODS * period, MAX_TICK_PERIODS * period)
+
+
+EVENTS = st.lists(st.tuples(st.sampled_from(['cmd'] * 6 + ['bad_len', 'silence', 'stall',
+                                                           'estop', 'reset', 'resume',
+                                                           'enable', 'neutral']),
+                            st.integers(1, 40)), min_size=5, max_size=40)
 
 
 @pytest.mark.parametrize('robot', ROBOTS)
-@settings(max_examples=700, deadline=None)
-@given(seed=st.integers(0, 2 ** 32 - 1), steps=steps_strategy)
-def test_no_limit_violations_under_random_commands(robot, seed, steps):
-    profile = PROFILES[robot]
+@pytest.mark.parametrize('estop_mode', ['hold', 'limp'])
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), events=EVENTS)
+def test_no_limit_violations_whatever_arrives_and_whatever_the_tick_spacing(
+        robot, estop_mode, seed, events):
+    profile = with_safety(PROFILES[robot], estop_mode=estop_mode)
     n = profile.num_motors
     rng = np.random.default_rng(seed)
     safety = SafetyLayer(profile)
-    now = 0.0
-    safety.power_up(rng.uniform(0, 1, n), now)
-    checker = LimitChecker(profile, safety.position)
-    for kind, count in steps:
-        ticks = 1
+    period = safety.period_s
+    now = 1000.0
+    safety.power_up(np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 1, n)), now)
+    log = MotionLog(safety)
+    last_stamp = now
+    for kind, count in events:
+        ticks = count
         if kind == 'cmd':
-            safety.command(random_command(rng, n), now)
+            for _ in range(count):
+                stamp = random_stamp(rng, now, last_stamp)
+                last_stamp = stamp if stamp is not None and np.isfinite(stamp) else last_stamp
+                safety.command(random_command(rng, n), now, stamp)
+                dt = random_dt(rng, period)             # the tick the command triggers
+                now += dt
+                log.tick(now, dt)
+            ticks = int(rng.integers(0, 3))
         elif kind == 'bad_len':
             safety.command(random_command(rng, int(rng.choice([0, 1, n - 1, n + 1, 3 * n]))),
-                           now)
-        else:
-            ticks = count
+                           now, now)
+        elif kind == 'stall':
+            dt = rng.uniform(MAX_TICK_PERIODS * period, 2.0)
+            now += dt
+            log.tick(now, dt)
+        elif kind == 'estop':
+            log.estop()
+        elif kind == 'reset':
+            sagged = rng.uniform(0, 1, n) if safety.limp else None
+            safety.reset(now, sagged)
+        elif kind == 'resume':
+            assert safety.resume(now) == (safety.mode is not Mode.ESTOP)
+        elif kind == 'enable':
+            safety.enable(now, rng.uniform(0, 1, n) if safety.limp else None)
+        elif kind == 'neutral':
+            safety.command(profile.neutral, now)
         for _ in range(ticks):
-            now += DT
-            checker.check(safety.update(now, DT))
-    assert checker.steps > 0
+            dt = random_dt(rng, period)
+            now += dt
+            log.tick(now, dt)
+    log.assert_within_limits()
 
 
 @pytest.mark.parametrize('robot', ROBOTS)
-@settings(max_examples=200, deadline=None)
+def test_variable_tick_spacing_from_the_node_keeps_acceleration_and_range(robot):
+    """The reported fault: dt ~ U(4.2, 16.7) ms (timer ticks and command ticks mixed) made
+    the old braking overshoot (here, on main: 1,250 to 1,450 motor-ticks over the
+    acceleration limit per robot, worst 4.2x). Commands jump between the range ends and
+    random poses."""
+    profile = PROFILES[robot]
+    n = profile.num_motors
+    rng = np.random.default_rng(15)
+    safety = SafetyLayer(profile)
+    safety.start_active(profile.neutral, 0.0)
+    log = MotionLog(safety)
+    now = 0.0
+    for _ in range(6000):
+        dt = rng.uniform(0.0042, 0.0167)
+        now += dt
+        if rng.random() < 0.6:
+            pose = rng.choice([0.0, 1.0], n) if rng.random() < 0.5 else rng.uniform(0, 1, n)
+            safety.command(pose, now, now)
+        log.tick(now, dt)
+    log.assert_within_limits()
+    reached = np.concatenate([rows for rows, _, _ in log.segments])
+    assert (reached == 1.0).any() and (reached == 0.0).any()     # the ends, exactly, unclipped
+
+
+@pytest.mark.parametrize('robot', ROBOTS)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2 ** 32 - 1), holds=st.lists(st.integers(1, 90), min_size=1,
                                                           max_size=5))
 def test_watchdog_reaches_neutral_in_time_without_violations(robot, seed, holds):
@@ -88,21 +200,24 @@ def test_watchdog_reaches_neutral_in_time_without_violations(robot, seed, holds)
     rng = np.random.default_rng(seed)
     safety = SafetyLayer(profile)
     now = 0.0
-    safety.power_up(profile.neutral, now)
-    checker = LimitChecker(profile, safety.position)
+    safety.start_active(profile.neutral, now)
+    log = MotionLog(safety)
     # drive to random extremes for a while (through the limits), then go silent
     for hold in holds:
         pose = rng.choice([0.0, 1.0], n) if rng.random() < 0.5 else rng.uniform(0, 1, n)
         for _ in range(hold):
-            now += DT
+            dt = random_dt(rng, safety.period_s)
+            now += dt
             safety.command(pose, now)
-            checker.check(safety.update(now, DT))
+            log.tick(now, dt)
     last_command = now
     config = profile.safety
     deadline = last_command + config.watchdog_timeout_s + config.return_to_neutral_s
     while now < deadline + 1e-9:
-        now += DT
-        checker.check(safety.update(now, DT))
+        dt = random_dt(rng, safety.period_s)
+        now += dt
+        log.tick(now, dt)
+    log.assert_within_limits()
     assert safety.counters.watchdog_trips == 1
     np.testing.assert_allclose(safety.position, profile.neutral, atol=1e-3)
 
@@ -112,22 +227,39 @@ def test_power_up_eases_to_neutral_then_follows_commands():
     safety = SafetyLayer(profile)
     start = np.where(profile.neutral > 0.5, 0.0, 1.0)          # far from neutral
     safety.power_up(start, 0.0)
-    checker = LimitChecker(profile, safety.position)
+    log = MotionLog(safety)
     wanted = np.full(profile.num_motors, 0.7)
     now, pose_at_handover = 0.0, None
     while safety.mode is Mode.POWER_UP and now < 2 * profile.safety.power_up_s:
         pose_at_handover = safety.position.copy()
         now += DT
         safety.command(wanted, now)                             # held until at neutral
-        checker.check(safety.update(now, DT))
+        log.tick(now, DT)
     assert safety.mode is Mode.ACTIVE
     assert profile.safety.power_up_s <= now <= profile.safety.power_up_s + 2 * DT
     np.testing.assert_allclose(pose_at_handover, profile.neutral, atol=1e-4)
     for _ in range(120):
         now += DT
         safety.command(wanted, now)
-        checker.check(safety.update(now, DT))
+        log.tick(now, DT)
+    log.assert_within_limits()
     np.testing.assert_allclose(safety.position, wanted, atol=1e-3)
+
+
+def test_power_up_starts_motors_of_unknown_position_at_neutral():
+    """A Maestro servo that was off reads 0 (driver: NaN = unknown); that motor must start at
+    neutral, not at its range end, while known motors start where they are."""
+    profile = PROFILES['micheal']
+    n = profile.num_motors
+    measured = np.full(n, 0.2)
+    measured[[0, 5, 17]] = np.nan
+    safety = SafetyLayer(profile)
+    safety.power_up(measured, 0.0)
+    expected = np.full(n, 0.2)
+    expected[[0, 5, 17]] = profile.neutral[[0, 5, 17]]
+    np.testing.assert_array_equal(safety.position, expected)
+    safety.power_up(np.full(n - 1, 0.2), 0.0)                   # wrong length: all unknown
+    np.testing.assert_array_equal(safety.position, profile.neutral)
 
 
 def test_bad_commands_are_counted_and_hold_last_safe_values():
@@ -152,7 +284,7 @@ def test_bad_commands_are_counted_and_hold_last_safe_values():
 def test_stale_and_late_commands_are_dropped():
     profile = PROFILES['ameca']
     safety = SafetyLayer(profile, max_command_age_s=0.1)
-    safety.power_up(profile.neutral, 0.0)
+    safety.start_active(profile.neutral, 0.0)
     pose = profile.neutral
     assert safety.command(pose, now=1.0, stamp=0.99)
     assert not safety.command(pose, now=1.01, stamp=0.98)         # reordered
@@ -160,34 +292,144 @@ def test_stale_and_late_commands_are_dropped():
     assert (safety.counters.stale_commands, safety.counters.late_commands) == (1, 1)
 
 
-@pytest.mark.parametrize('mode', ['hold', 'limp'])
-def test_estop_holds_or_goes_limp_and_resumes_smoothly(mode):
-    from dataclasses import replace
-    base = PROFILES['micheal']
-    profile = replace(base, safety=replace(base.safety, estop_mode=mode))
+def test_far_future_and_zero_stamps_are_rejected_and_never_lock_out_fresh_commands():
+    """The reported fault: one command stamped sec=2147483647 made every later fresh one
+    stale; a zero stamp skipped the age and order checks."""
+    profile = PROFILES['micheal']
     safety = SafetyLayer(profile)
-    safety.power_up(profile.neutral, 0.0)
-    now = 0.0
-    for _ in range(200):
+    safety.start_active(profile.neutral, 0.0)
+    pose = profile.neutral
+    now = 1_700_000_000.0
+    assert not safety.command(pose, now, stamp=2147483647.0)
+    assert not safety.command(pose, now + 0.01, stamp=0.0)
+    assert not safety.command(pose, now + 0.02, stamp=now + 0.6)   # over the 0.5 s tolerance
+    for k in range(1, 91):
+        assert safety.command(pose, now + k / 60, stamp=now + k / 60 - 0.02)
+    c = safety.counters
+    assert (c.future_stamps, c.zero_stamps, c.stale_commands, c.late_commands) == (2, 1, 0, 0)
+
+
+STAMP_KINDS = st.lists(st.tuples(st.sampled_from(['fresh', 'late', 'reordered', 'duplicate',
+                                                  'zero', 'negative', 'nan', 'ahead', 'far',
+                                                  'none']),
+                                 st.floats(0.0, 0.05)), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), sequence=STAMP_KINDS, latency=st.floats(0.0, 0.2),
+       gap=st.floats(0.001, 0.1))
+def test_no_command_sequence_locks_out_a_later_fresh_command(seed, sequence, latency, gap):
+    """Whatever arrived before, a command stamped `latency` (< max age) before its arrival,
+    arriving more than `latency` after the last earlier command, is executed."""
+    profile = PROFILES['hobbs']
+    rng = np.random.default_rng(seed)
+    safety = SafetyLayer(profile)
+    now = 5000.0
+    safety.start_active(profile.neutral, now)
+    last = now
+    for kind, spacing in sequence:
+        now += spacing
+        stamp = {'fresh': now, 'late': now - 3.0, 'reordered': last - 0.05, 'duplicate': last,
+                 'zero': 0.0, 'negative': -1.0, 'nan': float('nan'), 'ahead': now + 0.49,
+                 'far': now + 2e9, 'none': None}[kind]
+        safety.command(rng.uniform(0, 1, profile.num_motors), now, stamp)
+        last = stamp if stamp is not None and np.isfinite(stamp) else last
+    arrival = now + latency + gap
+    assert safety.command(profile.neutral, arrival, arrival - latency)
+
+
+@pytest.mark.parametrize('mode', ['hold', 'limp'])
+def test_estop_latches_until_reset_which_eases_to_neutral_without_following(mode):
+    profile = with_safety(PROFILES['micheal'], estop_mode=mode)
+    n = profile.num_motors
+    safety = SafetyLayer(profile)
+    safety.start_active(profile.neutral, 0.0)
+    log = MotionLog(safety)
+    now, wanted = 0.0, np.full(n, 0.8)
+    for _ in range(60):
         now += DT
-        safety.command(np.full(profile.num_motors, 0.8), now)
-        safety.update(now, DT)
+        safety.command(wanted, now, now)
+        log.tick(now, DT)
     held = safety.position.copy()
-    safety.estop()
+    log.estop()
+    assert safety.latched
     for _ in range(30):
         now += DT
-        safety.command(np.zeros(profile.num_motors), now)         # ignored during e-stop
-        out = safety.update(now, DT)
+        assert not safety.command(np.zeros(n), now, now)        # counted, not executed
+        out = log.tick(now, DT)
         if mode == 'limp':
             assert out is None
         else:
             np.testing.assert_array_equal(out, held)
-    safety.enable(now)
-    checker = LimitChecker(profile, safety.position)
-    for _ in range(60):
+    assert not safety.resume(now)                               # refused while latched
+    assert safety.latched
+    assert safety.reset(now)
+    assert safety.mode is Mode.STANDBY and not safety.latched
+    for _ in range(int(profile.safety.power_up_s / DT) + 30):
         now += DT
-        checker.check(safety.update(now, DT))
+        assert not safety.command(wanted, now, now)             # standby: not followed
+        log.tick(now, DT)
+    assert safety.mode is Mode.STANDBY
+    np.testing.assert_array_equal(safety.position, profile.neutral)
+    assert safety.counters.ignored_commands == 30 + int(profile.safety.power_up_s / DT) + 30
+    assert safety.resume(now)
+    for _ in range(90):
+        now += DT
+        assert safety.command(wanted, now, now)
+        log.tick(now, DT)
+    assert safety.mode is Mode.ACTIVE
+    np.testing.assert_allclose(safety.position, wanted, atol=1e-3)
+    log.assert_within_limits()
     assert safety.counters.estops == 1
+
+
+def test_enable_is_reset_then_resume():
+    profile = PROFILES['ameca']
+    safety = SafetyLayer(profile)
+    safety.start_active(profile.neutral, 0.0)
+    assert not safety.enable(0.1)                               # nothing latched
+    assert safety.mode is Mode.ACTIVE
+    safety.estop()
+    assert safety.enable(0.2)
+    assert safety.mode is Mode.POWER_UP and safety.following
+    now = 0.2
+    while safety.mode is Mode.POWER_UP:
+        now += DT
+        safety.command(profile.neutral, now, now)
+        safety.update(now, DT)
+    assert safety.mode is Mode.ACTIVE and now <= 0.2 + profile.safety.power_up_s + 2 * DT
+
+
+def test_a_stall_restarts_from_rest_with_one_bounded_step():
+    profile = PROFILES['hobbs']
+    n = profile.num_motors
+    safety = SafetyLayer(profile)
+    safety.start_active(np.zeros(n), 0.0)
+    log = MotionLog(safety)
+    now = 0.0
+    for _ in range(20):                                         # moving fast toward 1
+        now += DT
+        safety.command(np.ones(n), now, now)
+        log.tick(now, DT)
+    before = safety.position.copy()
+    now += 2.0
+    safety.command(np.ones(n), now, now)
+    log.tick(now, 2.0)
+    assert safety.counters.stalls == 1
+    step = MAX_TICK_PERIODS * safety.period_s
+    assert (np.abs(safety.position - before) <= safety.amax * step ** 2 + 1e-12).all()
+    log.assert_within_limits()
+
+
+def test_a_tick_without_elapsed_time_moves_nothing():
+    profile = PROFILES['hobbs']
+    safety = SafetyLayer(profile)
+    safety.start_active(np.zeros(profile.num_motors), 0.0)
+    safety.command(np.ones(profile.num_motors), 0.0)
+    safety.update(DT, DT)
+    pose = safety.position.copy()
+    for dt in (0.0, -1.0, float('nan')):
+        np.testing.assert_array_equal(safety.update(DT, dt), pose)
 
 
 @pytest.mark.parametrize('robot', ['micheal', 'ameca'])     # jaw opens toward 1 / toward 0
@@ -200,23 +442,21 @@ def test_jaw_hold_rule_ramps_back_after_max_hold(robot):
     safety.power_up(profile.neutral, 0.0)
     now, wide = 0.0, profile.neutral.copy()
     wide[jaw] = 0.95 if sign > 0 else 0.05
-    checker = LimitChecker(profile, safety.position)
+    log = MotionLog(safety)
     peak_after_ramp = []
     while now < profile.safety.power_up_s + rule.max_hold_s + rule.ramp_s + 1.5:
         now += DT
         safety.command(wide, now)
-        out = safety.update(now, DT)
-        checker.check(out)
+        out = log.tick(now, DT)
         if now > profile.safety.power_up_s + rule.max_hold_s + rule.ramp_s + 1.0:
             peak_after_ramp.append(sign * out[jaw])
+    log.assert_within_limits()
     assert safety.counters.hold_rule_ramps == 1
     assert max(peak_after_ramp) <= sign * rule.threshold + 1e-6
 
 
 def test_symmetry_averages_pairs():
-    from dataclasses import replace
-    base = PROFILES['micheal']
-    profile = replace(base, safety=replace(base.safety, symmetry=True))
+    profile = with_safety(PROFILES['micheal'], symmetry=True)
     safety = SafetyLayer(profile)
     safety.start_active(profile.neutral, 0.0)
     command = profile.neutral.copy()

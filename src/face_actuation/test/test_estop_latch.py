@@ -1,0 +1,131 @@
+"""The latched e-stop with the real actuation node process: estop -> restart (still stopped,
+from the state folder) -> resume refused -> reset (eases to neutral, commands counted, not
+followed) -> resume (follows again); and the persisted state file itself."""
+import json
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+import numpy as np
+import pytest
+from std_srvs.srv import Trigger
+
+from conftest import wait_until
+from face_actuation.estop_store import EstopStore
+from face_actuation.profile import load_profile
+from face_common import qos
+from face_common.messages import control_values_msg
+from face_msgs.msg import ControlValues
+
+pytestmark = pytest.mark.ros
+
+
+def diagnostics_values(collector):
+    for array in reversed(collector.snapshot()):
+        for status in array.status:
+            if status.name == 'face_actuation: actuation':
+                return status.level, {kv.key: kv.value for kv in status.values}
+    return None, {}
+
+
+def start_node(node_process, state_dir, calibration_dir):
+    return node_process('face_actuation', 'actuation',
+                        params={'robot': 'hobbs', 'driver': 'sim', 'render_rate_hz': 0.0,
+                                'diagnostics_period_s': 0.2, 'state_dir': str(state_dir),
+                                'calibration_dir': str(calibration_dir)})
+
+
+def call(ros_node, service):
+    return ros_node.call(Trigger, f'/face/actuation/{service}', Trigger.Request())
+
+
+class Commander:
+    """Publishes fresh commands at 60 Hz from a background loop while `pose` is set."""
+
+    def __init__(self, ros_node, profile):
+        self.ros_node, self.profile = ros_node, profile
+        self.publisher = ros_node.node.create_publisher(ControlValues, '/face/command',
+                                                        qos.LIVE_STREAM)
+
+    def send_for(self, pose, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            stamp = self.ros_node.node.get_clock().now().to_msg()
+            self.publisher.publish(control_values_msg(pose, self.profile.motor_names, stamp,
+                                                      robot=self.profile.name, source='test'))
+            time.sleep(1 / 60)
+
+
+def test_estop_latches_across_a_restart_and_reset_does_not_start_motion(
+        ros_node, node_process, tmp_path):
+    profile = load_profile('hobbs', '/nonexistent')
+    state_dir = tmp_path / 'state'
+    wide = np.clip(profile.neutral + 0.3, 0.0, 1.0)
+    applied = ros_node.subscribe(ControlValues, '/face/robot/applied')
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    commander = Commander(ros_node, profile)
+
+    def mode():
+        return diagnostics_values(diagnostics)[1].get('mode')
+
+    def last_applied():
+        return np.array(applied.snapshot()[-1].values)
+
+    first = start_node(node_process, state_dir, tmp_path)
+    assert wait_until(lambda: mode() in ('active', 'watchdog'), 20.0), first.output()
+    assert wait_until(lambda: commander.publisher.get_subscription_count() > 0, 15.0)
+    assert call(ros_node, 'estop').success
+    saved = json.loads(EstopStore('hobbs', state_dir).path.read_text())
+    assert saved['estop'] is True and saved['robot'] == 'hobbs'
+    assert first.stop() == 0
+
+    diagnostics.clear()
+    applied.clear()
+    second = start_node(node_process, state_dir, tmp_path)
+    assert wait_until(lambda: mode() == 'estop', 20.0), second.output()
+    level, values = diagnostics_values(diagnostics)
+    assert level == DiagnosticStatus.WARN and values['estop_restored'] == '1'
+    assert 'starting E-STOPPED' in second.output()
+    assert wait_until(lambda: commander.publisher.get_subscription_count() > 0, 15.0)
+    assert wait_until(lambda: applied.snapshot(), 10.0)
+    held = last_applied()
+    commander.send_for(wide, 0.5)                                   # not followed
+    np.testing.assert_allclose(last_applied(), held, atol=1e-9)
+    refused = call(ros_node, 'resume')
+    assert not refused.success and 'reset' in refused.message
+    assert mode() == 'estop'
+
+    assert call(ros_node, 'reset').success
+    assert json.loads(EstopStore('hobbs', state_dir).path.read_text())['estop'] is False
+    assert wait_until(lambda: mode() == 'standby', 5.0)
+    commander.send_for(wide, profile.safety.power_up_s + 0.5)      # counted, not followed
+    np.testing.assert_allclose(last_applied(), profile.neutral, atol=1e-3)
+    assert wait_until(lambda: int(diagnostics_values(diagnostics)[1]['ignored_commands'])
+                      > 60, 5.0)
+    assert mode() == 'standby'
+
+    assert call(ros_node, 'resume').success
+    assert wait_until(lambda: commander.send_for(wide, 0.1) or
+                      np.allclose(last_applied(), wide, atol=1e-3), 10.0)
+    assert mode() == 'active' and second.alive
+
+
+def test_a_persisted_estop_file_is_replaced_whole_and_unreadable_state_counts_as_latched(
+        tmp_path):
+    store = EstopStore('hobbs', tmp_path)
+    assert store.load() is None
+    store.save(True)
+    assert store.load()['reason'] == 'persisted e-stop'
+    store.save(False)
+    assert store.load() is None
+    assert [p.name for p in tmp_path.iterdir()] == [store.path.name]      # no temp left
+    store.path.write_text('{"estop": tr')                                  # torn write
+    assert 'unreadable' in store.load()['reason']
+    assert EstopStore('../../escaped', tmp_path).path.parent == tmp_path
+    blocked = EstopStore('hobbs', tmp_path / 'state.json' / 'sub')     # a file in the way
+    (tmp_path / 'state.json').write_text('')
+    with pytest.raises(OSError):
+        blocked.save(True)
+
+
+def test_the_state_folder_defaults_to_face_state_dir(face_state_dir):
+    assert EstopStore('ameca').path.parent == face_state_dir
