@@ -75,7 +75,7 @@ def _read_string(data: bytes, offset: int, what: str):
     if offset + length > len(data):
         raise MalformedPacket(f'{what} needs {length} bytes, packet has {len(data) - offset}')
     try:
-        text = data[offset:offset + length].decode('utf-8')
+        text = bytes(data[offset:offset + length]).decode('utf-8')     # bytes or memoryview
     except UnicodeDecodeError as exc:
         raise MalformedPacket(f'{what} is not UTF-8: {exc}') from None
     return text, offset + length
@@ -100,7 +100,7 @@ def device_id_prefix(device_id: str) -> bytes:
 
 def packet_device_id(data) -> str:
     """Only the device id of a packet (raises MalformedPacket), for naming a foreign device."""
-    return _read_string(bytes(data[:1 + 4 + _MAX_STRING_BYTES]), 1, 'device id')[0]
+    return _read_string(data, 1, 'device id')[0]
 
 
 def parse_packet(data: bytes):

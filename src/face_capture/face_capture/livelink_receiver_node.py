@@ -1,10 +1,11 @@
 """UDP receiver for Live Link Face: packets from an iPhone -> /face/human/blendshapes.
 
 The socket is read on its own thread (lowest latency: no executor hop), drained in a tight
-loop. Only the allowed sender drives the face: a kernel socket filter and a PacketGate drop
-packets from senders outside the allowlist, of the wrong size or version, of another device
-than the locked one, or over the per-sender rate cap, before the full parse. Each accepted
-packet is stamped, parsed, checked against the stream's frame numbers and published.
+loop. Only the allowed sender drives the face: a PacketGate (and, optionally, a kernel socket
+filter) drops packets from senders outside the allowlist, of the wrong size or version, of
+another device than the locked one, or over the per-sender rate cap, before the full parse.
+Each accepted packet is stamped, parsed, checked against the stream's frame numbers and
+published.
 Bad packets are counted by kind and logged (throttled, or once per sender / device id);
 nothing a sender does stops the node.
 """
@@ -36,6 +37,7 @@ from face_capture.sequence import FrameSequence, FrameVerdict
 from face_capture.source_node import BlendshapeSourceNode, run_source_node
 
 _POLL_MS = 200                      # how often the receive thread checks for shutdown
+_LOG_EVERY_S = 5.0                  # pre-check rejects: at most one log line per period
 
 
 class LiveLinkReceiverNode(BlendshapeSourceNode):
@@ -59,9 +61,11 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
         self.declare_parameter('max_rate_hz', 2 * NOMINAL_RATE_HZ, ParameterDescriptor(
             description='Per-sender cap on packets that reach the parser, packets/s.',
             floating_point_range=[FloatingPointRange(from_value=1.0, to_value=10000.0)]))
-        self.declare_parameter('kernel_filter', True, ParameterDescriptor(
+        self.declare_parameter('kernel_filter', False, ParameterDescriptor(
             description='Also drop disallowed senders, bad sizes/versions and other device '
-                        'ids in the kernel (Linux BPF socket filter), before Python sees them.'))
+                        'ids in the kernel (Linux BPF socket filter) before Python sees them, '
+                        'for floods beyond what the Python checks absorb. Those drops then '
+                        'show only as kernel_drops, without their per-sender log lines.'))
         self.declare_parameter('receive_buffer_bytes', 4 * 1024 * 1024, ParameterDescriptor(
             description='SO_RCVBUF asked for, so a burst of junk does not overflow the queue '
                         'ahead of the phone\'s packets (the kernel caps it at rmem_max).'))
@@ -72,9 +76,11 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
             raise SystemExit(f'livelink_receiver: {exc}') from None
         self.gate = PacketGate(networks, str(self.get_parameter('device_id').value or ''),
                                self.get_parameter('max_rate_hz').value)
-        for key in ('packets', 'malformed', 'non_finite', 'stale_frames', 'dropped_frames',
+        for key in ('malformed', 'non_finite', 'stale_frames', 'dropped_frames',
                     'sender_restarts'):
             self.counters[key] = 0
+        self.packets = 0                # every datagram read (only the receive thread writes)
+        self._next_precheck_log = 0.0
         self._sequence = FrameSequence()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -140,7 +146,7 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
                     if self._running:
                         self.get_logger().error('UDP socket failed; receiver stopped')
                     return
-                self._count('packets')
+                self.packets += 1
                 try:
                     self._admit(view[:size], sender)
                 except Exception as exc:      # a bug must not kill the receive thread
@@ -149,13 +155,17 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
                         throttle_duration_sec=5.0)
 
     def _admit(self, data, sender) -> None:
-        decision = self.gate.admit(data, sender, time.monotonic())
+        now = time.monotonic()
+        decision = self.gate.admit(data, sender, now)
         verdict = decision.verdict
         if verdict is Verdict.ACCEPT:
             self._handle(bytes(data), sender, self.get_clock().now().to_msg())
         elif verdict is Verdict.PRECHECK_FAILED:
-            self.get_logger().warn(f'{sender[0]}: dropped packet: {decision.detail}',
-                                   throttle_duration_sec=5.0)
+            # throttled here: rclpy's own throttle costs more per call than the whole check
+            if now >= self._next_precheck_log:
+                self._next_precheck_log = now + _LOG_EVERY_S
+                self.get_logger().warn(f'{sender[0]}: dropped packet: {decision.detail} '
+                                       f'(one line per {_LOG_EVERY_S:g} s)')
         elif decision.first:
             self.get_logger().warn(self._rejection_line(verdict, sender, decision.detail))
 
@@ -206,6 +216,7 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
 
     def diagnostic_values(self) -> dict:
         values = self.gate.diagnostic_values()
+        values['packets'] = self.packets
         values['bind_address'] = f'{self.bind_address}:{self.port}'
         values['kernel_filter'] = self.kernel_filter
         values['kernel_drops'] = kernel_drops(self._sock)

@@ -36,9 +36,10 @@ def diag_values(collector, node_name):
 class Phone:
     """Sends real Live Link Face packets to the receiver over loopback UDP."""
 
-    def __init__(self, port):
+    def __init__(self, port, source='127.0.0.1'):
         self.port = port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((source, 0))
         self.device = str(uuid.uuid4()).upper()
         self.frame = 1000
 
@@ -71,8 +72,7 @@ def test_receiver_publishes_real_udp_frames_and_counts_bad_packets(ros_node, nod
     port = free_port()
     frames = ros_node.subscribe(Blendshapes, TOPIC)
     diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
-    # without the kernel filter, so every bad packet reaches (and is counted by) the node
-    receiver = start_receiver(node_process, tmp_path, port, kernel_filter=False)
+    receiver = start_receiver(node_process, tmp_path, port)
     phone = Phone(port)
     values = np.linspace(0, 0.9, NUM_CHANNELS).astype(np.float32)
     values[channel_index('HeadYaw')] = -0.3
