@@ -77,7 +77,7 @@ def effective_allowlist(bind_address: str, allow) -> list:
     raise GateConfigError(
         f'bind_address {bind_address} listens on the network but allow is empty: give the '
         'phone\'s address or subnet, e.g. allow:=192.168.1.23 or allow:=192.168.1.0/24 '
-        '(allow:=0.0.0.0/0 accepts any sender)')
+        '(launch argument livelink_allow; allow:=0.0.0.0/0 accepts any sender)')
 
 
 @dataclass
