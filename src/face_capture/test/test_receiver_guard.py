@@ -83,6 +83,26 @@ def test_a_sender_outside_the_allowlist_is_dropped_counted_and_logged_once(
     assert receiver.output().count('127.0.0.2 is not in allow') == 1
 
 
+def test_a_sender_over_the_rate_cap_is_capped_counted_and_logged_once(ros_node, probes,
+                                                                     node_process, tmp_path):
+    frames, diagnostics = probes
+    port = free_port()
+    receiver = start_receiver(node_process, tmp_path, port, max_rate_hz=60.0)
+    phone = Phone(port)
+    assert connected(ros_node, frames, phone, VALUES), receiver.output()
+    published = settled(diagnostics, 'published')
+    for _ in range(300):                             # as fast as Python sends: far over 60/s
+        phone.send(VALUES)
+    capped = wait_until(lambda: int(stats(diagnostics).get('rate_capped', 0)) > 0
+                        and settled(diagnostics, 'published'))
+    assert capped
+    values = stats(diagnostics)
+    assert int(values['rate_capped']) + int(values['published']) - published == 300
+    assert int(values['rate_capped']) >= 200          # a 30-packet burst, then 60/s
+    assert values['max_rate_hz'] == '60'
+    assert receiver.output().count('packets/s: the excess is dropped') == 1
+
+
 def test_kernel_filter_drops_a_disallowed_sender_before_python(ros_node, probes, node_process,
                                                                 tmp_path):
     frames, diagnostics = probes
