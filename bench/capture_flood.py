@@ -8,7 +8,7 @@ the receiver's arrival stamp to the subscriber, as mean/p50/p95/p99/max with the
 baseline phase. Then the receiver's own counters (/diagnostics).
 Flood kinds: junk (version byte 6 then random bytes: passes a version check, fails the rest),
 foreign (well-formed frames of another device id), random (any bytes).
-Run: python bench/capture_flood.py [--flood-rate 100000] [--kernel-filter both]
+Run: python bench/capture_flood.py [--flood-rate 100000] [--kernel-filter compare]
 """
 import argparse
 import json
@@ -129,11 +129,11 @@ class Probe:
         rclpy.try_shutdown()
 
 
-def start_receiver(port: int, kernel_filter: bool, calibration_dir: str) -> subprocess.Popen:
+def start_receiver(port: int, kernel_filter: str, calibration_dir: str) -> subprocess.Popen:
     from face_common.launch_runner import NodeSpec, find_executable
     spec = NodeSpec('face_capture', 'livelink_receiver', 'bench_flood_receiver',
                     params={'port': str(port), 'calibration_dir': calibration_dir,
-                            'kernel_filter': 'true' if kernel_filter else 'false'})
+                            'kernel_filter': kernel_filter})
     return subprocess.Popen(spec.command(find_executable('face_capture', 'livelink_receiver')),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -154,7 +154,7 @@ def phone_phase(probe, port, seconds, hz, device, first_frame):
     return len(sent), send_to_sub, stamp_to_sub
 
 
-def bench_run(args, kernel_filter: bool, probe) -> None:
+def bench_run(args, kernel_filter: str, probe) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as free:
         free.bind(('127.0.0.1', 0))
         port = free.getsockname()[1]
@@ -173,7 +173,7 @@ def bench_run(args, kernel_filter: bool, probe) -> None:
                 break
         else:
             raise RuntimeError('the receiver never published')
-        label = f'kernel filter {"on" if kernel_filter else "off"}'
+        label = f'kernel_filter:={kernel_filter}'
         print(f'-- {label}: {args.seconds:.0f} s of {args.hz:.0f} Hz frames per phase')
         base_sent, base_e2e, base_stamp = phone_phase(probe, port, args.seconds, args.hz,
                                                       device, frame)
@@ -222,13 +222,14 @@ def main():
     parser.add_argument('--hz', type=float, default=60.0)
     parser.add_argument('--flood-rate', type=float, default=100000.0, help='packets/s')
     parser.add_argument('--flood-kind', choices=('junk', 'foreign', 'random'), default='junk')
-    parser.add_argument('--kernel-filter', choices=('on', 'off', 'both'), default='both')
+    parser.add_argument('--kernel-filter', choices=('auto', 'always', 'never', 'compare'),
+                        default='compare', help='compare: auto (the default), then never')
     args = parser.parse_args()
     print(f'== capture under a UDP flood ({os.cpu_count()} cores)')
     probe = Probe()
     try:
-        for kernel_filter in {'on': (True,), 'off': (False,), 'both': (True, False)}[
-                args.kernel_filter]:
+        modes = ('auto', 'never') if args.kernel_filter == 'compare' else (args.kernel_filter,)
+        for kernel_filter in modes:
             bench_run(args, kernel_filter, probe)
     finally:
         probe.close()

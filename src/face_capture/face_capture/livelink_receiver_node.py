@@ -38,6 +38,12 @@ from face_capture.source_node import BlendshapeSourceNode, run_source_node
 
 _POLL_MS = 200                      # how often the receive thread checks for shutdown
 _LOG_EVERY_S = 5.0                  # pre-check rejects: at most one log line per period
+# kernel_filter:=auto installs the filter once rejected packets (that it would drop) exceed
+# this rate over a short window: far above any misconfigured phone, far below a flood.
+FLOOD_REJECTS_PER_S = 1000
+_FLOOD_WINDOW_S = 0.1
+_KERNEL_FILTER_MODES = ('auto', 'always', 'never')
+_KERNEL_DROPPABLE = (Verdict.SENDER_REJECTED, Verdict.PRECHECK_FAILED, Verdict.OTHER_DEVICE)
 
 
 class LiveLinkReceiverNode(BlendshapeSourceNode):
@@ -61,11 +67,12 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
         self.declare_parameter('max_rate_hz', 2 * NOMINAL_RATE_HZ, ParameterDescriptor(
             description='Per-sender cap on packets that reach the parser, packets/s.',
             floating_point_range=[FloatingPointRange(from_value=1.0, to_value=10000.0)]))
-        self.declare_parameter('kernel_filter', False, ParameterDescriptor(
-            description='Also drop disallowed senders, bad sizes/versions and other device '
-                        'ids in the kernel (Linux BPF socket filter) before Python sees them, '
-                        'for floods beyond what the Python checks absorb. Those drops then '
-                        'show only as kernel_drops, without their per-sender log lines.'))
+        self.declare_parameter('kernel_filter', 'auto', ParameterDescriptor(
+            description='Drop disallowed senders, bad sizes/versions and (once locked) other '
+                        'device ids in the kernel too (Linux BPF socket filter), before Python '
+                        'sees them: auto (default) = from the first flood on (over '
+                        f'{FLOOD_REJECTS_PER_S} rejected packets/s), always, or never. Kernel '
+                        'drops are counted as kernel_drops, without per-sender log lines.'))
         self.declare_parameter('receive_buffer_bytes', 4 * 1024 * 1024, ParameterDescriptor(
             description='SO_RCVBUF asked for, so a burst of junk does not overflow the queue '
                         'ahead of the phone\'s packets (the kernel caps it at rmem_max).'))
@@ -88,8 +95,13 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
                               int(self.get_parameter('receive_buffer_bytes').value))
         self.receive_buffer = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self.kernel_filter = 'off'
-        if self.get_parameter('kernel_filter').value:
+        self.kernel_filter_mode = str(self.get_parameter('kernel_filter').value)
+        if self.kernel_filter_mode not in _KERNEL_FILTER_MODES:
+            raise SystemExit(f'livelink_receiver: kernel_filter is one of '
+                             f'{", ".join(_KERNEL_FILTER_MODES)}, not {self.kernel_filter_mode!r}')
+        if self.kernel_filter_mode == 'always':
             self._install_kernel_filter()
+        self._flood_window = (0.0, 0)          # (start, rejects the kernel could have dropped)
         try:
             self._sock.bind((self.bind_address, self.get_parameter('port').value))
         except (OSError, OverflowError) as exc:
@@ -102,7 +114,7 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
         self.get_logger().info(
             f'listening for Live Link Face on UDP {self.bind_address}:{self.port}, senders '
             f'{allowed}, device {locked}, at most {self.gate.max_rate_hz:g} packets/s per '
-            f'sender; kernel filter {self.kernel_filter}')
+            f'sender; kernel filter {self.kernel_filter} ({self.kernel_filter_mode})')
         self._running = True
         self._thread = threading.Thread(target=self._receive_loop, name='livelink_rx',
                                         daemon=True)
@@ -160,7 +172,10 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
         verdict = decision.verdict
         if verdict is Verdict.ACCEPT:
             self._handle(bytes(data), sender, self.get_clock().now().to_msg())
-        elif verdict is Verdict.PRECHECK_FAILED:
+            return
+        if verdict in _KERNEL_DROPPABLE and self.kernel_filter == 'off':
+            self._watch_for_flood(now)
+        if verdict is Verdict.PRECHECK_FAILED:
             # throttled here: rclpy's own throttle costs more per call than the whole check
             if now >= self._next_precheck_log:
                 self._next_precheck_log = now + _LOG_EVERY_S
@@ -168,6 +183,20 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
                                        f'(one line per {_LOG_EVERY_S:g} s)')
         elif decision.first:
             self.get_logger().warn(self._rejection_line(verdict, sender, decision.detail))
+
+    def _watch_for_flood(self, now: float) -> None:
+        """kernel_filter:=auto: install the kernel filter once a flood shows."""
+        start, rejects = self._flood_window
+        if now - start > _FLOOD_WINDOW_S:
+            start, rejects = now, 0
+        rejects += 1
+        self._flood_window = (start, rejects)
+        if self.kernel_filter_mode == 'auto' and rejects > FLOOD_REJECTS_PER_S * _FLOOD_WINDOW_S:
+            self._install_kernel_filter()
+            self.get_logger().warn(
+                f'flood: over {FLOOD_REJECTS_PER_S} rejected packets/s; kernel filter '
+                f'{self.kernel_filter}: from now on such packets are counted in kernel_drops '
+                'without log lines')
 
     def _rejection_line(self, verdict: Verdict, sender, detail: str) -> str:
         if verdict is Verdict.SENDER_REJECTED:
