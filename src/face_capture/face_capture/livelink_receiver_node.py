@@ -182,7 +182,10 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
                 self.get_logger().warn(f'{sender[0]}: dropped packet: {decision.detail} '
                                        f'(one line per {_LOG_EVERY_S:g} s)')
         elif decision.first:
-            self.get_logger().warn(self._rejection_line(verdict, sender, decision.detail))
+            line = self._rejection_line(verdict, sender, decision.detail)
+            if decision.last_logged:
+                line += '; further ones are only counted'
+            self.get_logger().warn(line)
 
     def _watch_for_flood(self, now: float) -> None:
         """kernel_filter:=auto: install the kernel filter once a flood shows."""

@@ -28,6 +28,7 @@ LOOPBACK = ipaddress.IPv4Network('127.0.0.0/8')
 NOMINAL_RATE_HZ = 60.0              # Live Link Face streams at 60 fps
 BURST_S = 0.5                       # a phone on Wi-Fi may deliver half a second at once
 MAX_TRACKED_SENDERS = 256           # rate buckets and "already logged" entries kept
+MAX_LOGGED_PER_KIND = 16            # senders / device ids named in the log, per kind
 
 
 class GateConfigError(ValueError):
@@ -85,6 +86,7 @@ class Decision:
     verdict: Verdict
     first: bool = False             # the first time this sender / device id is turned away
     detail: str = ''                # the reason or the foreign device id, for the log line
+    last_logged: bool = False       # the last one named: later new ones are only counted
 
 
 class _TokenBucket:
@@ -108,6 +110,7 @@ class PacketGate:
         self._allowed = OrderedDict()          # sender address -> allowed?
         self._buckets = OrderedDict()          # (address, port) -> _TokenBucket
         self._logged = OrderedDict()           # (verdict, key) already logged
+        self._named = dict.fromkeys(Verdict, 0)    # keys logged per verdict
         self.device_id = ''
         self._prefix = b''
         if device_id:
@@ -159,12 +162,16 @@ class PacketGate:
 
     def _reject(self, verdict: Verdict, key=None, detail: str = '') -> Decision:
         """Count a rejection; `first` tells whether this key (sender, device id) is new, for a
-        log line once per key. Pre-check rejects have no key: the node throttles those."""
+        log line once per key, up to MAX_LOGGED_PER_KIND keys (a flood of made-up ids must
+        not become a flood of log lines). Pre-check rejects have no key: the node throttles
+        those."""
         self.counters[verdict.value] += 1
-        first = key is not None and (verdict, key) not in self._logged
+        first = (key is not None and self._named[verdict] < MAX_LOGGED_PER_KIND
+                 and (verdict, key) not in self._logged)
         if first:
             _remember(self._logged, (verdict, key), True)
-        return Decision(verdict, first, detail)
+            self._named[verdict] += 1
+        return Decision(verdict, first, detail, self._named[verdict] == MAX_LOGGED_PER_KIND)
 
     def diagnostic_values(self) -> dict:
         values = dict(self.counters)

@@ -9,6 +9,7 @@ import pytest
 
 from face_capture.livelink import MAX_PACKET_BYTES, MIN_PACKET_BYTES, pack_packet
 from face_capture.sender_gate import (
+    MAX_LOGGED_PER_KIND,
     GateConfigError,
     PacketGate,
     Verdict,
@@ -87,6 +88,15 @@ def test_a_locked_device_id_turns_other_devices_away_and_names_them_once():
     assert gate.admit(junk, PHONE, 0.0).verdict is Verdict.PRECHECK_FAILED
     assert gate.counters['other_device_frames'] == 3
     assert gate.diagnostic_values()['locked_device_id'] == 'PHONE-A'
+
+
+def test_a_flood_of_made_up_device_ids_names_only_the_first_ones():
+    gate = PacketGate(parse_allowlist('127.0.0.1'), device_id='PHONE-A')
+    decisions = [gate.admit(frame(f'FAKE-{i}'), PHONE, 0.0) for i in range(100)]
+    named = [d for d in decisions if d.first]
+    assert len(named) == MAX_LOGGED_PER_KIND and named[-1].last_logged
+    assert not any(d.last_logged for d in named[:-1])
+    assert gate.counters['other_device_frames'] == 100
 
 
 def test_rate_cap_per_sender_allows_a_burst_then_the_configured_rate():
