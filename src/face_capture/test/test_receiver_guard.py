@@ -31,6 +31,15 @@ def stats(diagnostics):
     return diag_values(diagnostics, NODE)
 
 
+def receiver_with_phone(ros_node, frames, node_process, tmp_path, **params):
+    """A receiver on a free port and a phone whose frames it publishes (device locked)."""
+    port = free_port()
+    receiver = start_receiver(node_process, tmp_path, port, **params)
+    phone = Phone(port)
+    assert connected(ros_node, frames, phone, VALUES), receiver.output()
+    return receiver, phone
+
+
 def settled(diagnostics, key):
     """The counter's value once two diagnostics periods in a row agree (nothing in flight)."""
     seen = []
@@ -45,10 +54,8 @@ def settled(diagnostics, key):
 def test_frames_of_a_second_device_are_dropped_counted_and_logged_once(ros_node, probes,
                                                                        node_process, tmp_path):
     frames, diagnostics = probes
-    port = free_port()
-    receiver = start_receiver(node_process, tmp_path, port)
-    phone, other = Phone(port), Phone(port)
-    assert connected(ros_node, frames, phone, VALUES), receiver.output()
+    receiver, phone = receiver_with_phone(ros_node, frames, node_process, tmp_path)
+    other = Phone(phone.port)
     for _ in range(30):                                   # interleaved, as in the report
         other.send(VALUES)
         phone.send(VALUES)
@@ -86,10 +93,8 @@ def test_a_sender_outside_the_allowlist_is_dropped_counted_and_logged_once(
 def test_a_sender_over_the_rate_cap_is_capped_counted_and_logged_once(ros_node, probes,
                                                                      node_process, tmp_path):
     frames, diagnostics = probes
-    port = free_port()
-    receiver = start_receiver(node_process, tmp_path, port, max_rate_hz=60.0)
-    phone = Phone(port)
-    assert connected(ros_node, frames, phone, VALUES), receiver.output()
+    receiver, phone = receiver_with_phone(ros_node, frames, node_process, tmp_path,
+                                          max_rate_hz=60.0)
     published = settled(diagnostics, 'published')
     for _ in range(300):                             # as fast as Python sends: far over 60/s
         phone.send(VALUES)
@@ -106,11 +111,9 @@ def test_a_sender_over_the_rate_cap_is_capped_counted_and_logged_once(ros_node, 
 def test_kernel_filter_drops_a_disallowed_sender_before_python(ros_node, probes, node_process,
                                                                 tmp_path):
     frames, diagnostics = probes
-    port = free_port()
-    receiver = start_receiver(node_process, tmp_path, port, allow='127.0.0.1',
-                              kernel_filter='always')
-    phone, intruder = Phone(port), Phone(port, source='127.0.0.2')
-    assert connected(ros_node, frames, phone, VALUES), receiver.output()
+    _, phone = receiver_with_phone(ros_node, frames, node_process, tmp_path,
+                                   allow='127.0.0.1', kernel_filter='always')
+    intruder = Phone(phone.port, source='127.0.0.2')
     for _ in range(40):
         intruder.send(VALUES)
     wait_until(lambda: stats(diagnostics).get('kernel_drops') == '40')
@@ -123,14 +126,11 @@ def test_kernel_filter_drops_a_disallowed_sender_before_python(ros_node, probes,
 def test_a_flood_of_malformed_packets_does_not_starve_the_phone(ros_node, probes,
                                                                  node_process, tmp_path):
     frames, diagnostics = probes
-    port = free_port()
-    receiver = start_receiver(node_process, tmp_path, port)
-    phone = Phone(port)
-    assert connected(ros_node, frames, phone, VALUES), receiver.output()
+    receiver, phone = receiver_with_phone(ros_node, frames, node_process, tmp_path)
     published = settled(diagnostics, 'published')
     junk = [b'\x06' + bytes(np.random.default_rng(i).integers(0, 256, 60 + i % 300, np.uint8))
             for i in range(512)]
-    flooder = Phone(port)
+    flooder = Phone(phone.port)
     flooding = threading.Event()
 
     def flood():
@@ -161,10 +161,7 @@ def test_a_flood_of_malformed_packets_does_not_starve_the_phone(ros_node, probes
 def test_neutral_capture_keeps_the_node_serving_while_it_collects(ros_node, probes,
                                                                    node_process, tmp_path):
     frames, diagnostics = probes
-    port = free_port()
-    receiver = start_receiver(node_process, tmp_path, port)
-    phone = Phone(port)
-    assert connected(ros_node, frames, phone, VALUES), receiver.output()
+    receiver, phone = receiver_with_phone(ros_node, frames, node_process, tmp_path)
     stop = threading.Event()
     streamer = threading.Thread(target=phone.stream, args=(VALUES, stop), daemon=True)
     streamer.start()

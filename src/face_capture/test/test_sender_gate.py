@@ -7,16 +7,14 @@ import uuid
 import numpy as np
 import pytest
 
+from face_capture import sender_gate as bpf  # the kernel filter part
 from face_capture.livelink import MAX_PACKET_BYTES, MIN_PACKET_BYTES, pack_packet
 from face_capture.sender_gate import (
     MAX_LOGGED_PER_KIND,
     GateConfigError,
     PacketGate,
     Verdict,
-    attach_kernel_filter,
     effective_allowlist,
-    kernel_drops,
-    kernel_filter,
     parse_allowlist,
 )
 from face_common.arkit import NUM_CHANNELS
@@ -141,7 +139,8 @@ def delivered(receiver, payload, source='127.0.0.1') -> bool:
 
 def test_kernel_filter_drops_disallowed_senders_junk_and_other_devices(receiver):
     device = str(uuid.uuid4()).upper()
-    attach_kernel_filter(receiver, kernel_filter(parse_allowlist('127.0.0.1/32'), device))
+    program = bpf.kernel_filter(parse_allowlist('127.0.0.1/32'), device)
+    bpf.attach_kernel_filter(receiver, program)
     assert delivered(receiver, frame(device))
     assert delivered(receiver, pack_packet(device, 'iPhone', 3))            # no face
     assert not delivered(receiver, frame(device), source='127.0.0.2')
@@ -149,19 +148,20 @@ def test_kernel_filter_drops_disallowed_senders_junk_and_other_devices(receiver)
     assert not delivered(receiver, b'\x05' + frame(device)[1:])
     assert not delivered(receiver, frame(device)[:20])
     assert not delivered(receiver, b'\x06' + bytes(MAX_PACKET_BYTES))
-    assert kernel_drops(receiver) == '5'
+    assert bpf.kernel_drops(receiver) == '5'
 
 
 def test_kernel_filter_without_a_device_checks_sender_size_and_version(receiver):
-    attach_kernel_filter(receiver, kernel_filter(parse_allowlist('127.0.0.0/30')))
+    bpf.attach_kernel_filter(receiver, bpf.kernel_filter(parse_allowlist('127.0.0.0/30')))
     assert delivered(receiver, frame('PHONE-A'))
     assert delivered(receiver, frame('PHONE-B'), source='127.0.0.2')
     assert not delivered(receiver, frame('PHONE-A'), source='127.0.0.4')
     assert not delivered(receiver, b'\x05' * 100)
-    attach_kernel_filter(receiver, kernel_filter(parse_allowlist('0.0.0.0/0')))   # replaced
+    # attaching again replaces the filter
+    bpf.attach_kernel_filter(receiver, bpf.kernel_filter(parse_allowlist('0.0.0.0/0')))
     assert delivered(receiver, frame('PHONE-A'), source='127.0.0.4')
 
 
 def test_kernel_filter_refuses_a_device_id_too_long_for_bpf_jumps():
     with pytest.raises(GateConfigError, match='too long'):
-        kernel_filter(parse_allowlist('127.0.0.1'), 'x' * 1000)
+        bpf.kernel_filter(parse_allowlist('127.0.0.1'), 'x' * 1000)
