@@ -162,6 +162,8 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
                 try:
                     self._admit(view[:size], sender)
                 except Exception as exc:      # a bug must not kill the receive thread
+                    if not self.context.ok():     # Ctrl-C shut the context down under us
+                        return
                     self.get_logger().error(
                         f'unexpected error on a packet from {sender}: {exc!r}',
                         throttle_duration_sec=5.0)
