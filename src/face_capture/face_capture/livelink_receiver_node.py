@@ -124,17 +124,26 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
         """(Re)install the BPF filter for the gate's networks and locked device id; without
         one (not Linux, or an id too long for BPF's jumps) the PacketGate still checks all."""
         try:
-            attach_kernel_filter(self._sock, kernel_filter(self.gate.networks,
-                                                           self.gate.device_id))
-            self.kernel_filter = 'on' + (f' (device {self.gate.device_id})'
-                                         if self.gate.device_id else '')
+            program = kernel_filter(self.gate.networks, self.gate.device_id)
+            state = 'on' + (f' (device {self.gate.device_id})' if self.gate.device_id else '')
         except GateConfigError:
-            attach_kernel_filter(self._sock, kernel_filter(self.gate.networks))
-            self.kernel_filter = 'on (device id checked in Python: too long for BPF)'
+            state = 'on (device id checked in Python: too long for BPF)'
+            try:
+                program = kernel_filter(self.gate.networks)
+            except GateConfigError as exc:          # an allowlist too long for BPF's jumps
+                self._kernel_filter_unavailable(str(exc))
+                return
+        try:
+            attach_kernel_filter(self._sock, program)
         except OSError as exc:
-            self.kernel_filter = f'unavailable ({exc.strerror})'
-            self.get_logger().warn(f'kernel socket filter unavailable: {exc}; '
-                                   'packets are checked in Python only')
+            self._kernel_filter_unavailable(str(exc.strerror))
+            return
+        self.kernel_filter = state
+
+    def _kernel_filter_unavailable(self, why: str) -> None:
+        self.kernel_filter = f'unavailable ({why})'
+        self.get_logger().warn(f'kernel socket filter unavailable: {why}; packets are checked '
+                               'in Python only')
 
     def _count(self, key: str) -> None:
         with self._lock:
