@@ -8,10 +8,12 @@
 #   make demo                                   # 30 s, Micheal, ExFace, stand-in iPhone
 #   make demo ARGS="--robot ameca --model mlp"  # another robot / model
 #   make demo ARGS="--duration 0"               # until Ctrl-C
-#   make demo ARGS="--input udp"                # a real iPhone running Live Link Face
+#   make demo ARGS="--input udp --allow 192.168.1.23"  # a real iPhone running Live Link Face
 #   make demo ARGS="--input take --take my.csv" # a take file played onto the topics
 #   make demo ARGS="--start 0"                  # the bundled take from its beginning
 #   options: --port UDP_PORT --dashboard-port N --out DIR (default out/demo/<date-time>)
+#   --allow ADDR[,ADDR|SUBNET]: with --input udp, the phone(s) the receiver accepts (required:
+#   udp listens on every interface, 0.0.0.0, and takes frames from these senders only)
 # The bundled take starts at its held-out part (from 94 s: no shipped model trained on it, the
 # part face-retarget-eval scores), the performer's neutral taken from the take's first second.
 set -euo pipefail
@@ -23,6 +25,7 @@ input=standin
 take=""
 start=""
 port=11111
+allow=""
 dashboard_port=8080
 out=""
 while [ $# -gt 0 ]; do
@@ -34,17 +37,25 @@ while [ $# -gt 0 ]; do
     --take) take=$2; shift 2 ;;
     --start) start=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
+    --allow) allow=$2; shift 2 ;;
     --dashboard-port) dashboard_port=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 standin=false
 take_player=false
+bind_address=127.0.0.1
 case "$input" in
   standin) standin=true ;;
-  udp) ;;
+  udp)
+    if [ -z "$allow" ]; then
+      echo "demo: --input udp listens on the network: give the phone's address with --allow" \
+        "(e.g. --allow 192.168.1.23, or a subnet --allow 192.168.1.0/24)" >&2
+      exit 2
+    fi
+    bind_address=0.0.0.0 ;;
   take) take_player=true ;;
   *) echo "demo: --input is standin, udp or take" >&2; exit 2 ;;
 esac
@@ -98,6 +109,7 @@ if [ "$input" != udp ] && [ "$(python -c "print(float('$start') > 0)")" = True ]
 fi
 
 face-launch launch/shadow.launch.yaml "robot:=$robot" "model:=$model" "port:=$port" \
+  "livelink_bind_address:=$bind_address" "livelink_allow:=$allow" \
   "standin:=$standin" "take_player:=$take_player" "take:=$take" \
   "calibration_dir:=$out/calibration" "dashboard_port:=$dashboard_port" \
   "record:=true" "bag:=$out/bag" "standin_delay:=6.0" "start:=$start" \
@@ -115,7 +127,7 @@ trap 'exit 143' TERM
 
 case "$input" in
   standin) echo "demo: stand-in iPhone (${take:-bundled take} from ${start} s) -> UDP $port -> livelink_receiver -> retarget ($model) -> actuation -> $robot twin" ;;
-  udp) echo "demo: waiting for Live Link Face on UDP port $port (set the app's target to this machine)" ;;
+  udp) echo "demo: listening for Live Link Face on UDP 0.0.0.0:$port (every interface), frames accepted only from $allow and one device (the first seen); set the app's target to this machine's address" ;;
   take) echo "demo: take player (${take:-bundled take} from ${start} s) -> retarget ($model) -> actuation -> $robot twin" ;;
 esac
 echo "demo: recording into $out/bag; node logs in $out/logs; Ctrl-C to stop"

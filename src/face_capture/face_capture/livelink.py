@@ -22,6 +22,10 @@ DEFAULT_PORT = 11111
 _INT32 = struct.Struct('>i')
 _TIME_BLOCK = struct.Struct('>ifii')         # frame, sub-frame, rate numerator, denominator
 _MAX_STRING_BYTES = 1024                    # far above any real id or subject name
+# Datagram size bounds of a v6 packet: a no-face packet with empty strings, and a full frame
+# with both strings at their limit. Anything outside cannot parse, so it is dropped unread.
+MIN_PACKET_BYTES = 1 + 4 + 4 + _TIME_BLOCK.size
+MAX_PACKET_BYTES = MIN_PACKET_BYTES + 2 * _MAX_STRING_BYTES + 1 + 4 * NUM_CHANNELS
 
 
 class LiveLinkError(ValueError):
@@ -71,10 +75,32 @@ def _read_string(data: bytes, offset: int, what: str):
     if offset + length > len(data):
         raise MalformedPacket(f'{what} needs {length} bytes, packet has {len(data) - offset}')
     try:
-        text = data[offset:offset + length].decode('utf-8')
+        text = bytes(data[offset:offset + length]).decode('utf-8')     # bytes or memoryview
     except UnicodeDecodeError as exc:
         raise MalformedPacket(f'{what} is not UTF-8: {exc}') from None
     return text, offset + length
+
+
+def precheck(data) -> str:
+    """The cheap test a packet must pass before parse_packet: size bounds and version byte.
+    Returns '' when it passes, else why not (for the log line)."""
+    size = len(data)
+    if size < MIN_PACKET_BYTES or size > MAX_PACKET_BYTES:
+        return f'{size} bytes, outside {MIN_PACKET_BYTES}..{MAX_PACKET_BYTES}'
+    if data[0] != PACKET_VERSION:
+        return f'version {data[0]} (expected {PACKET_VERSION})'
+    return ''
+
+
+def device_id_prefix(device_id: str) -> bytes:
+    """The bytes every packet of this device starts with after the version byte (the length
+    prefix and the id), for comparing a packet against a locked device without parsing it."""
+    return _pack_string(device_id)
+
+
+def packet_device_id(data) -> str:
+    """Only the device id of a packet (raises MalformedPacket), for naming a foreign device."""
+    return _read_string(data, 1, 'device id')[0]
 
 
 def parse_packet(data: bytes):

@@ -3,7 +3,9 @@
 Frames are produced on the subclass's own thread (socket loop or playback clock) and handed
 to publish_frame(), which applies neutral calibration, clamps blendshapes into 0..1, counts
 every intervention and publishes. The calibration services live here, so every source offers
-the same ones.
+the same ones. A neutral capture waits for its frames on a worker thread of its own callback
+group (run_source_node spins a MultiThreadedExecutor), so diagnostics and the other services
+keep running while it collects.
 """
 import threading
 import time
@@ -11,6 +13,8 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
@@ -19,13 +23,20 @@ from face_common import qos
 from face_common.arkit import NUM_BLENDSHAPES
 from face_common.latency import DECODE, PREPROCESS
 from face_common.messages import blendshapes_msg, latency_msg
-from face_common.node import OK, WARN, apply_realtime_priority, publish_status
+from face_common.node import OK, WARN, apply_realtime_priority, publish_status, run_node
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, LatencyTrace
 from face_msgs.srv import CaptureNeutral, SelectCalibration
 
 BLENDSHAPES_TOPIC = '/face/human/blendshapes'
 DEFAULT_CALIBRATION_DIR = '~/.local/share/face_shadowing/calibration'
+# One worker may wait in a neutral capture while the other serves the timer and services.
+EXECUTOR_THREADS = 2
+
+
+def run_source_node(node_class, args=None) -> None:
+    """run_node with the executor a BlendshapeSourceNode needs (see the module docstring)."""
+    run_node(node_class, args, lambda: MultiThreadedExecutor(num_threads=EXECUTOR_THREADS))
 
 
 class BlendshapeSourceNode(Node):
@@ -66,7 +77,9 @@ class BlendshapeSourceNode(Node):
         self.trace_pub = self.create_publisher(LatencyTrace, '/face/latency', qos.TRACE)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                      qos.DIAGNOSTICS)
-        self.create_service(CaptureNeutral, '/face/human/capture_neutral', self._on_capture)
+        # Reentrant: a second request while one collects is answered (refused) at once.
+        self.create_service(CaptureNeutral, '/face/human/capture_neutral', self._on_capture,
+                            callback_group=ReentrantCallbackGroup())
         self.create_service(SelectCalibration, '/face/human/select_calibration',
                             self._on_select)
         self.create_service(Trigger, '/face/human/reset_calibration', self._on_reset)
@@ -150,7 +163,7 @@ class BlendshapeSourceNode(Node):
             self._capture = capture
             self._capture_done.clear()
         self.get_logger().info(f'capturing neutral face "{name}" over {num} frames')
-        finished = self._capture_done.wait(timeout)
+        finished = self._capture_done.wait(timeout) and capture.done
         with self._lock:
             self._capture = None
         response.frames_used = capture.collected
@@ -207,6 +220,10 @@ class BlendshapeSourceNode(Node):
         else:
             self.get_logger().info(f'calibration: profile "{self.profile.name}" '
                                    f'({self.profile.frames} frames, {self.profile.created})')
+
+    def destroy_node(self):
+        self._capture_done.set()            # a capture still waiting for frames gives up now
+        super().destroy_node()
 
     # ---- diagnostics -----------------------------------------------------------------
     def diagnostic_values(self) -> dict:

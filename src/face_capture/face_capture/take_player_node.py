@@ -10,9 +10,9 @@ import time
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 
 from face_capture.bundled import bundled_take_path
-from face_capture.source_node import BlendshapeSourceNode
+from face_capture.source_node import BlendshapeSourceNode, run_source_node
 from face_capture.takes import TakeFormatError, read_take
-from face_common.node import run_node, start_publishing_thread
+from face_common.node import start_publishing_thread
 
 
 class TakePlayerNode(BlendshapeSourceNode):
@@ -82,7 +82,7 @@ class TakePlayerNode(BlendshapeSourceNode):
 
 
 def main(args=None):
-    run_node(TakePlayerNode, args)
+    run_source_node(TakePlayerNode, args)
 
 
 if __name__ == '__main__':

@@ -36,9 +36,10 @@ def diag_values(collector, node_name):
 class Phone:
     """Sends real Live Link Face packets to the receiver over loopback UDP."""
 
-    def __init__(self, port):
+    def __init__(self, port, source='127.0.0.1'):
         self.port = port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((source, 0))
         self.device = str(uuid.uuid4()).upper()
         self.frame = 1000
 
@@ -55,10 +56,10 @@ class Phone:
             time.sleep(1.0 / hz)
 
 
-def start_receiver(node_process, tmp_path, port):
+def start_receiver(node_process, tmp_path, port, **params):
     return node_process('face_capture', 'livelink_receiver',
                         params={'port': port, 'calibration_dir': str(tmp_path / 'calib'),
-                                'diagnostics_period_s': 0.2})
+                                'diagnostics_period_s': 0.2, **params})
 
 
 def connected(ros_node, collector, phone, values, timeout=15.0):
@@ -84,8 +85,9 @@ def test_receiver_publishes_real_udp_frames_and_counts_bad_packets(ros_node, nod
         time.sleep(0.005)
     phone.send_raw(pack_packet(phone.device, 'iPhone', phone.frame + 1))   # no face
     phone.send_raw(bytes([5]) + pack_packet(phone.device, 'iPhone', 1, values)[1:])  # v5
-    for junk in (b'', b'\x06\x00', b'\x06' + b'garbage' * 10):
+    for junk in (b'', b'\x06\x00', b'\x06' + b'garbage' * 10):      # size; size; device id
         phone.send_raw(junk)
+    phone.send_raw(pack_packet(phone.device, 'iPhone', 1, values)[:-3])   # parse: truncated
     bad = values.copy()
     bad[3] = np.nan
     phone.send(bad)                                               # non-finite
@@ -94,7 +96,7 @@ def test_receiver_publishes_real_udp_frames_and_counts_bad_packets(ros_node, nod
     high[channel_index('JawOpen')] = 1.5                          # out of range: clamped
     phone.send(high, frame=phone.frame + 10)
 
-    wait_until(lambda: diag_values(diagnostics, 'livelink_receiver').get('malformed') == '3')
+    wait_until(lambda: diag_values(diagnostics, 'livelink_receiver').get('stale_frames') == '1')
     received = [m for m in frames.snapshot() if m.frame_number >= first_sent or
                 not m.face_tracked]
     tracked = [m for m in received if m.face_tracked]
@@ -111,8 +113,8 @@ def test_receiver_publishes_real_udp_frames_and_counts_bad_packets(ros_node, nod
     assert any(not m.face_tracked for m in received)
 
     stats = diag_values(diagnostics, 'livelink_receiver')
-    assert stats['malformed'] == '3'
-    assert stats['unsupported_version'] == '1'
+    assert stats['precheck_rejects'] == '4'      # 3 junk + the v5 packet, never parsed
+    assert stats['malformed'] == '1'
     assert stats['non_finite'] == '1'
     assert stats['stale_frames'] == '1'
     assert stats['clamped_values'] == '1'

@@ -11,14 +11,15 @@ from face_common.realtime import set_realtime_priority
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
 
-def run_node(node_class, args=None) -> None:
+def run_node(node_class, args=None, executor_factory=None) -> None:
     """rclpy.init, spin until Ctrl-C / SIGTERM / shutdown, then clean up (the ros2/examples
-    main(), once)."""
+    main(), once). executor_factory: for a node that needs another executor than the default
+    single-threaded one (made after rclpy.init)."""
     rclpy.init(args=args)
     node = None
     try:
         node = node_class()
-        rclpy.spin(node)
+        rclpy.spin(node, executor_factory() if executor_factory else None)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
