@@ -93,7 +93,8 @@ def test_calibrate_cli_set_show_capture_reset(tmp_path, capsys):
     try:
         profile = load_profile('micheal', NONE)
         for motor in profile.motors:                    # the face as posed by hand
-            device.targets[(12 if motor.channel < 24 else 13, motor.channel % 24)] = 6000
+            key = (12 if motor.channel < 24 else 13, motor.channel % 24)
+            device.targets[key] = device.positions[key] = 6000
         assert calibrate([*args, 'capture-neutral', '--driver', 'maestro', '--port',
                           device.path]) == 0
     finally:
