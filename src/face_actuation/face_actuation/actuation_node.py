@@ -50,6 +50,14 @@ RECENT_ERROR_S = 5.0         # a driver error keeps /diagnostics at ERROR this l
 ERROR_POLL_S = 1.0           # how often the hardware's own error state is read
 
 
+def error_kind(exc: BaseException) -> str:
+    """An exception's type as a counter key: 'OSError', 'termios.error',
+    'serial.SerialException', 'face_actuation.DriverError'."""
+    kind = type(exc)
+    package = kind.__module__.split('.')[0]
+    return kind.__qualname__ if package == 'builtins' else f'{package}.{kind.__qualname__}'
+
+
 class ActuationNode(Node):
 
     def __init__(self):
@@ -114,6 +122,7 @@ class ActuationNode(Node):
         self._traced = 0             # commands whose latency trace went out
         self._last_error = ''
         self._last_error_time = -np.inf
+        self._down_cause = ''                     # the error that took the driver down
         self._new_command = threading.Event()
         self._driver_lock = threading.Lock()      # the loop and services share one port
         self._driver_up = True
@@ -225,12 +234,12 @@ class ActuationNode(Node):
             with self._driver_lock:
                 return self.driver.read_positions()
         except Exception as exc:
-            self.get_logger().warn(f'could not read positions: {type(exc).__name__}: {exc}',
+            self.get_logger().warn(f'could not read positions: {error_kind(exc)}: {exc}',
                                    throttle_duration_sec=2.0)
             return None
 
     def _count_driver_error(self, exc: BaseException, context: str) -> str:
-        kind = type(exc).__name__
+        kind = error_kind(exc)
         self.counters['driver_errors'] += 1
         self.driver_error_types[kind] += 1
         self._last_error = f'{context}{kind}: {exc}'
@@ -248,6 +257,7 @@ class ActuationNode(Node):
         text = self._count_driver_error(exc, '')
         self.get_logger().error(f'driver: {text}; closing it and reopening with backoff',
                                 throttle_duration_sec=2.0)
+        self._down_cause = text
         self._driver_up = False
         self._close_driver()
         self._reconnect_delay = self._reconnect_min
@@ -272,20 +282,21 @@ class ActuationNode(Node):
 
     def _motion_unavailable(self) -> str:
         """Why the motors cannot be commanded now ('' when they can)."""
-        problem = self._loop_problem()
+        _, problem = self._loop_problem()
         if problem:
             return problem
         if not self._driver_up:
-            return f'driver down ({self._last_error})'
+            return f'driver down ({self._down_cause})'
         return ''
 
-    def _loop_problem(self) -> str:
+    def _loop_problem(self) -> tuple:
+        """(mode, reason) when the control loop has stopped or stalled, else ('', '')."""
         if not self._thread.is_alive():
-            return f'control loop stopped ({self._loop_failure or "thread ended"})'
+            return 'loop_stopped', f'control loop stopped ({self._loop_failure or "ended"})'
         age = time.monotonic() - self._heartbeat
         if age > self._stall_s:
-            return f'control loop stalled (no tick for {age:.1f} s)'
-        return ''
+            return 'loop_stalled', f'control loop stalled (no tick for {age:.1f} s)'
+        return '', ''
 
     def _on_command_if_driving(self, msg: ControlValues) -> None:
         """Commands are refused (and counted) while nothing could execute them: they must not
@@ -316,7 +327,7 @@ class ActuationNode(Node):
         try:
             self._run_control_loop()
         except BaseException as exc:
-            self._loop_failure = f'{type(exc).__name__}: {exc}'
+            self._loop_failure = f'{error_kind(exc)}: {exc}'
             raise
 
     def _run_control_loop(self) -> None:
@@ -451,14 +462,15 @@ class ActuationNode(Node):
             limp = self.safety.limp
         loop = self.loop_ms.summary()
         now = time.monotonic()
-        loop_problem = self._loop_problem()
+        loop_mode, loop_problem = self._loop_problem()
         reported_mode = mode.value
         if loop_problem:
-            level, message, reported_mode = ERROR, loop_problem, 'loop_stopped'
+            level, message, reported_mode = ERROR, loop_problem, loop_mode
         elif not self._driver_up:
             level, reported_mode = ERROR, 'driver_down'
-            message = (f'driver down, reopening (next try in '
-                       f'{max(0.0, self._reconnect_at - now):.1f} s): {self._last_error}')
+            message = (f'driver down ({self._down_cause}); reopening, next try in '
+                       f'{max(0.0, self._reconnect_at - now):.1f} s; last error: '
+                       f'{self._last_error}')
         elif mode is Mode.ESTOP:
             level, message = WARN, 'e-stop: ' + ('limp' if limp else 'holding')
         elif now - self._last_error_time < RECENT_ERROR_S:
@@ -469,7 +481,7 @@ class ActuationNode(Node):
             level, message = OK, mode.value
         values = {'mode': reported_mode, 'safety_mode': mode.value,
                   'driver_up': str(self._driver_up).lower(),
-                  'last_driver_error': self._last_error,
+                  'last_driver_error': self._last_error, 'driver_down_cause': self._down_cause,
                   'loop_heartbeat_age_ms': f'{(now - self._heartbeat) * 1e3:.0f}',
                   'control_rate_hz': f'{self.rate_hz:.1f}',
                   'command_rate_hz': f'{self.command_rate.rate(now):.1f}',

@@ -51,7 +51,10 @@ class Motor:
 
     @property
     def neutral_normalised(self) -> float:
-        return (self.neutral - self.min) / (self.max - self.min)
+        """The neutral as a normalised position: to_native() of it is the profile's neutral,
+        also for an inverted motor (0 = max there)."""
+        x = (self.neutral - self.min) / (self.max - self.min)
+        return 1.0 - x if self.invert else x
 
 
 @dataclass(frozen=True)
@@ -305,7 +308,8 @@ def _twin(data, motors: dict, where: str) -> dict:
     seed = data.get('seed', 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
         raise ProfileError(f'{where}.seed: expected an integer 0..2^32-1')
-    for name, entry in _mapping(data.get('effects') or {}, f'{where}.effects').items():
+    data['effects'] = _mapping(data.get('effects') or {}, f'{where}.effects')
+    for name, entry in data['effects'].items():
         ewhere = f'{where}.effects.{name}'
         if name not in motors:
             raise ProfileError(f'{ewhere}: no motor named {name!r}')

@@ -123,3 +123,6 @@ class DynamixelDriver(Driver):
     def disconnect(self) -> None:
         if self.port.is_open:
             self.port.closePort()
+        # a transfer cut short by an exception (an unplugged adapter) leaves the SDK's busy
+        # flag set, and every later packet would fail with "Port is in use"
+        self.port.is_using = False
