@@ -51,10 +51,7 @@ class Motor:
 
     @property
     def neutral_normalised(self) -> float:
-        """The neutral as a normalised position: to_native() of it is the profile's neutral,
-        also for an inverted motor (0 = max there)."""
-        x = (self.neutral - self.min) / (self.max - self.min)
-        return 1.0 - x if self.invert else x
+        return (self.neutral - self.min) / (self.max - self.min)
 
 
 @dataclass(frozen=True)

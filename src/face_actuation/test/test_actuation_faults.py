@@ -255,9 +255,10 @@ def check_maestro_power_up(device, micheal, since=0):
     acceleration at the profile's limits; both go back to the profile's driver settings
     (0, 0) once the safety layer has finished powering up."""
     log = list(device.log)[since:]
-    for motor in micheal.motors:
+    neutral_us = micheal.to_native(micheal.neutral)       # an inverted motor: min + max - neutral
+    for motor, neutral in zip(micheal.motors, neutral_us, strict=True):
         key = maestro_key(motor)
-        assert device.first_targets[key] == round(motor.neutral * 4), motor.name
+        assert device.first_targets[key] == round(neutral * 4), motor.name
         speed = [i for i, e in enumerate(log) if e[0] == 'set_speed' and e[1:3] == key]
         first = next(i for i, e in enumerate(log) if e[0] == 'set_multiple_targets'
                      and e[1] == key[0] and e[2] <= key[1] < e[2] + len(e[3]))
