@@ -11,7 +11,14 @@ profile says) and is persisted in the state folder, so a restarted node starts e
 reset clears the latch and eases to neutral without following commands; resume follows
 commands again (refused while latched); enable = reset + resume (the dashboard's button);
 go_to_neutral.
+
+The loop cannot die quietly: any exception from the driver is caught, counted by type and
+reported as ERROR in /diagnostics; the driver is closed and reopened with exponential backoff,
+and while it is down the reported mode is 'driver_down', commands are refused (counted) and
+services say the motors cannot move. The loop refreshes a heartbeat every tick; if the thread
+ever stops or stalls, /diagnostics says ERROR at its next message.
 """
+from collections import Counter
 import threading
 import time
 
@@ -22,7 +29,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
-from face_actuation.drivers import DriverError, make_driver
+from face_actuation.drivers import DriverError, UnencodableValue, make_driver
 from face_actuation.estop_store import EstopStore
 from face_actuation.profile import ProfileError, load_profile
 from face_actuation.safety import MIN_TICK_PERIODS, Mode, SafetyLayer
@@ -52,6 +59,16 @@ REJECTION_LINES = {
     'zero_stamps': 'command with a zero stamp dropped: stamp commands with their frame time',
     'ignored_commands': 'command counted, not executed',
 }
+RECENT_ERROR_S = 5.0         # a driver error keeps /diagnostics at ERROR this long after it
+ERROR_POLL_S = 1.0           # how often the hardware's own error state is read
+
+
+def error_kind(exc: BaseException) -> str:
+    """An exception's type as a counter key: 'OSError', 'termios.error',
+    'serial.SerialException', 'face_actuation.DriverError'."""
+    kind = type(exc)
+    package = kind.__module__.split('.')[0]
+    return kind.__qualname__ if package == 'builtins' else f'{package}.{kind.__qualname__}'
 
 
 class ActuationNode(Node):
@@ -84,6 +101,13 @@ class ActuationNode(Node):
         p('state_dir', '', ParameterDescriptor(
             description='Folder of the persisted e-stop; empty = $FACE_STATE_DIR, else '
                         '~/.local/share/face_shadowing/state.'))
+        p('reconnect_min_s', 0.2, ParameterDescriptor(
+            description='First wait before reopening a failed driver; doubles per failed try.'))
+        p('reconnect_max_s', 5.0, ParameterDescriptor(
+            description='Longest wait between tries to reopen a failed driver.'))
+        p('loop_stall_s', 0.5, ParameterDescriptor(
+            description='A control loop without a tick for this long is reported as stalled '
+                        '(ERROR in /diagnostics).'))
         g = self.get_parameter
         try:
             self.profile = load_profile(g('robot').value, g('calibration_dir').value or None)
@@ -107,8 +131,9 @@ class ActuationNode(Node):
         self._lock = threading.Lock()
         self._name_cache = {}
         self.counters = {'commands': 0, 'unknown_motor_names': 0, 'bad_command_messages': 0,
-                         'driver_errors': 0, 'overruns': 0, 'estop_restored': 0,
-                         'state_write_errors': 0}
+                         'driver_errors': 0, 'driver_reconnects': 0, 'commands_refused': 0,
+                         'overruns': 0, 'estop_restored': 0, 'state_write_errors': 0}
+        self.driver_error_types = Counter()
         self._warned_at = {}
         self.loop_ms = SlidingWindow(600)
         self.command_latency_ms = SlidingWindow(600)
@@ -118,15 +143,26 @@ class ActuationNode(Node):
         self._received_ns = 0        # when the newest accepted command arrived
         self._traced = 0             # commands whose latency trace went out
         self._last_error = ''
+        self._last_error_time = -np.inf
+        self._down_cause = ''                     # the error that took the driver down
         self._new_command = threading.Event()
+        self._driver_lock = threading.Lock()      # the loop and services share one port
+        self._driver_up = True
+        self._powering_up = True                  # driver still has its power-up settings
+        self._reconnect_min = g('reconnect_min_s').value
+        self._reconnect_max = max(g('reconnect_max_s').value, self._reconnect_min)
+        self._reconnect_delay = self._reconnect_min
+        self._reconnect_at = 0.0
+        self._stall_s = g('loop_stall_s').value
+        self._heartbeat = time.monotonic()
+        self._loop_failure = ''
+        self._last_poll = self._last_twin = self._last_render = -np.inf
 
-        measured = None
         try:
-            measured = self.driver.read_positions()
-        except DriverError as exc:
+            self._power_up_from_driver()
+        except Exception as exc:                  # any failure: start from neutral
             self.get_logger().warn(f'could not read the power-up pose ({exc}); assuming neutral')
-        self.safety.power_up(measured if measured is not None else self.profile.neutral,
-                             time.time())
+            self.safety.power_up(self.profile.neutral, time.time())
         self.get_logger().info(
             f'robot "{self.profile.name}" ({self.profile.num_motors} motors, '
             f'{self.profile.kind}{", calibrated" if self.profile.calibrated else ""}), driver '
@@ -144,14 +180,15 @@ class ActuationNode(Node):
             self.image_pub = self.create_publisher(Image, '/face/robot/image', qos.LIVE_STREAM)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                      qos.DIAGNOSTICS)
-        self.create_subscription(ControlValues, '/face/command', self._on_command,
+        self.create_subscription(ControlValues, '/face/command', self._on_command_if_driving,
                                  qos.LIVE_STREAM)
-        self.create_service(Trigger, '/face/actuation/estop', self._on_estop)
-        self.create_service(Trigger, '/face/actuation/reset', self._on_reset)
-        self.create_service(Trigger, '/face/actuation/resume', self._on_resume)
-        self.create_service(Trigger, '/face/actuation/enable', self._on_enable)
-        self.create_service(Trigger, '/face/actuation/go_to_neutral', self._on_neutral)
+        for name, callback in (('estop', self._on_estop), ('reset', self._on_reset),
+                               ('resume', self._on_resume), ('enable', self._on_enable),
+                               ('go_to_neutral', self._on_neutral)):
+            self.create_service(Trigger, f'/face/actuation/{name}', self._honest(callback))
         self.create_timer(g('diagnostics_period_s').value, self._publish_diagnostics)
+        self._twin_hz = max(g('twin_rate_hz').value, 1e-3)
+        self._render_hz = g('render_rate_hz').value
         self._running = True
         self.scheduling = apply_realtime_priority(self)
         self._thread = start_publishing_thread(self, self._control_loop, 'control')
@@ -216,20 +253,134 @@ class ActuationNode(Node):
                      if self.safety.latched else ' (standby: call /face/actuation/resume)')
         self.get_logger().warn(line.format(ahead=ahead_s))
 
+    # ---- driver health --------------------------------------------------------------------
+    def _power_up_from_driver(self) -> None:
+        """Ease to neutral from where the driver finds the motors (NaN entries: unknown). A
+        latched e-stop outlives a reconnect: then the pose is left as the e-stop holds it."""
+        with self._driver_lock:
+            measured = self.driver.read_positions()
+        with self._lock:
+            if self.safety.mode is not Mode.ESTOP:
+                self.safety.power_up(self.profile.neutral if measured is None else measured,
+                                     time.time(), follow=self.safety.following)
+        self._powering_up = True
+
+    def _measured_positions(self):
+        """The driver's reading for services (None when it cannot give one): serialised with
+        the control loop, and never an exception into the executor."""
+        if not self._driver_up:
+            return None
+        try:
+            with self._driver_lock:
+                return self.driver.read_positions()
+        except Exception as exc:
+            self.get_logger().warn(f'could not read positions: {error_kind(exc)}: {exc}',
+                                   throttle_duration_sec=2.0)
+            return None
+
+    def _count_driver_error(self, exc: BaseException, context: str) -> str:
+        kind = error_kind(exc)
+        self.counters['driver_errors'] += 1
+        self.driver_error_types[kind] += 1
+        self._last_error = f'{context}{kind}: {exc}'
+        self._last_error_time = time.monotonic()
+        return self._last_error
+
+    def _close_driver(self) -> None:
+        try:
+            with self._driver_lock:
+                self.driver.disconnect()
+        except Exception as exc:                  # closing a port that is already gone
+            self.get_logger().debug(f'closing the driver: {exc}')
+
+    def _take_driver_down(self, exc: BaseException) -> None:
+        text = self._count_driver_error(exc, '')
+        self.get_logger().error(f'driver: {text}; closing it and reopening with backoff',
+                                throttle_duration_sec=2.0)
+        self._down_cause = text
+        self._driver_up = False
+        self._close_driver()
+        self._reconnect_delay = self._reconnect_min
+        self._reconnect_at = time.monotonic() + self._reconnect_delay
+
+    def _reconnect(self) -> None:
+        try:
+            with self._driver_lock:
+                self.driver.connect()
+            self._power_up_from_driver()
+        except Exception as exc:
+            text = self._count_driver_error(exc, 'reopen: ')
+            self.get_logger().warn(f'driver: {text}; next try in '
+                                   f'{self._reconnect_delay:.1f} s', throttle_duration_sec=5.0)
+            self._close_driver()
+            self._reconnect_at = time.monotonic() + self._reconnect_delay
+            self._reconnect_delay = min(self._reconnect_delay * 2, self._reconnect_max)
+            return
+        self._driver_up = True
+        self.counters['driver_reconnects'] += 1
+        self.get_logger().info('driver reopened: easing to neutral from the measured pose')
+
+    def _motion_unavailable(self) -> str:
+        """Why the motors cannot be commanded now ('' when they can)."""
+        _, problem = self._loop_problem()
+        if problem:
+            return problem
+        if not self._driver_up:
+            return f'driver down ({self._down_cause})'
+        return ''
+
+    def _loop_problem(self) -> tuple:
+        """(mode, reason) when the control loop has stopped or stalled, else ('', '')."""
+        if not self._thread.is_alive():
+            return 'loop_stopped', f'control loop stopped ({self._loop_failure or "ended"})'
+        age = time.monotonic() - self._heartbeat
+        if age > self._stall_s:
+            return 'loop_stalled', f'control loop stalled (no tick for {age:.1f} s)'
+        return '', ''
+
+    def _on_command_if_driving(self, msg: ControlValues) -> None:
+        """Commands are refused (and counted) while nothing could execute them: they must not
+        pile up to run the moment the driver is back."""
+        problem = self._motion_unavailable()
+        if problem:
+            self.counters['commands_refused'] += 1
+            self.get_logger().warn(f'command refused: {problem}', throttle_duration_sec=5.0)
+            return
+        self._on_command(msg)
+
+    def _honest(self, callback):
+        """A Trigger service that never claims motion it cannot do: the request is still
+        recorded (an e-stop stays latched), but with the driver down or the loop stopped the
+        answer is success=false and says why."""
+        def answer(request, response):
+            response = callback(request, response)
+            problem = self._motion_unavailable()
+            if problem:
+                response.success = False
+                response.message = f'{response.message}; but {problem}: motors not commanded'
+            return response
+        return answer
+
     # ---- control loop ------------------------------------------------------------------------
     def _control_loop(self) -> None:
+        """Runs the loop; if anything ever ends it, the reason is kept for /diagnostics."""
+        try:
+            self._run_control_loop()
+        except BaseException as exc:
+            self._loop_failure = f'{error_kind(exc)}: {exc}'
+            raise
+
+    def _run_control_loop(self) -> None:
         """Fixed-rate ticks, and one more as soon as a new command arrives: a command waits
         for no timer (that wait was most of the end-to-end latency), and between commands
         the safety layer keeps ramping, the watchdog keeps watching. Every tick moves the
         motors by the time that actually passed, so speed and acceleration limits hold
         whatever the spacing; ticks are at least MIN_TICK_FRACTION of a period apart, which
-        bounds the bus write rate."""
+        bounds the bus write rate. While the driver is down, ticks go on (heartbeat) and
+        try to reopen it when the backoff allows."""
         period = 1.0 / self.rate_hz
         min_gap = period * MIN_TICK_FRACTION
-        twin_hz = max(self.get_parameter('twin_rate_hz').value, 1e-3)
-        render_hz = self.get_parameter('render_rate_hz').value
         last_tick = next_tick = time.monotonic()
-        last_twin = last_render = last_poll = -np.inf
         while self._running and self.context.ok():
             woken = self._new_command.wait(max(0.0, next_tick - time.monotonic()))
             if woken:
@@ -238,51 +389,74 @@ class ActuationNode(Node):
                 if early > 0:
                     time.sleep(early)
             started = time.monotonic()
+            self._heartbeat = started
             dt = max(started - last_tick, 1e-4)
             last_tick = started
-            tick_ns = time.time_ns()
-            if self.twin is not None:
-                self.driver.advance(dt)        # the elapsed time under the previous command
-            with self._lock:
-                positions = self.safety.update(time.time(), dt)
-                stamp = self._stamp
-                accepted, received_ns = self._accepted, self._received_ns
-            try:
-                if positions is None:
-                    self.driver.limp()
-                else:
-                    self.driver.write(positions)
-                if started - last_poll >= 1.0:                    # hardware error state
-                    last_poll = started
-                    reported = self.driver.poll_errors()
-                    if reported:
-                        raise DriverError(reported)
-            except DriverError as exc:
-                self.counters['driver_errors'] += 1
-                self._last_error = str(exc)
-                self.get_logger().error(f'driver: {exc}', throttle_duration_sec=2.0)
-            executed = accepted != self._traced and positions is not None
-            if executed:
-                # The first tick that executes a new command closes its frame's trace.
-                self._traced = accepted
-                self.trace_pub.publish(latency_msg(stamp, accepted, 'actuation', (
-                    (QUEUE, received_ns, max(0, tick_ns - received_ns) / 1e6),
-                    (SAFETY_DRIVER, tick_ns, (time.time_ns() - tick_ns) / 1e6))))
-            if positions is not None:
-                self.applied_pub.publish(control_values_msg(
-                    positions, self.names, stamp, robot=self.profile.name, source='safety',
-                    frame_id='applied'))
-            if self.twin is not None and started - last_twin >= 0.9 / twin_hz:
-                last_twin = started
-                render = render_hz > 0 and started - last_render >= 0.9 / render_hz
-                if render:
-                    last_render = started
-                self._publish_twin(stamp, render)
+            if self._driver_up:
+                self._tick(started, dt)
+            elif started >= self._reconnect_at:
+                self._reconnect()
             self.loop_ms.add((time.monotonic() - started) * 1e3)
             next_tick = started + period if woken else next_tick + period
             if next_tick < time.monotonic() - period:
                 self.counters['overruns'] += 1
                 next_tick = time.monotonic()
+
+    def _tick(self, started: float, dt: float) -> None:
+        tick_ns = time.time_ns()
+        if self.twin is not None:
+            self.driver.advance(dt)            # the elapsed time under the previous command
+        with self._lock:
+            positions = self.safety.update(time.time(), dt)
+            stamp = self._stamp
+            accepted, received_ns = self._accepted, self._received_ns
+        try:
+            with self._driver_lock:
+                self._drive(positions, started)
+        except UnencodableValue as exc:          # nothing was sent; the link is fine
+            text = self._count_driver_error(exc, '')
+            self.get_logger().error(f'driver: {text}', throttle_duration_sec=2.0)
+            return
+        except Exception as exc:                 # serial, termios, OS, SDK errors, ...
+            self._take_driver_down(exc)
+            return
+        executed = accepted != self._traced and positions is not None
+        if executed:
+            # The first tick that executes a new command closes its frame's trace.
+            self._traced = accepted
+            self.trace_pub.publish(latency_msg(stamp, accepted, 'actuation', (
+                (QUEUE, received_ns, max(0, tick_ns - received_ns) / 1e6),
+                (SAFETY_DRIVER, tick_ns, (time.time_ns() - tick_ns) / 1e6))))
+        if positions is not None:
+            self.applied_pub.publish(control_values_msg(
+                positions, self.names, stamp, robot=self.profile.name, source='safety',
+                frame_id='applied'))
+        if self.twin is not None and started - self._last_twin >= 0.9 / self._twin_hz:
+            self._last_twin = started
+            render = (self._render_hz > 0
+                      and started - self._last_render >= 0.9 / self._render_hz)
+            if render:
+                self._last_render = started
+            self._publish_twin(stamp, render)
+
+    def _drive(self, positions, started: float) -> None:
+        """One tick's driver traffic: the positions (or limp), the end of power-up, and now
+        and then the hardware's own error state."""
+        if positions is None:
+            self.driver.limp()
+        else:
+            self.driver.write(positions)
+        # the controller's own power-up limits stay until the face has eased to neutral: a
+        # node that starts e-stopped holds servos of unknown position under those limits
+        if self._powering_up and self.safety.mode not in (Mode.POWER_UP, Mode.ESTOP):
+            self.driver.finish_power_up()
+            self._powering_up = False
+        if started - self._last_poll >= ERROR_POLL_S:
+            self._last_poll = started
+            reported = self.driver.poll_errors()
+            if reported:
+                text = self._count_driver_error(DriverError(reported), 'hardware reports ')
+                self.get_logger().error(f'driver: {text}', throttle_duration_sec=2.0)
 
     def _publish_twin(self, stamp, render: bool) -> None:
         shown = self.twin.observe()
@@ -319,13 +493,6 @@ class ActuationNode(Node):
             return f'; NOT persisted ({exc})'
         return ''
 
-    def _measured_pose(self):
-        """Where the motors are now (a limp face may have sagged); None when unreadable."""
-        try:
-            return self.driver.read_positions()
-        except (DriverError, OSError):
-            return None
-
     def _on_estop(self, request, response):
         with self._lock:
             self.safety.estop()
@@ -336,7 +503,7 @@ class ActuationNode(Node):
         return response
 
     def _on_reset(self, request, response):
-        measured = self._measured_pose()
+        measured = self._measured_positions()
         with self._lock:
             response.success = self.safety.reset(time.time(), measured)
         if response.success:
@@ -357,7 +524,7 @@ class ActuationNode(Node):
 
     def _on_enable(self, request, response):
         """Documented alias of reset + resume, for the dashboard's single button."""
-        measured = self._measured_pose()
+        measured = self._measured_positions()
         with self._lock:
             was_following = self.safety.following
             was_stopped = self.safety.enable(time.time(), measured)
@@ -383,9 +550,19 @@ class ActuationNode(Node):
             counters = {**self.counters, **self.safety.counters.as_dict()}
             limp = self.safety.limp
         loop = self.loop_ms.summary()
-        if mode is Mode.ESTOP:
+        now = time.monotonic()
+        loop_mode, loop_problem = self._loop_problem()
+        reported_mode = mode.value
+        if loop_problem:
+            level, message, reported_mode = ERROR, loop_problem, loop_mode
+        elif not self._driver_up:
+            level, reported_mode = ERROR, 'driver_down'
+            message = (f'driver down ({self._down_cause}); reopening, next try in '
+                       f'{max(0.0, self._reconnect_at - now):.1f} s; last error: '
+                       f'{self._last_error}')
+        elif mode is Mode.ESTOP:
             level, message = WARN, 'e-stop: ' + ('limp' if limp else 'holding')
-        elif self._last_error and counters['driver_errors']:
+        elif now - self._last_error_time < RECENT_ERROR_S:
             level, message = ERROR, f'driver error: {self._last_error}'
         elif mode is Mode.WATCHDOG:
             level, message = WARN, 'no commands: easing to neutral'
@@ -393,18 +570,23 @@ class ActuationNode(Node):
             level, message = WARN, 'standby after reset: call /face/actuation/resume'
         else:
             level, message = OK, mode.value
-        values = {'mode': mode.value, 'control_rate_hz': f'{self.rate_hz:.1f}',
-                  'command_rate_hz': f'{self.command_rate.rate(time.monotonic()):.1f}',
+        values = {'mode': reported_mode, 'safety_mode': mode.value,
+                  'driver_up': str(self._driver_up).lower(),
+                  'last_driver_error': self._last_error, 'driver_down_cause': self._down_cause,
+                  'loop_heartbeat_age_ms': f'{(now - self._heartbeat) * 1e3:.0f}',
+                  'control_rate_hz': f'{self.rate_hz:.1f}',
+                  'command_rate_hz': f'{self.command_rate.rate(now):.1f}',
                   'loop_ms_mean': f'{loop.mean:.3f}', 'loop_ms_p99': f'{loop.p99:.3f}',
                   'command_age_ms_p99': f'{self.command_latency_ms.summary().p99:.2f}',
-                  'scheduling': self.scheduling, **counters}
+                  'scheduling': self.scheduling, **counters,
+                  **{f'driver_errors.{kind}': n for kind, n in self.driver_error_types.items()}}
         publish_status(self, self.diagnostics_pub, 'face_actuation: actuation',
                        f'{self.profile.name}/{self.driver.name}', level, message, values)
 
     def destroy_node(self):
         self._running = False
         self._thread.join(timeout=2.0)
-        self.driver.disconnect()
+        self._close_driver()
         super().destroy_node()
 
 

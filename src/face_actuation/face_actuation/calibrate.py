@@ -7,28 +7,28 @@
   face-calibrate ROBOT reset
 
 Overrides are validated against the profile before they are written (atomically), and every
-node applies them on load, so they survive restarts and profile updates.
+node applies them on load, so they survive restarts and profile updates. The profile's
+min/max are hard limits: an override may narrow a motor's range, never widen it.
 """
 import argparse
 from pathlib import Path
 import sys
 
-import yaml
+import numpy as np
 
 from face_actuation.drivers import DriverError, make_driver
 from face_actuation.profile import (
     ProfileError,
     default_calibration_dir,
     load_profile,
+    read_calibration,
     save_calibration,
 )
 
 
 def _current_overrides(profile, directory: Path) -> dict:
     path = directory / f'{profile.name}.yaml'
-    if path.is_file():
-        return (yaml.safe_load(path.read_text()) or {}).get('motors', {})
-    return {}
+    return read_calibration(path) if path.is_file() else {}
 
 
 def main(argv=None) -> int:
@@ -80,6 +80,12 @@ def main(argv=None) -> int:
                 driver.disconnect()
             if measured is None:
                 raise DriverError(f'the {driver.name} driver cannot read positions')
+            unknown = [m.name for m, v in zip(base.motors, measured, strict=True)
+                       if not np.isfinite(v)]
+            if unknown:
+                raise DriverError(f'no position from {", ".join(unknown[:5])}'
+                                  f'{" ..." if len(unknown) > 5 else ""} (a servo that has '
+                                  f'had no target sends no pulses): nothing saved')
             for motor, value in zip(base.motors, base.to_native(measured), strict=True):
                 overrides.setdefault(motor.name, {})['neutral'] = round(float(value), 3)
         path = save_calibration(base, overrides, directory)

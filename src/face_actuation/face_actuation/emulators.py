@@ -5,8 +5,12 @@ it receives with its own, independent protocol code (nothing shared with the dri
 the device state, answers queries, and logs what it decoded. Used by the tests, and to develop
 without a robot: `face-emulate maestro` prints a device path to put in a profile.
 """
+import math
 import os
+from pathlib import Path
 import select
+import shutil
+import tempfile
 import threading
 import time
 import tty
@@ -14,19 +18,63 @@ from typing import ClassVar
 
 
 class PtyDevice:
-    """A pseudo-terminal whose far end is served by decode() on a thread."""
+    """A pseudo-terminal whose far end is served by decode() on a thread.
+
+    `path` is a stable symlink (as /dev/serial/by-id/... is for a real USB adapter) to the
+    current pty. unplug() does what pulling the USB cable does: the device node vanishes and
+    the driver's open descriptor fails with EIO; replug() brings a fresh pty up behind the
+    same path, so a driver that reopens its port finds the device again."""
 
     def __init__(self):
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        self.path = os.ttyname(self.slave)
+        self._link_dir = tempfile.mkdtemp(prefix='face-emulator-')
+        self.path = str(Path(self._link_dir) / f'usb-{type(self).__name__}-if00')
         self.raw = bytearray()
         self.log = []
         self.errors = []
         self._lock = threading.Lock()
+        self.plugged = False
+        self.power_on()
+        self._plug()
+
+    def power_on(self) -> None:
+        """The device state right after power is applied."""
+
+    def _plug(self) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.tty = os.ttyname(self.slave)
+        staging = f'{self.path}.new'
+        os.symlink(self.tty, staging)
+        os.replace(staging, self.path)
         self._running = True
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+        self.plugged = True
+
+    def unplug(self) -> None:
+        """Pull the cable: reads and writes on the driver's descriptor fail with EIO, and
+        the port cannot be reopened until replug()."""
+        if not self.plugged:
+            return
+        self.plugged = False
+        self._running = False
+        self._thread.join(timeout=1.0)
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        Path(self.path).unlink(missing_ok=True)
+
+    def replug(self, power_cycle: bool = False) -> None:
+        """Plug the cable back in (a fresh pty behind the same path); with power_cycle the
+        device also lost power, so it comes back in its power-on state."""
+        if self.plugged:
+            return
+        if power_cycle:
+            with self._lock:
+                self.power_on()
+        self._plug()
 
     def _serve(self) -> None:
         buffer = bytearray()
@@ -75,27 +123,77 @@ class PtyDevice:
         return False
 
     def close(self) -> None:
-        self._running = False
-        self._thread.join(timeout=1.0)
-        for fd in (self.master, self.slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self.unplug()
+        shutil.rmtree(self._link_dir, ignore_errors=True)
 
 
 class MaestroEmulator(PtyDevice):
-    """Pololu Maestro: compact and Pololu protocols, targets in quarter-microseconds."""
+    """Pololu Maestro: compact and Pololu protocols, targets in quarter-microseconds.
+
+    As on the real controller after power-up, no channel sends pulses and every position
+    reads 0 until its first target (kept in first_targets). A first target (or one after
+    target 0 = off) is taken at once, because the controller cannot know where the servo
+    was; after that the position moves toward the target in 10 ms steps under the
+    channel's speed ((0.25 us)/(10 ms)) and acceleration ((0.25 us)/(10 ms)/(80 ms))
+    settings, 0 meaning unlimited."""
 
     LENGTHS: ClassVar[dict] = {0x84: 3, 0x87: 3, 0x89: 3, 0x90: 1, 0xA1: 0, 0xA2: 0}
+    STEP_S = 0.01
 
     def __init__(self, device_numbers=(12,)):
         self.devices = set(device_numbers)
+        super().__init__()
+
+    def power_on(self) -> None:
         self.targets = {}           # (device or None, channel) -> quarter-us
+        self.positions = {}         # (device or None, channel) -> quarter-us; 0 = no pulses
+        self.velocities = {}        # quarter-us per 10 ms step
+        self.first_targets = {}
         self.speeds = {}
         self.accelerations = {}
         self.error_bits = 0
-        super().__init__()
+        self._clock = time.monotonic()
+
+    def _advance(self) -> None:
+        """Move every servo for the whole 10 ms steps elapsed since the last call."""
+        steps = int((time.monotonic() - self._clock) / self.STEP_S)
+        if steps <= 0:
+            return
+        self._clock += steps * self.STEP_S
+        for key, target in self.targets.items():
+            if self.positions.get(key, 0) != target:
+                self._move(key, target, steps)
+
+    def _move(self, key, target: int, steps: int) -> None:
+        position = self.positions[key]
+        velocity = self.velocities.get(key, 0.0)
+        speed = self.speeds.get(key, 0) or math.inf
+        change = self.accelerations.get(key, 0) / 8          # per 10 ms step
+        for _ in range(steps):
+            remaining = abs(target - position)
+            if remaining == 0:
+                velocity = 0.0
+                break
+            if change:                   # ramp up, cruise, and ramp down to stop on target
+                velocity = min(velocity + change, speed,
+                               max(change, math.sqrt(2 * change * remaining)))
+            else:
+                velocity = speed
+            position += math.copysign(min(velocity, remaining), target - position)
+        self.positions[key], self.velocities[key] = position, velocity
+
+    def _set_target(self, key, value: int) -> None:
+        self.targets[key] = value
+        if value == 0 or not self.positions.get(key):
+            self.positions[key], self.velocities[key] = value, 0.0
+        if value and key not in self.first_targets:
+            self.first_targets[key] = value
+
+    def position(self, device, channel) -> int:
+        """What Get Position would answer now."""
+        with self._lock:
+            self._advance()
+            return round(self.positions.get((device, channel), 0))
 
     def decode(self, buffer: bytearray) -> int:
         pos = 0
@@ -136,8 +234,10 @@ class MaestroEmulator(PtyDevice):
     def _execute(self, device, command, data) -> None:
         if device is not None and device not in self.devices:
             return                                   # another device on the line
+        with self._lock:
+            self._advance()
         if command == 0x84:
-            self.targets[(device, data[0])] = self._word(data[1], data[2])
+            self._set_target((device, data[0]), self._word(data[1], data[2]))
             self.record(('set_target', device, data[0], self._word(data[1], data[2])))
         elif command == 0x87:
             self.speeds[(device, data[0])] = self._word(data[1], data[2])
@@ -149,10 +249,10 @@ class MaestroEmulator(PtyDevice):
             count, first = data[0], data[1]
             values = [self._word(data[2 + 2 * i], data[3 + 2 * i]) for i in range(count)]
             for offset, value in enumerate(values):
-                self.targets[(device, first + offset)] = value
+                self._set_target((device, first + offset), value)
             self.record(('set_multiple_targets', device, first, values))
         elif command == 0x90:
-            value = self.targets.get((device, data[0]), 0)
+            value = self.position(device, data[0])
             self.record(('get_position', device, data[0]))
             self.reply(bytes([value & 0xFF, value >> 8]))
         elif command == 0xA1:
@@ -187,10 +287,20 @@ class DynamixelEmulator(PtyDevice):
 
     HEADER = b'\xff\xff\xfd\x00'
 
-    def __init__(self, ids, model_number=1060):
-        self.tables = {i: bytearray(256) for i in ids}
+    def __init__(self, ids, model_number=1060, horn=2048):
+        """horn: where each servo's horn was left, the present position at power-on (ticks;
+        one value for all, or a dict id -> ticks)."""
+        self.ids = list(ids)
+        self.horn = horn
         self.model_number = model_number
         super().__init__()
+
+    def power_on(self) -> None:
+        """Torque off, present position where the horn was left, goal register 0."""
+        self.tables = {i: bytearray(256) for i in self.ids}
+        for dxl_id, table in self.tables.items():
+            ticks = self.horn[dxl_id] if isinstance(self.horn, dict) else self.horn
+            table[132:136] = (int(ticks) & 0xFFFFFFFF).to_bytes(4, 'little')
 
     def decode(self, buffer: bytearray) -> int:
         pos = 0
@@ -261,9 +371,12 @@ class DynamixelEmulator(PtyDevice):
             raise ValueError(f'instruction {instruction:#x} not emulated')
 
     def _apply(self, dxl_id: int, address: int) -> None:
-        """A servo with torque on reaches its goal: present position follows goal position."""
+        """With torque off a goal is stored but nothing moves; with torque on the horn
+        reaches the goal. Turning the torque on drives the horn to whatever the goal
+        register holds (the worst case a driver must be safe against: write the goal
+        first)."""
         table = self.tables[dxl_id]
-        if address == 116 and table[64]:
+        if address in (64, 116) and table[64]:
             table[132:136] = table[116:120]
 
     def value(self, dxl_id: int, address: int, size: int) -> int:

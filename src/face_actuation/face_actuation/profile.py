@@ -12,8 +12,10 @@ updates.
 from dataclasses import dataclass, field, replace
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
+import re
 import tempfile
 
 import numpy as np
@@ -23,6 +25,11 @@ UNITS = ('us', 'ticks', 'control', 'deg')
 DRIVERS = ('sim', 'maestro', 'dynamixel', 'ameca_zmq')
 KINDS = ('cable', 'linkage', 'servo_rig')
 ESTOP_MODES = ('hold', 'limp')
+# A robot's name becomes a file name (its calibration file): letters, digits, '_' and '-'
+# only, so no name can point outside its folder ('../../escaped', 'a/b', '.hidden').
+ROBOT_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_-]{0,63}')
+TWIN_NUMBERS = ('time_constant_s', 'noise_std', 'asymmetry', 'slack', 'hysteresis',
+                'saturation', 'coupling', 'linkage_angle', 'jaw_coupling', 'gamma')
 
 
 class ProfileError(ValueError):
@@ -137,6 +144,26 @@ class RobotProfile:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def check_robot_name(name, where: str = 'robot name') -> str:
+    """The name itself, if it is a safe file name (see ROBOT_NAME); else a ProfileError."""
+    if not isinstance(name, str) or not ROBOT_NAME.fullmatch(name):
+        raise ProfileError(f'{where}: {name!r} is not a valid robot name (1-64 letters, '
+                           f'digits, "_" or "-", starting with a letter or digit)')
+    return name
+
+
+def _mapping(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ProfileError(f'{where}: expected a mapping, got {type(value).__name__}')
+    return value
+
+
+def _unknown(data: dict, known, where: str) -> None:
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ProfileError(f'{where}: unknown field(s) {sorted(map(str, unknown))}')
+
+
 def _require(data: dict, key: str, where: str, kind=None):
     if key not in data:
         raise ProfileError(f'{where}: missing field "{key}"')
@@ -151,14 +178,17 @@ def _number(data: dict, key: str, where: str, default=None) -> float:
     if key not in data and default is not None:
         return float(default)
     value = _require(data, key, where)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-        raise ProfileError(f'{where}.{key}: expected a finite number, got {value!r}')
-    return float(value)
+    try:
+        number = float(value) if isinstance(value, int | float) else math.nan
+    except OverflowError:                               # an integer beyond a float's range
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise ProfileError(f'{where}.{key}: expected a finite number, got {str(value)[:40]}')
+    return number
 
 
 def _motor(data, where: str) -> Motor:
-    if not isinstance(data, dict):
-        raise ProfileError(f'{where}: expected a mapping')
+    _mapping(data, where)
     name = _require(data, 'name', where, str)
     where = f'{where} ({name})'
     unit = _require(data, 'unit', where, str)
@@ -180,31 +210,36 @@ def _motor(data, where: str) -> Motor:
     channel = data.get('channel', -1)
     if isinstance(channel, bool) or not isinstance(channel, int):
         raise ProfileError(f'{where}.channel: expected an integer')
-    known = {'name', 'group', 'unit', 'min', 'max', 'neutral', 'max_velocity',
-             'max_acceleration', 'invert', 'channel'}
-    unknown = set(data) - known
-    if unknown:
-        raise ProfileError(f'{where}: unknown field(s) {sorted(unknown)}')
-    return Motor(name, str(data.get('group', '')), unit, lo, hi, neutral, velocity,
-                 acceleration, invert, channel)
+    group = data.get('group', '')
+    if not isinstance(group, str):
+        raise ProfileError(f'{where}.group: expected a string')
+    _unknown(data, {'name', 'group', 'unit', 'min', 'max', 'neutral', 'max_velocity',
+                    'max_acceleration', 'invert', 'channel'}, where)
+    return Motor(name, group, unit, lo, hi, neutral, velocity, acceleration, invert, channel)
 
 
 def _safety(data, motors: dict, where: str) -> SafetyConfig:
-    data = data or {}
+    data = _mapping(data if data is not None else {}, where)
     mode = data.get('estop_mode', 'hold')
-    if mode not in ESTOP_MODES:
+    if not isinstance(mode, str) or mode not in ESTOP_MODES:
         raise ProfileError(f'{where}.estop_mode: {mode!r} is not one of {ESTOP_MODES}')
+    symmetry = data.get('symmetry', False)
+    if not isinstance(symmetry, bool):
+        raise ProfileError(f'{where}.symmetry: expected true or false')
+    raw_rules = data.get('hold_rules') or []
+    if not isinstance(raw_rules, list):
+        raise ProfileError(f'{where}.hold_rules: expected a list')
     rules = []
-    for i, rule in enumerate(data.get('hold_rules', []) or []):
+    for i, rule in enumerate(raw_rules):
         rwhere = f'{where}.hold_rules[{i}]'
-        motor = _require(rule, 'motor', rwhere, str)
+        motor = _require(_mapping(rule, rwhere), 'motor', rwhere, str)
         if motor not in motors:
             raise ProfileError(f'{rwhere}.motor: no motor named {motor!r}')
         threshold = _number(rule, 'threshold', rwhere)
         if not 0 < threshold < 1:
             raise ProfileError(f'{rwhere}.threshold: must be inside (0, 1)')
         direction = rule.get('direction', 'above')
-        if direction not in ('above', 'below'):
+        if not isinstance(direction, str) or direction not in ('above', 'below'):
             raise ProfileError(f'{rwhere}.direction: {direction!r} is not above or below')
         rules.append(HoldRule(motor, threshold, _number(rule, 'max_hold_s', rwhere),
                               _number(rule, 'ramp_s', rwhere),
@@ -213,7 +248,7 @@ def _safety(data, motors: dict, where: str) -> SafetyConfig:
         watchdog_timeout_s=_number(data, 'watchdog_timeout_s', where, 0.5),
         return_to_neutral_s=_number(data, 'return_to_neutral_s', where, 1.5),
         power_up_s=_number(data, 'power_up_s', where, 2.0),
-        estop_mode=mode, symmetry=bool(data.get('symmetry', False)), hold_rules=tuple(rules))
+        estop_mode=mode, symmetry=symmetry, hold_rules=tuple(rules))
     if config.watchdog_timeout_s <= 0 or config.return_to_neutral_s <= 0:
         raise ProfileError(f'{where}: watchdog_timeout_s and return_to_neutral_s must be > 0')
     return config
@@ -223,7 +258,7 @@ def parse_profile(data: dict, source: str = '<memory>') -> RobotProfile:
     where = Path(source).name
     if not isinstance(data, dict):
         raise ProfileError(f'{where}: top level must be a mapping')
-    name = _require(data, 'name', where, str)
+    name = check_robot_name(_require(data, 'name', where), f'{where}.name')
     kind = _require(data, 'kind', where, str)
     if kind not in KINDS:
         raise ProfileError(f'{where}.kind: {kind!r} is not one of {KINDS}')
@@ -234,23 +269,60 @@ def parse_profile(data: dict, source: str = '<memory>') -> RobotProfile:
     if duplicates:
         raise ProfileError(f'{where}.motors: duplicate names {duplicates}')
     by_name = {m.name: m for m in motors}
+    raw_pairs = data.get('pairs') or []
+    if not isinstance(raw_pairs, list):
+        raise ProfileError(f'{where}.pairs: expected a list of [left, right] motor names')
     pairs = []
-    for i, pair in enumerate(data.get('pairs', []) or []):
-        if not (isinstance(pair, list) and len(pair) == 2 and all(p in by_name for p in pair)):
+    for i, pair in enumerate(raw_pairs):
+        if not (isinstance(pair, list) and len(pair) == 2
+                and all(isinstance(p, str) and p in by_name for p in pair)):
             raise ProfileError(f'{where}.pairs[{i}]: expected [left, right] motor names, '
                                f'got {pair!r}')
         pairs.append(tuple(pair))
-    driver = dict(data.get('driver') or {'type': 'sim'})
-    if driver.get('type') not in DRIVERS:
+    driver = dict(_mapping(data.get('driver') or {'type': 'sim'}, f'{where}.driver'))
+    if not isinstance(driver.get('type'), str) or driver['type'] not in DRIVERS:
         raise ProfileError(f'{where}.driver.type: {driver.get("type")!r} is not one of {DRIVERS}')
     rate = _number(data, 'control_rate_hz', where, 60.0)
     if not 1 <= rate <= 200:
         raise ProfileError(f'{where}.control_rate_hz: {rate} is outside 1..200')
-    return RobotProfile(name=name, description=str(data.get('description', '')), kind=kind,
+    description = data.get('description', '')
+    if not isinstance(description, str):
+        raise ProfileError(f'{where}.description: expected a string')
+    return RobotProfile(name=name, description=description, kind=kind,
                         motors=motors, pairs=tuple(pairs), driver=driver,
-                        twin=dict(data.get('twin') or {}),
+                        twin=_twin(data.get('twin'), by_name, f'{where}.twin'),
                         safety=_safety(data.get('safety'), by_name, f'{where}.safety'),
                         control_rate_hz=rate, source=str(source))
+
+
+def _twin(data, motors: dict, where: str) -> dict:
+    """The digital twin's parameters, checked for shape: numbers where numbers go, effects
+    as motor -> up/down -> {ARKit channel: gain}, rest as {ARKit channel: value}."""
+    data = dict(_mapping(data if data is not None else {}, where))
+    for key in TWIN_NUMBERS:
+        if key in data:
+            _number(data, key, where)
+    seed = data.get('seed', 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise ProfileError(f'{where}.seed: expected an integer 0..2^32-1')
+    data['effects'] = _mapping(data.get('effects') or {}, f'{where}.effects')
+    for name, entry in data['effects'].items():
+        ewhere = f'{where}.effects.{name}'
+        if name not in motors:
+            raise ProfileError(f'{ewhere}: no motor named {name!r}')
+        _unknown(_mapping(entry, ewhere), ('up', 'down'), ewhere)
+        for direction in ('up', 'down'):
+            gains = _mapping(entry.get(direction) or {}, f'{ewhere}.{direction}')
+            _channel_numbers(gains, f'{ewhere}.{direction}')
+    _channel_numbers(_mapping(data.get('rest') or {}, f'{where}.rest'), f'{where}.rest')
+    return data
+
+
+def _channel_numbers(values: dict, where: str) -> None:
+    for channel in values:
+        if not isinstance(channel, str):
+            raise ProfileError(f'{where}: channel names must be strings, got {channel!r}')
+        _number(values, channel, where)
 
 
 def profiles_dir() -> Path:
@@ -281,59 +353,90 @@ def load_profile(name_or_path, calibration_dir=None) -> RobotProfile:
     """Load a bundled robot by name ('micheal', 'hobbs', 'ameca') or a YAML path, with its
     calibration overrides applied when a calibration file exists."""
     path = Path(name_or_path)
-    if not path.suffix:
-        path = profiles_dir() / f'{name_or_path}.yaml'
+    if path.suffix.lower() not in ('.yaml', '.yml'):
+        path = profiles_dir() / f'{check_robot_name(name_or_path)}.yaml'
         if not path.is_file():
             raise ProfileError(f'no robot profile named {name_or_path!r}; bundled: '
                                f'{", ".join(bundled_robots())}')
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(f'cannot read {path}: {exc}') from None
-    profile = parse_profile(data, str(path))
+    profile = parse_profile(_read_yaml(path, 'profile'), str(path))
     calibration = Path(calibration_dir or default_calibration_dir()) / f'{profile.name}.yaml'
     if calibration.is_file():
         profile = apply_calibration(profile, calibration)
     return profile
 
 
+def _read_yaml(path, what: str):
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = ' '.join(str(exc).split())            # the YAML error's lines, on one line
+        raise ProfileError(f'cannot read {what} {path}: {reason}') from None
+
+
+def read_calibration(path) -> dict:
+    """The overrides in a calibration file: {motor name: {min/max/neutral: number}}, its
+    shape checked (values are checked against the profile by apply_calibration)."""
+    data = _read_yaml(path, 'calibration')
+    data = _mapping(data if data is not None else {}, str(path))
+    _unknown(data, ('robot', 'motors'), str(path))
+    return _overrides(data.get('motors') or {}, path)
+
+
+def _overrides(overrides, path) -> dict:
+    _mapping(overrides, f'{path}: "motors" (motor name -> overrides)')
+    for name, change in overrides.items():
+        where = f'{Path(path).name}.motors.{name}'
+        _unknown(_mapping(change, where), ('min', 'max', 'neutral'), where)
+        for key in change:
+            _number(change, key, where)
+    return overrides
+
+
 def apply_calibration(profile: RobotProfile, path) -> RobotProfile:
     """Override min/max/neutral per motor from a calibration file (validated like the
     profile: a bad value names the motor and field)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(f'cannot read calibration {path}: {exc}') from None
-    overrides = data.get('motors', {})
-    if not isinstance(overrides, dict):
-        raise ProfileError(f'{path}: "motors" must map motor names to overrides')
+    return apply_overrides(profile, read_calibration(path), path)
+
+
+def apply_overrides(profile: RobotProfile, overrides: dict, path) -> RobotProfile:
+    """The profile with min/max/neutral overrides applied. The profile's min/max are hard
+    limits: an override may narrow a motor's range, never widen it."""
+    missing = set(overrides) - {m.name for m in profile.motors}
+    if missing:
+        raise ProfileError(f'{path}: calibration names unknown motor(s) '
+                           f'{sorted(map(str, missing))}')
     motors = []
     for motor in profile.motors:
         change = overrides.get(motor.name, {})
-        unknown = set(change) - {'min', 'max', 'neutral'}
-        if unknown:
-            raise ProfileError(f'{path}: motor {motor.name}: unknown field(s) {sorted(unknown)}')
+        for key in ('min', 'max'):
+            value = change.get(key)
+            if value is not None and not motor.min <= value <= motor.max:
+                side, limit = ('min', motor.min) if value < motor.min else ('max', motor.max)
+                raise ProfileError(
+                    f'{path}: motor {motor.name}: {key} {value:g} is outside the hard limit '
+                    f'{side} {limit:g} {motor.unit} of profile {profile.name} (a calibration '
+                    f'may only narrow the range {motor.min:g}..{motor.max:g})')
         merged = {**motor.__dict__, **change}
         motors.append(_motor(merged, f'{Path(path).name}.motors.{motor.name}'))
-    missing = set(overrides) - {m.name for m in profile.motors}
-    if missing:
-        raise ProfileError(f'{path}: calibration names unknown motor(s) {sorted(missing)}')
     return replace(profile, motors=tuple(motors), calibrated=True)
 
 
 def save_calibration(profile: RobotProfile, overrides: dict, calibration_dir=None) -> Path:
     """Write min/max/neutral overrides for a robot atomically; validated before writing."""
     directory = Path(calibration_dir or default_calibration_dir())
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f'{profile.name}.yaml'
+    target = directory / f'{check_robot_name(profile.name)}.yaml'
+    apply_overrides(profile, _overrides(overrides, target), target)
     text = yaml.safe_dump({'robot': profile.name, 'motors': overrides}, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
-    with os.fdopen(fd, 'w') as handle:
-        handle.write(text)
     try:
-        apply_calibration(profile, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
+        try:
+            with os.fdopen(fd, 'w') as handle:
+                handle.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:                         # read-only or full disk, no permission
+        raise ProfileError(f'cannot write calibration {target}: {exc}') from None
     return target

@@ -166,11 +166,13 @@ class SafetyLayer:
         return self.mode is Mode.ESTOP
 
     # ---- inputs ----------------------------------------------------------------------------
-    def power_up(self, measured_positions, now: float) -> None:
+    def power_up(self, measured_positions, now: float, follow: bool = True) -> None:
         """Start from where the motors are (normalised), easing to neutral over power_up_s,
-        then follow commands. NaN = position unknown: that motor starts at neutral."""
-        self._restart_from(measured_positions, now, Mode.POWER_UP)
-        self.following = True
+        then follow commands (or, with follow=False, stay in standby until resume: a driver
+        reopened after a reset must not start motion by itself). NaN = position unknown:
+        that motor starts at neutral."""
+        self._restart_from(measured_positions, now, Mode.POWER_UP if follow else Mode.STANDBY)
+        self.following = follow
 
     def start_active(self, positions, now: float) -> None:
         """Start following commands at once from `positions` (offline rollouts, benchmarks):

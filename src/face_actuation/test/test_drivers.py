@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import zmq
 
-from conftest import free_port
-from face_actuation.drivers import DriverError, make_driver
+from conftest import free_port, wait_until
+from face_actuation.drivers import DriverError, UnencodableValue, make_driver
 from face_actuation.drivers.maestro import set_acceleration, set_speed, set_target
 from face_actuation.emulators import DynamixelEmulator, MaestroEmulator, dynamixel_crc
 from face_actuation.profile import load_profile
@@ -157,3 +157,123 @@ def test_ameca_messages_reach_a_real_zmq_subscriber():
     finally:
         sub.close(0)
         driver.disconnect()
+
+
+def test_maestro_target_beyond_14_bits_is_refused_before_any_byte(micheal):
+    """Before: `ValueError: 16618 does not fit in 14 bits` from the middle of the frame
+    (after the first run's bytes were built), in the control thread."""
+    jaw = micheal.index('jaw_open')
+    wide = replace(micheal.motors[jaw], max=4200.0)          # a 4200 us end: 16800 quarter-us
+    profile = replace(micheal, motors=(*micheal.motors[:jaw], wide, *micheal.motors[jaw + 1:]))
+    device = MaestroEmulator((12, 13))
+    try:
+        driver = make_driver(profile, {'type': 'maestro', 'port': device.path})
+        driver.connect()
+        assert device.wait_for(2 * profile.num_motors)
+        device.take_raw()
+        pose = profile.neutral.copy()
+        pose[jaw] = 1.0
+        with pytest.raises(UnencodableValue, match=r'jaw_open: target 4200\.0 us'):
+            driver.write(pose)
+        nan_pose = profile.neutral.copy()
+        nan_pose[3] = np.nan
+        with pytest.raises(UnencodableValue, match='nan'):
+            driver.write(nan_pose)
+        driver.write(profile.neutral)               # the next good frame arrives alone
+        expected = driver.encode(profile.neutral)
+        assert wait_until(lambda: len(device.raw) >= len(expected), 2.0)
+        assert device.take_raw() == expected
+        driver.disconnect()
+    finally:
+        device.close()
+    assert not device.errors
+
+
+def test_maestro_reports_an_idle_servo_as_unknown_and_power_up_limits_speed(micheal):
+    """An idle Maestro reads 0 for a servo without pulses: before, that was taken as a
+    position below the range (the safety layer then eased from the range end); now NaN."""
+    device = MaestroEmulator((12, 13))
+    try:
+        driver = make_driver(micheal, {'type': 'maestro', 'port': device.path})
+        driver.connect()
+        measured = driver.read_positions()
+        assert np.isnan(measured).all()
+        speeds = {(e[1], e[2]): e[3] for e in device.log if e[0] == 'set_speed'}
+        accelerations = {(e[1], e[2]): e[3] for e in device.log if e[0] == 'set_acceleration'}
+        for motor in micheal.motors:                    # the profile's limits, in Maestro units
+            key = (12 if motor.channel < 24 else 13, motor.channel % 24)
+            span = motor.max - motor.min
+            assert speeds[key] == int(motor.max_velocity * span * 4 / 100) > 0
+            assert accelerations[key] == min(255, int(motor.max_acceleration * span * 4 * 8
+                                                      / 10_000)) > 0
+        driver.write(micheal.neutral)
+        first = micheal.motors[0]
+        measured = driver.read_positions()
+        assert measured[0] == pytest.approx(first.neutral_normalised, abs=1e-3)
+        count = len(device.log)
+        driver.finish_power_up()                       # the profile's own settings: 0, 0
+        assert device.wait_for(count + 2 * micheal.num_motors)
+        assert {e[3] for e in device.log[count:]} == {0}
+        driver.disconnect()
+    finally:
+        device.close()
+    assert not device.errors
+
+
+def test_maestro_emulator_moves_under_the_speed_limit():
+    device = MaestroEmulator()
+    try:
+        device.decode(bytearray(set_target(0, 6000)))          # first target: taken at once
+        assert device.position(None, 0) == 6000
+        device.decode(bytearray(set_speed(0, 10)))             # 10 quarter-us per 10 ms
+        start = time.monotonic()
+        device.decode(bytearray(set_target(0, 7000)))
+        assert wait_until(lambda: device.position(None, 0) >= 6500, 3.0)
+        elapsed = time.monotonic() - start
+        assert elapsed >= 500 / 10 * 0.01 * 0.99                # no faster than the limit
+        device.decode(bytearray(set_target(0, 0)))              # off: no pulses, reads 0
+        assert device.position(None, 0) == 0
+    finally:
+        device.close()
+
+
+def test_dynamixel_power_up_reads_present_sets_goal_then_enables_torque():
+    """Before: torque was enabled first, with whatever goal the servo held (the emulator
+    drives the horn to it at torque-on: a snap)."""
+    hobbs = load_profile('hobbs', NO_CALIBRATION)
+    ids = [m.channel for m in hobbs.motors]
+    left = {dxl_id: int(m.min + (m.max - m.min) * 0.2) for dxl_id, m in
+            zip(ids, hobbs.motors, strict=True)}           # where each horn was left
+    bus = DynamixelEmulator(ids, horn=left)
+    try:
+        driver = make_driver(hobbs, {'type': 'dynamixel', 'port': bus.path})
+        write = bus.value(ids[0], 116, 4)
+        assert write == 0 and bus.value(ids[0], 64, 1) == 0         # power-on state
+        driver.connect()
+        log = list(bus.log)
+        read = next(i for i, e in enumerate(log) if e[0] == 'sync_read' and e[1] == 132)
+        goal = next(i for i, e in enumerate(log) if e[0] == 'sync_write' and e[1] == 116)
+        torque = [i for i, e in enumerate(log) if e[0] == 'write' and e[2] == 64]
+        assert read < goal < min(torque) and len(torque) == len(ids)
+        assert {i: int.from_bytes(v, 'little') for i, v in log[goal][3].items()} == left
+        assert all(bus.value(i, 132, 4) == left[i] for i in ids)      # nothing moved
+        np.testing.assert_allclose(hobbs.to_native(driver.read_positions()),
+                                   [left[i] for i in ids])
+        with pytest.raises(UnencodableValue, match='outside the Dynamixel range'):
+            driver.write(np.full(hobbs.num_motors, np.nan))
+        assert not any(e[0] == 'sync_write' for e in bus.log[len(log):])   # nothing sent
+        driver.disconnect()
+    finally:
+        bus.close()
+    assert not bus.errors
+
+
+def test_dynamixel_emulator_ignores_goal_while_torque_is_off():
+    bus = DynamixelEmulator([1], horn=1000)
+    try:
+        bus._execute(1, 0x03, bytes([116, 0]) + (3000).to_bytes(4, 'little'))
+        assert bus.value(1, 132, 4) == 1000                   # torque off: the horn stays
+        bus._execute(1, 0x03, bytes([64, 0, 1]))
+        assert bus.value(1, 132, 4) == 3000                   # torque on: it goes to the goal
+    finally:
+        bus.close()

@@ -7,14 +7,17 @@ import pytest
 import yaml
 
 from face_actuation.calibrate import main as calibrate
+from face_actuation.drivers import DriverError, make_driver
 from face_actuation.emulators import MaestroEmulator
 from face_actuation.profile import (
     ProfileError,
+    check_robot_name,
     load_profile,
     parse_profile,
     profiles_dir,
     save_calibration,
 )
+from face_actuation.twin import FaceTwin
 
 NONE = '/nonexistent'
 
@@ -93,7 +96,8 @@ def test_calibrate_cli_set_show_capture_reset(tmp_path, capsys):
     try:
         profile = load_profile('micheal', NONE)
         for motor in profile.motors:                    # the face as posed by hand
-            device.targets[(12 if motor.channel < 24 else 13, motor.channel % 24)] = 6000
+            key = (12 if motor.channel < 24 else 13, motor.channel % 24)
+            device.targets[key] = device.positions[key] = 6000
         assert calibrate([*args, 'capture-neutral', '--driver', 'maestro', '--port',
                           device.path]) == 0
     finally:
@@ -103,3 +107,99 @@ def test_calibrate_cli_set_show_capture_reset(tmp_path, capsys):
     assert calibrated.motors[calibrated.index('smile_l')].max == 1950
     assert calibrate([*args, 'reset']) == 0
     assert not load_profile('micheal', tmp_path).calibrated
+
+
+def test_calibration_may_only_narrow_the_profile_limits(tmp_path, capsys):
+    """Before: `face-calibrate micheal set jaw_open --max 4200` (and --min -50) was saved, and
+    the Maestro driver then failed on a target beyond 14 bits."""
+    args = ['micheal', '--calibration-dir', str(tmp_path)]
+    assert calibrate([*args, 'set', 'jaw_open', '--max', '4200']) == 2
+    assert 'max 4200 is outside the hard limit max 2150 us' in capsys.readouterr().err
+    assert calibrate([*args, 'set', 'jaw_open', '--min', '-50']) == 2
+    error = capsys.readouterr().err
+    assert 'min -50 is outside the hard limit min 1000 us' in error and '\n' == error[-1]
+    assert error.count('\n') == 1                                       # one line
+    assert not (tmp_path / 'micheal.yaml').exists()
+    assert calibrate([*args, 'set', 'jaw_open', '--min', '1050', '--max', '2100']) == 0
+    jaw = load_profile('micheal', tmp_path).motors[load_profile('micheal', NONE)
+                                                   .index('jaw_open')]
+    assert (jaw.min, jaw.max) == (1050, 2100)
+    # a file written by hand (or by an older version) is refused on load, naming the limit
+    (tmp_path / 'micheal.yaml').write_text(yaml.safe_dump(
+        {'robot': 'micheal', 'motors': {'smile_l': {'max': 9999}}}))
+    with pytest.raises(ProfileError, match='smile_l: max 9999 is outside the hard limit max'):
+        load_profile('micheal', tmp_path)
+
+
+def test_robot_names_cannot_leave_their_folder(tmp_path, capsys):
+    """Before: a profile named `../../escaped` made face-calibrate write outside its folder."""
+    data = raw()
+    data['name'] = '../../escaped'
+    profile_path = tmp_path / 'profiles' / 'escaped.yaml'
+    profile_path.parent.mkdir()
+    profile_path.write_text(yaml.safe_dump(data))
+    calibration_dir = tmp_path / 'a' / 'b' / 'robots'
+    assert calibrate([str(profile_path), '--calibration-dir', str(calibration_dir), 'set',
+                      'jaw_open', '--max', '2000']) == 2
+    assert "'../../escaped' is not a valid robot name" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob('*') if p.is_file()) == ['escaped.yaml']
+    for name in ('../../escaped', 'alice\n', 'a/b', '.hidden', '', 'x' * 65):
+        with pytest.raises(ProfileError, match='not a valid robot name'):
+            load_profile(name, NONE)
+    assert check_robot_name('micheal_2-b') == 'micheal_2-b'
+
+
+def _paths(value, path=()):
+    """Every key path in a nested YAML structure."""
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:3]):            # the first few of each list
+            yield from _paths(item, (*path, index))
+
+
+WRONG_VALUES = (None, 7, -1, 'text', [], [1, 'a'], {}, {'k': 'v'}, True, 1.5, float('nan'),
+                10 ** 400)
+
+
+@pytest.mark.parametrize('robot', ['micheal', 'hobbs', 'ameca'])
+def test_any_wrong_value_anywhere_in_a_profile_is_one_profile_error(robot, tmp_path):
+    """Before: a wrong type in several fields (safety not a mapping, driver a list, a pair of
+    lists, a hold rule as a string, twin numbers as text...) raised TypeError,
+    AttributeError or ValueError tracebacks."""
+    base = raw(robot)
+    checked = 0
+    for path in _paths(base):
+        if not path:
+            continue
+        for wrong in WRONG_VALUES:
+            data = copy.deepcopy(base)
+            holder = data
+            for key in path[:-1]:
+                holder = holder[key]
+            holder[path[-1]] = wrong
+            try:
+                profile = parse_profile(data, f'{robot}.yaml')
+                FaceTwin(profile)
+                if profile.driver['type'] != 'ameca_zmq':    # ameca.py's options: issue 15, h5
+                    make_driver(profile)
+            except (ProfileError, DriverError) as exc:
+                assert '\n' not in str(exc)
+            checked += 1
+    assert checked > 1000
+
+
+@pytest.mark.parametrize('text', ['[1, 2]', 'motors: [1]', 'motors: {jaw_open: 5}',
+                                  'motors: {jaw_open: {max: high}}', 'robot: x\nwheels: 4',
+                                  'motors: {jaw_open: {max: .nan}}', '{{{', '\udcff',
+                                  'motors: {7: {max: 1}}'])
+def test_a_bad_calibration_file_is_one_profile_error(text, tmp_path, capsys):
+    path = tmp_path / 'micheal.yaml'
+    path.write_bytes(text.encode('utf-8', 'surrogateescape'))
+    with pytest.raises(ProfileError) as caught:
+        load_profile('micheal', tmp_path)
+    assert '\n' not in str(caught.value)
+    assert calibrate(['micheal', '--calibration-dir', str(tmp_path), 'show']) == 2
+    assert capsys.readouterr().err.count('\n') == 1

@@ -12,6 +12,11 @@ class DriverError(RuntimeError):
     """The hardware could not be reached or answered with an error."""
 
 
+class UnencodableValue(DriverError):
+    """A value the protocol cannot carry (NaN, or outside the wire format's range). Raised
+    while encoding, before any byte is written: the link itself is fine."""
+
+
 class Driver:
     """Base class; subclasses talk to one kind of hardware."""
 
@@ -21,6 +26,22 @@ class Driver:
         self.profile = profile
         self.options = options
         self.errors = 0
+
+    def option_int(self, key: str, default: int, lo: int, hi: int) -> int:
+        """An integer driver option from the profile, checked: a bad one is a ProfileError
+        that names it, not a ValueError from deep inside the driver."""
+        value = self.options.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ProfileError(f'{self.profile.name}: driver.{key}: expected an integer in '
+                               f'{lo}..{hi}, got {value!r}')
+        return value
+
+    def option_str(self, key: str, default: str) -> str:
+        value = self.options.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise ProfileError(f'{self.profile.name}: driver.{key}: expected a non-empty '
+                               f'string, got {value!r}')
+        return value
 
     def connect(self) -> None:
         """Open the link; motors stay where they are until the first write()."""
@@ -34,6 +55,10 @@ class Driver:
 
     def limp(self) -> None:
         """Stop driving the motors (torque off / no pulses) — the e-stop 'limp' mode."""
+
+    def finish_power_up(self) -> None:
+        """The safety layer has eased the face to neutral: restore the motion settings the
+        profile asks for in normal running (the Maestro lifts its power-up speed limits)."""
 
     def poll_errors(self) -> str:
         """Ask the hardware for its error state; '' when fine (or when it cannot say)."""

@@ -5,11 +5,19 @@ controller go out in Set Multiple Targets commands (one per run of consecutive c
 which moves 24 servos in 4.6 ms instead of 12.5 ms of single commands. Several Maestros on
 one line are addressed with the Pololu protocol (0xAA, device number, command & 0x7F, data);
 one Maestro can use the compact protocol. Target 0 stops the pulses (servo limp).
+
+Power-up: an idle Maestro sends no pulses and reports position 0 for such a servo, so a 0
+reading means "unknown" (NaN), never a position; until the safety layer has eased the face to
+neutral, every channel's speed and acceleration are set to the profile's motor limits (in
+Maestro units), never 0 = unlimited; finish_power_up() restores the driver's own settings.
 """
+import math
+
 import numpy as np
 import serial
 
-from face_actuation.drivers import Driver, DriverError
+from face_actuation.drivers import Driver, DriverError, UnencodableValue
+from face_actuation.profile import ProfileError
 
 SET_TARGET = 0x84
 SET_SPEED = 0x87
@@ -19,6 +27,19 @@ GET_ERRORS = 0xA1
 GO_HOME = 0xA2
 SET_MULTIPLE_TARGETS = 0x9F
 POLOLU_START = 0xAA
+TARGET_LIMIT = 1 << 14           # targets are 14-bit quarter-microseconds
+MAX_ACCELERATION = 255           # the Maestro's largest acceleration setting
+
+
+def speed_units(us_per_s: float) -> int:
+    """A speed limit in Maestro units, (0.25 us)/(10 ms), rounded down so the controller is
+    never faster than the limit, and at least 1 (0 would mean unlimited)."""
+    return int(min(max(math.floor(us_per_s * 4 * 0.01), 1), TARGET_LIMIT - 1))
+
+
+def acceleration_units(us_per_s2: float) -> int:
+    """An acceleration limit in Maestro units, (0.25 us)/(10 ms)/(80 ms), 1..255."""
+    return int(min(max(math.floor(us_per_s2 * 4 * 0.01 * 0.08), 1), MAX_ACCELERATION))
 
 
 def split14(value: int) -> bytes:
@@ -62,15 +83,27 @@ class MaestroDriver(Driver):
         super().__init__(profile, options)
         if any(m.unit != 'us' for m in profile.motors):
             raise DriverError(f'{profile.name}: the Maestro driver needs motors in microseconds')
-        self.port_name = options.get('port', '/dev/ttyACM0')
-        self.baudrate = int(options.get('baudrate', 115200))
-        per = int(options.get('channels_per_controller', 24))
+        self.port_name = self.option_str('port', '/dev/ttyACM0')
+        self.baudrate = self.option_int('baudrate', 115200, 1, 10_000_000)
+        per = self.option_int('channels_per_controller', 24, 1, 24)
         devices = options.get('device_numbers', [12])
-        protocol = options.get('protocol', 'pololu' if len(devices) > 1 else 'compact')
+        if not (isinstance(devices, list) and devices
+                and all(type(d) is int and 0 <= d <= 127 for d in devices)):
+            raise ProfileError(f'{profile.name}: driver.device_numbers: expected a list of '
+                               f'integers 0..127, got {devices!r}')
+        protocol = self.option_str('protocol', 'pololu' if len(devices) > 1 else 'compact')
+        if protocol not in ('pololu', 'compact'):
+            raise ProfileError(f'{profile.name}: driver.protocol: {protocol!r} is not pololu '
+                               f'or compact')
         if protocol == 'compact' and len(devices) > 1:
             raise DriverError('several Maestros on one line need the Pololu protocol')
-        self.speed = int(options.get('speed', 0))
-        self.acceleration = int(options.get('acceleration', 0))
+        self.speed = self.option_int('speed', 0, 0, TARGET_LIMIT - 1)
+        self.acceleration = self.option_int('acceleration', 0, 0, MAX_ACCELERATION)
+        spans = [m.max - m.min for m in profile.motors]
+        self.power_up_speeds = [speed_units(m.max_velocity * span)
+                                for m, span in zip(profile.motors, spans, strict=True)]
+        self.power_up_accelerations = [acceleration_units(m.max_acceleration * span)
+                                       for m, span in zip(profile.motors, spans, strict=True)]
         # motor index -> (device, local channel); runs of consecutive channels per device
         self.addresses = []
         for motor in profile.motors:
@@ -105,9 +138,17 @@ class MaestroDriver(Driver):
                                         write_timeout=0.1)
         except serial.SerialException as exc:
             raise DriverError(f'cannot open Maestro port {self.port_name}: {exc}') from None
-        for device, local in self.addresses:
-            self._send(set_speed(local, self.speed, device)
-                       + set_acceleration(local, self.acceleration, device))
+        self._set_motion_limits(self.power_up_speeds, self.power_up_accelerations)
+
+    def finish_power_up(self) -> None:
+        count = len(self.addresses)
+        self._set_motion_limits([self.speed] * count, [self.acceleration] * count)
+
+    def _set_motion_limits(self, speeds, accelerations) -> None:
+        self._send(b''.join(set_speed(local, speed, device)
+                            + set_acceleration(local, acceleration, device)
+                            for (device, local), speed, acceleration
+                            in zip(self.addresses, speeds, accelerations, strict=True)))
 
     def _send(self, data: bytes) -> None:
         try:
@@ -117,8 +158,16 @@ class MaestroDriver(Driver):
             raise DriverError(f'Maestro write failed: {exc}') from None
 
     def encode(self, positions) -> bytes:
-        """The bytes one write() sends for normalised positions."""
-        quarter = np.rint(self.profile.to_native(positions) * 4).astype(int).tolist()
+        """The bytes one write() sends for normalised positions; UnencodableValue, before
+        anything is sent, for a target that does not fit 14 bits (or is NaN)."""
+        quarter = np.rint(self.profile.to_native(positions) * 4)
+        bad = ~(np.isfinite(quarter) & (quarter >= 0) & (quarter < TARGET_LIMIT))
+        if bad.any():
+            index = int(np.flatnonzero(bad)[0])
+            raise UnencodableValue(
+                f'{self.profile.motors[index].name}: target {quarter[index] / 4} us does not '
+                f'fit the Maestro\'s 14-bit quarter-microseconds (0..{(TARGET_LIMIT - 1) / 4} us)')
+        quarter = quarter.astype(int).tolist()
         return b''.join(set_multiple_targets(run[0][0], [quarter[i] for _, i in run], device)
                         for device, run in self._runs)
 
@@ -138,10 +187,12 @@ class MaestroDriver(Driver):
         return reply
 
     def read_positions(self):
+        """Normalised positions; NaN for a servo that reports 0 (no pulses: unknown)."""
         native = []
         for device, local in self.addresses:
             lo, hi = self._query(frame(GET_POSITION, bytes([local]), device), 2)
-            native.append((lo | hi << 8) / 4.0)
+            quarter = lo | hi << 8
+            native.append(quarter / 4.0 if quarter else np.nan)
         return self.profile.from_native(native)
 
     def read_errors(self) -> dict:
