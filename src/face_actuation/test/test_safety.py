@@ -400,6 +400,25 @@ def test_enable_is_reset_then_resume():
     assert safety.mode is Mode.ACTIVE and now <= 0.2 + profile.safety.power_up_s + 2 * DT
 
 
+def test_a_power_up_after_reset_stays_in_standby_until_resume():
+    """A driver reopened while in standby (after a reset) powers up again: that must not
+    start following commands by itself."""
+    profile = PROFILES['hobbs']
+    safety = SafetyLayer(profile)
+    safety.start_active(profile.neutral, 0.0)
+    safety.estop()
+    assert safety.reset(0.1)
+    safety.power_up(np.full(profile.num_motors, np.nan), 0.2, follow=safety.following)
+    now, wanted = 0.2, np.clip(profile.neutral + 0.2, 0.0, 1.0)
+    for _ in range(int(2 * profile.safety.power_up_s / DT)):
+        now += DT
+        safety.command(wanted, now, now)
+        position = safety.update(now, DT)
+    assert safety.mode is Mode.STANDBY and not safety.following
+    np.testing.assert_allclose(position, profile.neutral, atol=1e-6)
+    assert safety.resume(now)
+
+
 def test_a_stall_restarts_from_rest_with_one_bounded_step():
     profile = PROFILES['hobbs']
     n = profile.num_motors
