@@ -191,7 +191,7 @@ def test_a_pickle_gadget_checkpoint_is_refused_before_it_runs(tiny_data, tmp_pat
     payload = torch.load(real, weights_only=True)
     payload['info'] = {'note': _ShellGadget(marker)}          # everything else is genuine
     torch.save(payload, tmp_path / 'evil.pt')
-    with pytest.raises(CheckpointError, match='refused checkpoint .*GLOBAL posix.system'):
+    with pytest.raises(CheckpointError, match=r'refused checkpoint .*GLOBAL posix\.system'):
         load_checkpoint(tmp_path / 'evil.pt', profile)
     assert not marker.exists()
 
