@@ -13,6 +13,8 @@ import threading
 from websockets.asyncio.server import broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
+from face_dashboard.page_requests import BadRequest, parse_page_request
+
 CONTENT_TYPES = {'.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
                  '.css': 'text/css; charset=utf-8'}
 
@@ -101,12 +103,11 @@ class DashboardServer:
             await websocket.send(json.dumps({'type': 'hello', **self.hello()}))
             async for text in websocket:
                 try:
-                    request = json.loads(text)
-                    action = str(request['action'])
-                except (ValueError, KeyError, TypeError):
+                    request = parse_page_request(text)
+                except BadRequest:
                     self.errors += 1
                     continue
-                self.on_action(action, self._replier(websocket, request.get('id')))
+                self.on_action(request['action'], self._replier(websocket, request['id']))
         except ConnectionClosed:
             pass
         finally:
