@@ -12,6 +12,7 @@ updates.
 from dataclasses import dataclass, field, replace
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 import tempfile
@@ -147,11 +148,19 @@ def _require(data: dict, key: str, where: str, kind=None):
     return value
 
 
+def _finite(value: int | float) -> bool:
+    """math.isfinite, false for an integer too big for a float (np.isfinite raised on it)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _number(data: dict, key: str, where: str, default=None) -> float:
     if key not in data and default is not None:
         return float(default)
     value = _require(data, key, where)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         raise ProfileError(f'{where}.{key}: expected a finite number, got {value!r}')
     return float(value)
 
@@ -288,9 +297,14 @@ def load_profile(name_or_path, calibration_dir=None) -> RobotProfile:
                                f'{", ".join(bundled_robots())}')
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError) as exc:
         raise ProfileError(f'cannot read {path}: {exc}') from None
-    profile = parse_profile(data, str(path))
+    try:
+        profile = parse_profile(data, str(path))
+    except ProfileError:
+        raise
+    except (TypeError, AttributeError, ValueError) as exc:  # a list where a mapping belongs...
+        raise ProfileError(f'{path}: a field has the wrong shape: {exc}') from None
     calibration = Path(calibration_dir or default_calibration_dir()) / f'{profile.name}.yaml'
     if calibration.is_file():
         profile = apply_calibration(profile, calibration)
@@ -302,22 +316,26 @@ def apply_calibration(profile: RobotProfile, path) -> RobotProfile:
     profile: a bad value names the motor and field)."""
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError) as exc:
         raise ProfileError(f'cannot read calibration {path}: {exc}') from None
-    overrides = data.get('motors', {})
+    overrides = data.get('motors', {}) if isinstance(data, dict) else None
     if not isinstance(overrides, dict):
         raise ProfileError(f'{path}: "motors" must map motor names to overrides')
     motors = []
     for motor in profile.motors:
-        change = overrides.get(motor.name, {})
+        change = overrides.get(motor.name) or {}
+        if not isinstance(change, dict):
+            raise ProfileError(f'{path}: motor {motor.name}: expected min/max/neutral fields')
         unknown = set(change) - {'min', 'max', 'neutral'}
         if unknown:
-            raise ProfileError(f'{path}: motor {motor.name}: unknown field(s) {sorted(unknown)}')
+            raise ProfileError(f'{path}: motor {motor.name}: unknown field(s) '
+                               f'{sorted(map(str, unknown))}')
         merged = {**motor.__dict__, **change}
         motors.append(_motor(merged, f'{Path(path).name}.motors.{motor.name}'))
     missing = set(overrides) - {m.name for m in profile.motors}
     if missing:
-        raise ProfileError(f'{path}: calibration names unknown motor(s) {sorted(missing)}')
+        raise ProfileError(f'{path}: calibration names unknown motor(s) '
+                           f'{sorted(map(str, missing))}')
     return replace(profile, motors=tuple(motors), calibrated=True)
 
 

@@ -25,6 +25,7 @@ _ACTIVE_FILE = 'active_profile'
 # keeps names off '.', '..' and hidden files (the store's own temporary files start with '.').
 _SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,63}')
 _MIN_SPAN = 1e-3
+_MAX_NEUTRAL = 1e3           # blendshapes are 0..1, rotations radians: far inside
 
 
 class CalibrationError(ValueError):
@@ -56,12 +57,14 @@ class NeutralProfile:
     @classmethod
     def from_json(cls, data: dict) -> 'NeutralProfile':
         try:
-            neutral = np.array([float(data['neutral'][n]) for n in CHANNEL_NAMES], np.float32)
+            neutral = np.array([float(data['neutral'][n]) for n in CHANNEL_NAMES])
             profile = cls(str(data['name']), neutral, int(data['frames']), str(data['created']))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CalibrationError(f'profile file is missing or has a bad field: {exc}') from None
-        if not np.isfinite(profile.neutral).all():
-            raise CalibrationError(f'profile {profile.name} holds non-finite values')
+        if not (np.abs(neutral) <= _MAX_NEUTRAL).all():     # NaN fails this too
+            raise CalibrationError(f'profile {profile.name} holds values that are not finite '
+                                   f'or beyond ±{_MAX_NEUTRAL:g}')
+        profile.neutral = neutral.astype(np.float32)
         return profile
 
 

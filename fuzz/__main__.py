@@ -1,0 +1,25 @@
+"""python -m fuzz [--n N] [--seed S] [--only name ...]: the table of inputs, failures and
+seconds per target; exit status 1 if any input failed."""
+import argparse
+import sys
+
+from fuzz.harness import run_all
+from fuzz.targets import TARGETS
+
+DEFAULT_SEED = 15
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--n', type=int, default=1000, help='inputs per target')
+    parser.add_argument('--seed', type=int, default=DEFAULT_SEED)
+    parser.add_argument('--only', nargs='*', choices=[t.name for t in TARGETS],
+                        help='run only these targets')
+    args = parser.parse_args(argv)
+    targets = [t for t in TARGETS if not args.only or t.name in args.only]
+    results = run_all(targets, args.n, args.seed)
+    return 1 if any(r.failures for r in results) else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
