@@ -133,9 +133,85 @@ def test_a_full_disk_stops_cleanly_and_keeps_the_data(tmp_path):
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert 'STOPPED' in out.stdout and 'recording stopped' in out.stdout
+    assert f'free some space, then run face-bag-recover {path}' in out.stdout
     kept = int(out.stdout.split()[1])
     result = recover(path)
     assert result['messages'] > 0
     assert result['messages'] <= kept
     frames = [m.decode().frame_number for m in read_messages(path)]
     assert frames == list(range(len(frames)))
+
+
+def unclosed_bag(path, count=20):
+    """A bag whose recorder died: chunks on disk, no footer, no metadata.yaml."""
+    writer = BagWriter(path, flush_period_s=0.0)
+    for i in range(count):
+        writer.write_message('/face/human/blendshapes', messages.BLENDSHAPES, i * 1000,
+                             messages.blendshapes(np.full(61, 0.5), i, source='t',
+                                                  frame_number=i))
+    writer._writer.storage.bio.close()
+    return next(path.glob('*.mcap'))
+
+
+def first_chunk_offset(data: bytes) -> int:
+    """Walk the MCAP records (opcode u8, length u64) from after the magic to the first chunk."""
+    offset = 8
+    while data[offset] != 0x06:
+        offset += 9 + int.from_bytes(data[offset + 1:offset + 9], 'little')
+    return offset
+
+
+def corrupt_length_field(data: bytes) -> bytes:
+    """The first chunk's records length set to 2**64 - 1 (main: OverflowError)."""
+    chunk = first_chunk_offset(data)
+    compression = int.from_bytes(data[chunk + 37:chunk + 41], 'little')
+    at = chunk + 41 + compression
+    return data[:at] + b'\xff' * 8 + data[at + 8:]
+
+
+@pytest.mark.parametrize('corrupt', [
+    pytest.param(lambda data: data[:13], id='torn-length-field'),          # main: struct.error
+    pytest.param(corrupt_length_field, id='huge-chunk-length'),            # main: OverflowError
+])
+def test_corrupt_bags_are_recovered_without_a_crash(tmp_path, corrupt):
+    mcap = unclosed_bag(tmp_path / 'bag')
+    mcap.write_bytes(corrupt(mcap.read_bytes()))
+    result = recover(tmp_path / 'bag')
+    assert result['recovered'] and result['truncated_tail']
+    assert len(list(read_messages(tmp_path / 'bag'))) == result['messages']
+
+
+def test_recovery_keeps_every_chunk_before_the_corruption(tmp_path):
+    mcap = unclosed_bag(tmp_path / 'bag')
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[:len(data) * 2 // 3] + b'\x06' + b'\xff' * 8)
+    result = recover(tmp_path / 'bag')
+    frames = [m.decode().frame_number for m in read_messages(tmp_path / 'bag')]
+    assert 5 < len(frames) < 20 and frames == list(range(len(frames)))
+    assert result['messages'] == len(frames) and result['corrupt_messages'] == 0
+
+
+RECOVER_ON_A_FULL_DISK = textwrap.dedent('''
+    import resource, signal, sys
+    from face_bag.cli import recover_main
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+    sys.exit(recover_main([sys.argv[1]]))
+''')
+
+
+def test_recovery_on_a_full_disk_says_free_space_and_rerun_and_changes_nothing(tmp_path):
+    """main said 'writing bag.recovering failed ... recording stopped ... (face-bag-recover
+    bag.recovering)': not recording, and the folder it named was a half-written copy."""
+    path = tmp_path / 'bag'
+    mcap = unclosed_bag(path, count=200)
+    before = mcap.read_bytes()
+    out = subprocess.run([sys.executable, '-c', RECOVER_ON_A_FULL_DISK, str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.count('\n') == 1, out.stderr
+    assert 'Traceback' not in out.stderr and 'recording' not in out.stderr
+    assert f'free some space, then run face-bag-recover {path} again' in out.stderr
+    assert 'bag is unchanged' in out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['bag']      # no half-written copy
+    assert mcap.read_bytes() == before
+    assert recover(path)['messages'] > 0                                # the advice works
