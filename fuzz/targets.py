@@ -25,8 +25,10 @@ EXTREME_LENGTHS = (0, 1, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2
 MUTATION_KINDS = ('set', 'insert', 'delete', 'truncate', 'length')
 
 
-def mutations(rng, most: int = 4) -> list:
-    """Up to `most` edits: (kind, position, bytes, length for 'length')."""
+def mutations(rng, most: int = 4, chance: float = 1.0) -> list:
+    """With probability `chance`, up to `most` edits: (kind, position, bytes, length)."""
+    if rng.random() >= chance:
+        return []
     return [(rng.choice(MUTATION_KINDS), rng.randrange(2**20),
              rng.randbytes(rng.randint(1, 8)), rng.choice(EXTREME_LENGTHS))
             for _ in range(rng.randint(0, most))]
@@ -118,17 +120,21 @@ LIVELINK = st.tuples(st.sampled_from(('frame', 'mutated', 'mutated', 'noise')), 
 
 
 # -- CSV takes ---------------------------------------------------------------------------------
-def _cell(rng) -> str:
-    roll = rng.random()
-    if roll < 0.85:
-        return f'{rng.uniform(-1, 1.5):.6f}'
-    return rng.choice(('', 'nan', 'inf', '-inf', '1e999', 'x', '"', '"a,b"', '0x1', '١', ' 1 ',
-                       '9' * 400, '1_0'))
+BAD_CELLS = ('', 'nan', 'inf', '-inf', '1e999', 'x', '"', '"a,b"', '0x1', '١', ' 1 ', '9' * 400,
+             '1_0', '\x00')
+
+
+def _row_values(rng, count: int) -> list:
+    """Mostly a clean row; some rows carry a few bad cells."""
+    cells = [f'{rng.uniform(-1, 1.5):.6f}' for _ in range(count)]
+    if rng.random() < 0.3:
+        for _ in range(rng.randint(1, 3)):
+            cells[rng.randrange(count)] = rng.choice(BAD_CELLS)
+    return cells
 
 
 def _timecode(rng) -> str:
-    roll = rng.random()
-    if roll < 0.8:
+    if rng.random() < 0.9:
         return (f'{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}:'
                 f'{rng.uniform(0, 60):06.3f}')
     return rng.choice(('10000:00:00:00.000', '99:99:99:99.999', '-1:00:00:00', '00:00:00',
@@ -152,7 +158,7 @@ def _take_text(rng, header_kind: str, rows: int) -> str:
         header[0] = 'Time'
     lines = [','.join(header)]
     for _ in range(rows):
-        cells = [_timecode(rng), '61'] + [_cell(rng) for _ in names]
+        cells = [_timecode(rng), '61', *_row_values(rng, len(names))]
         if rng.random() < 0.1:
             del cells[rng.randrange(len(cells)):]
         lines.append(','.join(cells))
@@ -168,7 +174,7 @@ def check_take(value, workdir) -> None:
     text = _take_text(rng, header_kind, rows)
     if rng.random() < 0.01:                             # over the csv module's 128 KiB limit
         text += '00:00:00:00.000,61,' + 'x' * (128 * 1024 + 1) + '\n'
-    data = mutate(text.encode(encoding, errors='replace'), mutations(rng))
+    data = mutate(text.encode(encoding, errors='replace'), mutations(rng, chance=0.3))
     path = _write(workdir, 'take.csv', data)
     try:
         take = read_take(path)
@@ -432,6 +438,10 @@ def _launch_value(rng, field: str = ''):
         return 'face_capture'
     if field == 'exec' and roll < 0.6:
         return 'send_take'
+    if field == 'on_exit' and roll < 0.8:
+        return 'shutdown'
+    if field in ('if', 'unless') and roll < 0.7:
+        return rng.choice(('true', 'false', '$(var a)', 'True', '1', 'off'))
     if field == 'file' and roll < 0.6:
         return rng.choice(('$(dirname)/main.launch.yaml', '$(dirname)/child.launch.yaml',
                            'none.yaml'))
@@ -440,18 +450,22 @@ def _launch_value(rng, field: str = ''):
                 'arg': ('name', 'value')}[field]
         return [{key: _launch_value(rng, key) for key in keys if rng.random() < 0.8}
                 for _ in range(rng.randint(0, 2))]
-    if roll < 0.75:
+    if roll < 0.5:
         return _launch_text(rng)
-    return rng.choice((None, 5, 2.5, True, [], ['x'], {'a': 1}, 'shutdown', 'restart', ''))
+    if roll < 0.97:
+        return rng.choice(('a', 'x', 'true', 'false', '$(var a)', 'face_capture', 5, True))
+    return rng.choice((None, 2.5, [], ['x'], {'a': 1}, 'shutdown', 'restart', ''))
 
 
 def _launch_document(rng) -> dict:
     entries = []
     for _ in range(rng.randint(0, 6)):
-        tag = rng.choice((*ENTRY_FIELDS, 'timer'))
+        tag = rng.choice((*ENTRY_FIELDS, *ENTRY_FIELDS, 'timer'))
         fields = ENTRY_FIELDS.get(tag, ('period',))
-        entry = {field: _launch_value(rng, field) for field in fields if rng.random() < 0.7}
-        entries.append({tag: entry} if rng.random() < 0.95 else _launch_value(rng))
+        entry = {field: _launch_value(rng, field) for field in fields if rng.random() < 0.5}
+        entry.update({field: _launch_value(rng, field) for field in fields[:2]
+                      if rng.random() < 0.9})
+        entries.append({tag: entry} if rng.random() < 0.98 else _launch_value(rng))
     return {'launch': entries}
 
 
@@ -465,9 +479,9 @@ def check_launch(value, workdir) -> None:
     rng, = value
     main = Path(workdir) / 'main.launch.yaml'
     _write(workdir, 'child.launch.yaml', _yaml_text(_launch_document(rng)))
-    main.write_bytes(mutate(_yaml_text(_launch_document(rng)), mutations(rng, 1)))
-    argv = [rng.choice((f'{rng.choice(NAMES)}:={_launch_text(rng)}', _launch_text(rng)))
-            for _ in range(rng.randint(0, 3))]
+    main.write_bytes(mutate(_yaml_text(_launch_document(rng)), mutations(rng, 1, chance=0.2)))
+    argv = [f'{rng.choice(NAMES)}:={_launch_text(rng)}' if rng.random() < 0.95 else
+            _launch_text(rng) for _ in range(rng.randint(0, 2))]
     try:
         specs = load_launch_file(main, parse_arguments(argv))
     except LaunchFileError:
@@ -557,7 +571,8 @@ def check_profile(value, workdir) -> None:
     from face_actuation.profile import ProfileError, load_profile
     rng, robot, edits = value
     document = _mutate_tree(rng, copy.deepcopy(_profile_document(robot)), edits)
-    path = _write(workdir, 'robot.yaml', mutate(_yaml_text(document), mutations(rng, 2)))
+    text = mutate(_yaml_text(document), mutations(rng, 2, chance=0.3))
+    path = _write(workdir, 'robot.yaml', text)
     try:
         profile = load_profile(path, Path(workdir) / 'no-calibration')
     except ProfileError:
@@ -591,7 +606,8 @@ def check_calibration(value, workdir) -> None:
     if kind == 'robot':
         profile = _profile(robot)
         document = _mutate_tree(rng, _robot_calibration(rng, profile), edits)
-        path = _write(workdir, f'{robot}.yaml', mutate(_yaml_text(document), mutations(rng, 2)))
+        text = mutate(_yaml_text(document), mutations(rng, 2, chance=0.3))
+        path = _write(workdir, f'{robot}.yaml', text)
         try:
             calibrated = apply_calibration(profile, path)
         except ProfileError:
@@ -599,7 +615,8 @@ def check_calibration(value, workdir) -> None:
         _check_valid_profile(calibrated)
         return
     document = _mutate_tree(rng, _performer_profile(rng), edits)
-    _write(workdir, 'fuzz.json', mutate(json.dumps(document).encode(), mutations(rng, 2)))
+    text = mutate(json.dumps(document).encode(), mutations(rng, 2, chance=0.3))
+    _write(workdir, 'fuzz.json', text)
     try:
         loaded = ProfileStore(workdir).load('fuzz')
     except CalibrationError:
