@@ -1,7 +1,9 @@
 """Runs fuzz targets with hypothesis: a fixed seed, no example database, no shrinking, every
 failure counted rather than stopping at the first, and a time limit per input (an input that
 never ends, like a self-referencing launch argument, is a failure, not a hang)."""
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+import multiprocessing
 from pathlib import Path
 import signal
 import tempfile
@@ -71,18 +73,42 @@ def run_target(target: Target, inputs: int, fuzz_seed: int) -> Result:
     return result
 
 
-def run_all(targets, inputs: int, fuzz_seed: int, out=print) -> list:
-    out(f'fuzz: seed {fuzz_seed}, {inputs} inputs per target '
+_SHARED_TARGETS = []        # strategies do not pickle: forked workers find targets by index
+
+
+def _run_shared(index: int, inputs: int, fuzz_seed: int) -> Result:
+    return run_target(_SHARED_TARGETS[index], inputs, fuzz_seed)
+
+
+def _row(result: Result) -> str:
+    return f'{result.name:<18} {result.inputs:>9} {result.failures:>9} {result.seconds:>9.1f}'
+
+
+def run_all(targets, inputs: int, fuzz_seed: int, out=print, jobs: int = 1) -> list:
+    """Every target (in `jobs` processes at once); prints a row per target as it finishes,
+    then the table in target order with totals."""
+    out(f'fuzz: seed {fuzz_seed}, {inputs} inputs per target, {jobs} job(s) '
         f'(rerun: make fuzz N={inputs} SEED={fuzz_seed})')
-    out(f'{"target":<18} {"inputs":>9} {"failures":>9} {"seconds":>9}')
-    results = []
-    for target in targets:
-        result = run_target(target, inputs, fuzz_seed)
-        results.append(result)
-        out(f'{result.name:<18} {result.inputs:>9} {result.failures:>9} {result.seconds:>9.1f}')
+    started = time.monotonic()
+    if jobs <= 1:
+        results = []
+        for target in targets:
+            results.append(run_target(target, inputs, fuzz_seed))
+            out(_row(results[-1]))
+    else:
+        _SHARED_TARGETS[:] = targets                # inherited by the forked workers
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('fork')) as pool:
+            futures = [pool.submit(_run_shared, i, inputs, fuzz_seed)
+                       for i in range(len(targets))]
+            for future in as_completed(futures):
+                out(_row(future.result()))
+            results = [future.result() for future in futures]
+    out(f'\n{"target":<18} {"inputs":>9} {"failures":>9} {"seconds":>9}')
+    for result in results:
+        out(_row(result))
         for error, value in result.examples:
             out(f'    {error}\n      input: {value}')
-    total = sum(r.seconds for r in results)
-    out(f'{"total":<18} {sum(r.inputs for r in results):>9} '
-        f'{sum(r.failures for r in results):>9} {total:>9.1f}')
+    out(f'{"all targets":<18} {sum(r.inputs for r in results):>9} '
+        f'{sum(r.failures for r in results):>9} {sum(r.seconds for r in results):>9.1f}'
+        f'  ({time.monotonic() - started:.1f} s wall clock)')
     return results
