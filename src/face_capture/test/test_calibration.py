@@ -1,4 +1,6 @@
 """Neutral calibration: the maths, the capture and the on-disk profiles."""
+import json
+
 import numpy as np
 import pytest
 
@@ -142,3 +144,14 @@ def test_offline_neutral_from_a_missing_take_is_a_clear_error(tmp_path, capsys):
     from face_capture.capture_neutral import main
     assert main(['--take', str(tmp_path / 'nope.csv'), '--dir', str(tmp_path)]) == 2
     assert 'nope.csv' in capsys.readouterr().err
+
+
+def test_profile_files_with_out_of_range_numbers_are_a_clear_error(tmp_path):
+    """Found by the fuzzer: an infinite frame count raised OverflowError, a neutral of 1e308
+    overflowed float32 on the way in."""
+    good = profile_with().to_json()
+    for name, field, value in (('frames', 'frames', float('inf')),
+                               ('huge', 'neutral', {**good['neutral'], 'JawOpen': 1e308})):
+        (tmp_path / f'{name}.json').write_text(json.dumps({**good, field: value}))
+        with pytest.raises(CalibrationError):
+            ProfileStore(tmp_path).load(name)
