@@ -9,6 +9,7 @@ current chunk in memory until it reaches 1 MiB. BagWriter closes the chunk and f
 `flush_period_s`, so a SIGKILL loses at most that much; `recover()` rebuilds a readable bag
 from the complete chunks of an unclosed one (what `ros2 bag reindex` does on a ROS install).
 """
+from contextlib import contextmanager
 from dataclasses import dataclass
 import functools
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 import shutil
 import time
 
-from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from face_common.paths import share_path
@@ -161,7 +162,25 @@ class BagMessage:
     data: bytes
 
     def decode(self):
-        return deserialize(self.data, self.msgtype)
+        try:
+            return deserialize(self.data, self.msgtype)
+        except Exception as exc:        # rosbags' SerdeError, struct.error, IndexError...
+            raise BagError(f'a {self.topic} message at {self.timestamp_ns} ns does not '
+                           f'decode as {self.msgtype}: {exc}') from None
+
+
+@contextmanager
+def _corruption_is_a_bag_error(path: Path):
+    """rosbags meets a corrupt closed bag with ReaderError, SerdeError, OverflowError,
+    UnicodeDecodeError, OSError, or MemoryError for a length that claims gigabytes: each
+    becomes one BagError naming the bag."""
+    try:
+        yield
+    except BagError:
+        raise
+    except Exception as exc:
+        raise BagError(f'{path}: the bag is corrupt or unreadable '
+                       f'({type(exc).__name__}: {str(exc)[:200]})') from None
 
 
 def read_messages(path, topics=None):
@@ -170,7 +189,7 @@ def read_messages(path, topics=None):
     if not (path / 'metadata.yaml').is_file():
         raise BagError(f'{path} has no metadata.yaml: not a closed bag '
                        f'(if its recorder crashed: face-bag-recover {path})')
-    with Reader(path) as reader:
+    with _corruption_is_a_bag_error(path), Reader(path) as reader:
         connections = [c for c in reader.connections if topics is None or c.topic in topics]
         for connection, timestamp, data in reader.messages(connections=connections):
             yield BagMessage(connection.topic, connection.msgtype, timestamp, bytes(data))
@@ -179,15 +198,12 @@ def read_messages(path, topics=None):
 def bag_info(path) -> dict:
     """What `ros2 bag info` shows: duration, message count, topics with types and counts."""
     path = Path(path)
-    try:
-        with Reader(path) as reader:
-            return {'path': str(path), 'storage': 'mcap', 'duration_s': reader.duration / 1e9,
-                    'start_ns': reader.start_time, 'end_ns': reader.end_time,
-                    'messages': reader.message_count,
-                    'topics': {c.topic: {'type': c.msgtype, 'count': c.msgcount}
-                               for c in reader.connections}}
-    except (ReaderError, OSError, ValueError) as exc:
-        raise BagError(f'{path}: cannot read the bag: {exc}') from None
+    with _corruption_is_a_bag_error(path), Reader(path) as reader:
+        return {'path': str(path), 'storage': 'mcap', 'duration_s': reader.duration / 1e9,
+                'start_ns': reader.start_time, 'end_ns': reader.end_time,
+                'messages': reader.message_count,
+                'topics': {c.topic: {'type': c.msgtype, 'count': c.msgcount}
+                           for c in reader.connections}}
 
 
 @dataclass

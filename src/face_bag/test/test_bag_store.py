@@ -215,3 +215,37 @@ def test_recovery_on_a_full_disk_says_free_space_and_rerun_and_changes_nothing(t
     assert sorted(p.name for p in tmp_path.iterdir()) == ['bag']      # no half-written copy
     assert mcap.read_bytes() == before
     assert recover(path)['messages'] > 0                                # the advice works
+
+
+def corrupt_closed_bags(tmp_path):
+    """A closed bag and three corruptions of its .mcap: torn in half, a footer whose summary
+    offset claims 2**64 - 1, and a message whose string length field claims 4 GiB."""
+    writer = BagWriter(tmp_path / 'closed')
+    for i in range(30):
+        writer.write_message('/face/command', messages.CONTROL_VALUES, i * 33_000_000,
+                             messages.control_values([0.5, 0.25], ['a', 'b'], i, robot='r',
+                                                     source='corruptme'))
+    writer.close()
+    mcap = next((tmp_path / 'closed').glob('*.mcap'))
+    data = mcap.read_bytes()
+    at = data.index(b'corruptme') - 4
+    return mcap, {'torn': data[:len(data) // 2],
+                  'footer': data[:-28] + b'\xff' * 8 + data[-20:],
+                  'message': data[:at] + b'\xff' * 4 + data[at + 4:]}
+
+
+def test_corrupt_closed_bags_are_one_error_line_in_every_cli(tmp_path, capsys):
+    from face_bag.cli import export_main, info_main, session_main
+    mcap, corruptions = corrupt_closed_bags(tmp_path)
+    bag = str(mcap.parent)
+    for name, data in corruptions.items():
+        mcap.write_bytes(data)
+        for cli, argv in ((info_main, [bag]), (export_main, [bag, '--out', str(tmp_path / 'o')]),
+                          (session_main, [bag, '--out', str(tmp_path / 's'), '--no-video'])):
+            if cli is info_main and name == 'message':
+                continue                                 # the index is intact: info works
+            assert cli(argv) == 2, (name, cli.__name__)
+            err = capsys.readouterr().err
+            assert err.count('\n') == 1 and 'Traceback' not in err, (name, err)
+    with pytest.raises(BagError, match='does not decode'):
+        list(m.decode() for m in read_messages(bag))
