@@ -134,14 +134,14 @@ class _Context:
             raise self.error(f'substitutions nested deeper than {MAX_SUBSTITUTION_DEPTH}')
         match = _SUBSTITUTION_NAME.match(text, pos)
         if not match:
-            raise self.error(f'"$(" without a substitution name in {text!r}')
+            raise self.error(f'"$(" without a substitution name in {text!r:.80}')
         kind, pos = match.group(0), match.end()
         arguments = []
         while True:
             while pos < len(text) and text[pos].isspace():
                 pos += 1
             if pos == len(text):
-                raise self.error(f'$({kind} ...) is not closed with ")" in {text!r}')
+                raise self.error(f'$({kind} ...) is not closed with ")" in {text!r:.80}')
             if text[pos] == ')':
                 return self._resolve(kind, arguments), pos + 1
             argument, pos = self._expand(text, pos, depth, inside=True)
