@@ -18,7 +18,12 @@ def main(argv=None) -> int:
                         help='targets run at once, one process each (default: the CPU count)')
     parser.add_argument('--only', nargs='*', choices=[t.name for t in TARGETS],
                         help='run only these targets')
+    parser.add_argument('--list', action='store_true', help='list the targets and exit')
     args = parser.parse_args(argv)
+    if args.list:
+        for target in TARGETS:
+            print(f'{target.name:<18} {target.about}')
+        return 0
     targets = [t for t in TARGETS if not args.only or t.name in args.only]
     results = run_all(targets, args.n, args.seed, jobs=args.jobs)
     return 1 if any(r.failures for r in results) else 0

@@ -18,7 +18,20 @@ import yaml
 
 from fuzz.harness import Target
 
-RANDOMS = st.integers(0, 2**64 - 1).map(random.Random)
+
+class SeededRandom(random.Random):
+    """A random.Random that shows its seed, so a failing input printed by the harness can be
+    rebuilt: check(value) with SeededRandom(seed) in its place."""
+
+    def __init__(self, seed: int):
+        super().__init__(seed)
+        self.seed_value = seed
+
+    def __repr__(self) -> str:
+        return f'SeededRandom({self.seed_value})'
+
+
+RANDOMS = st.integers(0, 2**64 - 1).map(SeededRandom)
 
 # -- byte mutations of real inputs ------------------------------------------------------------
 EXTREME_LENGTHS = (0, 1, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1)
