@@ -110,6 +110,8 @@ BAD_LAUNCH_BODIES = [
     '- node: {pkg: a, exec: b, remap: [{from: x}]}',
     '- include: {file: "$(dirname)/x.launch.yaml"}',            # includes itself
     '- include: {file: other.yaml, arg: [{name: a}]}',
+    '- arg: {name: a, default: "$(find-pkg-share $(env HOME))"}',   # fuzz: ValueError
+    '- node: {pkg: "a/b", exec: b}',                                # fuzz: ValueError
 ]
 
 

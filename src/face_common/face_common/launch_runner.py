@@ -74,6 +74,8 @@ def find_package_share(package: str) -> str:
     except PackageNotFoundError:
         raise LaunchFileError(f'package {package!r} not found: is install/setup.bash '
                               'sourced?') from None
+    except ValueError as exc:                  # ament_index: not a valid package name
+        raise LaunchFileError(str(exc)) from None
 
 
 def find_executable(package: str, executable: str) -> str:
@@ -82,6 +84,8 @@ def find_executable(package: str, executable: str) -> str:
         prefix = get_package_prefix(package)
     except PackageNotFoundError:
         raise LaunchFileError(f'package {package!r} not found') from None
+    except ValueError as exc:                  # ament_index: not a valid package name
+        raise LaunchFileError(str(exc)) from None
     path = Path(prefix) / 'lib' / package / executable
     if not os.access(path, os.X_OK):
         raise LaunchFileError(f'executable {executable!r} not found in package {package!r}')
