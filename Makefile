@@ -1,7 +1,7 @@
 # Two commands for a fresh machine (Debian/Ubuntu, Python 3.11, no ROS):
 #   make demo   - set up if needed, then run the shadowing demo on its defaults
 #   make test   - set up if needed, then run every test
-.PHONY: setup demo test bench checkpoints clean
+.PHONY: setup demo test bench checkpoints fuzz clean
 
 setup:
 	bash scripts/setup.sh
@@ -18,6 +18,10 @@ checkpoints: setup
 
 bench: setup
 	bash scripts/bench.sh $(ARGS)
+
+# make fuzz N=100000 [SEED=15]: N seeded inputs per fuzz target (fuzz/), a table of results.
+fuzz: setup
+	bash scripts/fuzz.sh --n $(or $(N),1000) $(if $(SEED),--seed $(SEED)) $(ARGS)
 
 clean:
 	rm -rf build install log .venv artifacts

@@ -75,6 +75,63 @@ def test_unsupported_launch_features_are_errors_not_silently_skipped(tmp_path):
             load_launch_file(path)
 
 
+def test_a_self_referencing_argument_ends_as_literal_text():
+    """take:='$(var take)x' made face-launch loop forever (each pass re-expanded the result)."""
+    out = subprocess.run(['face-launch', str(ROOT / 'launch/capture.launch.yaml'),
+                          'take:=$(var take)x', 'port:=$(var port)', '--print'],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "'$(var' 'take)x'" in out.stdout and "'port:=$(var port)'" in out.stdout
+
+
+def test_nested_substitutions_resolve_inside_out(tmp_path):
+    path = tmp_path / 'x.launch.yaml'
+    path.write_text('launch:\n- arg: {name: pkg, default: face_capture}\n'
+                    '- node: {pkg: face_capture, exec: send_take,\n'
+                    '         args: "$(find-pkg-share $(var pkg))/data $(env NO_SUCH_VAR a b)"}\n')
+    spec, = load_launch_file(path)
+    assert spec.args[0].endswith('face_capture/data') and spec.args[1:] == ['a', 'b']
+
+
+BAD_LAUNCH_BODIES = [
+    '- arg: {name: a, default: "$(var"}',                       # unclosed
+    '- arg: {name: a, default: "$(var)"}',                      # no argument
+    '- arg: {name: a, default: "$(VAR a)"}',                    # no such substitution
+    '- let: {name: a, value: x}\n'                                # doubling to 2**30 chars
+    + '- let: {name: a, value: "$(var a)$(var a)"}\n' * 30,
+    '- arg: {name: a, default: "' + '$(env ' * 20 + 'X' + ')' * 20 + '"}',   # too deep
+    '- arg: "just text"',                                       # not a mapping
+    '- arg: {default: 1}',                                      # no name
+    '- arg: {name: [1, 2]}',                                    # name not a scalar
+    '- node: {pkg: a}',                                         # no exec
+    '- node: {pkg: a, exec: b, args: "unclosed \\"quote"}',
+    '- node: {pkg: a, exec: b, param: {name: x}}',              # not a list
+    '- node: {pkg: a, exec: b, param: [5]}',
+    '- node: {pkg: a, exec: b, remap: [{from: x}]}',
+    '- include: {file: "$(dirname)/x.launch.yaml"}',            # includes itself
+    '- include: {file: other.yaml, arg: [{name: a}]}',
+    '- arg: {name: a, default: "$(find-pkg-share $(env HOME))"}',   # fuzz: ValueError
+    '- node: {pkg: "a/b", exec: b}',                                # fuzz: ValueError
+]
+
+
+@pytest.mark.parametrize('body', BAD_LAUNCH_BODIES)
+def test_every_bad_launch_file_is_one_error_line(tmp_path, capsys, body):
+    from face_common.launch_runner import main
+    path = tmp_path / 'x.launch.yaml'
+    path.write_text('launch:\n' + body + '\n')
+    assert main([str(path), '--print']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('face-launch: ') and err.count('\n') == 1, err
+
+
+def test_a_launch_file_that_is_not_utf8_is_one_error_line(tmp_path, capsys):
+    from face_common.launch_runner import main
+    (tmp_path / 'x.launch.yaml').write_bytes(b'launch:\n- arg: {name: caf\xe9}\n')
+    assert main([str(tmp_path / 'x.launch.yaml')]) == 2
+    assert capsys.readouterr().err.startswith('face-launch: cannot read')
+
+
 @pytest.mark.ros
 def test_runner_starts_the_described_nodes_with_their_parameters(ros_node, tmp_path):
     port = free_port()

@@ -368,7 +368,7 @@ def load_profile(name_or_path, calibration_dir=None) -> RobotProfile:
 def _read_yaml(path, what: str):
     try:
         return yaml.safe_load(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError) as exc:
         reason = ' '.join(str(exc).split())            # the YAML error's lines, on one line
         raise ProfileError(f'cannot read {what} {path}: {reason}') from None
 
@@ -384,6 +384,8 @@ def read_calibration(path) -> dict:
 
 def _overrides(overrides, path) -> dict:
     _mapping(overrides, f'{path}: "motors" (motor name -> overrides)')
+    overrides = {name: {} if change is None else change        # `jaw_open:` alone: no change
+                 for name, change in overrides.items()}
     for name, change in overrides.items():
         where = f'{Path(path).name}.motors.{name}'
         _unknown(_mapping(change, where), ('min', 'max', 'neutral'), where)

@@ -14,7 +14,7 @@ def info_main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         info = bag_info(args.bag)
-    except (BagError, OSError, Exception) as exc:    # rosbags raises its own error types
+    except (BagError, OSError) as exc:
         print(f'face-bag-info: {args.bag}: {exc}', file=sys.stderr)
         return 2
     print(f'{info["path"]}: {info["messages"]} messages, {info["duration_s"]:.2f} s (mcap)')

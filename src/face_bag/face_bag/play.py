@@ -7,8 +7,11 @@ from face_bag.store import read_messages
 
 
 def load(path, topics=None, start_s: float = 0.0):
-    """The bag's messages from start_s (seconds after its first message) on."""
+    """The bag's messages from start_s (seconds after its first message) on; BagError if one
+    does not decode (its bytes would go out to every subscriber as they are)."""
     messages = list(read_messages(path, topics))
+    for message in messages:
+        message.decode()
     if not messages:
         return []
     first = messages[0].timestamp_ns

@@ -9,6 +9,7 @@ current chunk in memory until it reaches 1 MiB. BagWriter closes the chunk and f
 `flush_period_s`, so a SIGKILL loses at most that much; `recover()` rebuilds a readable bag
 from the complete chunks of an unclosed one (what `ros2 bag reindex` does on a ROS install).
 """
+from contextlib import contextmanager
 from dataclasses import dataclass
 import functools
 import os
@@ -132,8 +133,10 @@ class BagWriter:
         self._last_flush = time.monotonic()
 
     def _fail(self, exc: OSError) -> None:
-        self.failed = (f'writing {self.path} failed: {exc.strerror or exc}; recording stopped, '
-                       f'{self.messages} messages kept (face-bag-recover {self.path})')
+        self.failed = (f'writing {self.path} failed: {exc.strerror or exc}; recording stopped '
+                       f'after {self.messages} messages. What was flushed before the failure '
+                       f'is on disk: free some space, then run face-bag-recover {self.path} '
+                       'to make it readable')
         raise BagError(self.failed) from exc
 
     def close(self) -> None:
@@ -159,7 +162,25 @@ class BagMessage:
     data: bytes
 
     def decode(self):
-        return deserialize(self.data, self.msgtype)
+        try:
+            return deserialize(self.data, self.msgtype)
+        except Exception as exc:        # rosbags' SerdeError, struct.error, IndexError...
+            raise BagError(f'a {self.topic} message at {self.timestamp_ns} ns does not '
+                           f'decode as {self.msgtype}: {exc}') from None
+
+
+@contextmanager
+def _corruption_is_a_bag_error(path: Path):
+    """rosbags meets a corrupt closed bag with ReaderError, SerdeError, OverflowError,
+    UnicodeDecodeError, OSError, or MemoryError for a length that claims gigabytes: each
+    becomes one BagError naming the bag."""
+    try:
+        yield
+    except BagError:
+        raise
+    except Exception as exc:
+        raise BagError(f'{path}: the bag is corrupt or unreadable '
+                       f'({type(exc).__name__}: {str(exc)[:200]})') from None
 
 
 def read_messages(path, topics=None):
@@ -168,7 +189,7 @@ def read_messages(path, topics=None):
     if not (path / 'metadata.yaml').is_file():
         raise BagError(f'{path} has no metadata.yaml: not a closed bag '
                        f'(if its recorder crashed: face-bag-recover {path})')
-    with Reader(path) as reader:
+    with _corruption_is_a_bag_error(path), Reader(path) as reader:
         connections = [c for c in reader.connections if topics is None or c.topic in topics]
         for connection, timestamp, data in reader.messages(connections=connections):
             yield BagMessage(connection.topic, connection.msgtype, timestamp, bytes(data))
@@ -177,7 +198,7 @@ def read_messages(path, topics=None):
 def bag_info(path) -> dict:
     """What `ros2 bag info` shows: duration, message count, topics with types and counts."""
     path = Path(path)
-    with Reader(path) as reader:
+    with _corruption_is_a_bag_error(path), Reader(path) as reader:
         return {'path': str(path), 'storage': 'mcap', 'duration_s': reader.duration / 1e9,
                 'start_ns': reader.start_time, 'end_ns': reader.end_time,
                 'messages': reader.message_count,
@@ -185,54 +206,106 @@ def bag_info(path) -> dict:
                            for c in reader.connections}}
 
 
-def recover(path) -> dict:
-    """Make an unclosed bag (its recorder killed or out of disk) readable again.
+@dataclass
+class _Scan:
+    """What the readable part of an unclosed bag's .mcap files holds."""
 
-    Reads every message of the complete chunks of its .mcap, writes them into a new closed
-    bag at the same path, and keeps the original file beside it as <path>.crashed/.
-    Returns what was recovered. A bag that is already closed is left alone.
-    """
-    from mcap.exceptions import McapError
+    channels: dict             # channel id -> (topic, message type)
+    messages: list             # (log time, channel id, CDR bytes)
+    truncated: bool
+    size: int                  # bytes of .mcap read
+
+
+def _scan(files) -> _Scan:
     from mcap.records import Channel, Message, Schema
     from mcap.stream_reader import StreamReader
-
-    path = Path(path)
-    if (path / 'metadata.yaml').is_file():
-        return {'path': str(path), 'recovered': False, 'messages': bag_info(path)['messages']}
-    files = sorted(path.glob('*.mcap'))
-    if not files:
-        raise BagError(f'{path}: no .mcap file to recover')
     schemas, channels, messages = {}, {}, []
-    truncated = False
+    truncated, size = False, 0
     for file in files:
+        length = file.stat().st_size
+        size += length
         with file.open('rb') as stream:
+            # No record can be longer than its file: a corrupt length is not an allocation.
+            reader = StreamReader(stream, skip_magic=False, record_size_limit=length)
             try:
-                for record in StreamReader(stream, skip_magic=False).records:
+                for record in reader.records:
                     if isinstance(record, Schema):
                         schemas[record.id] = record.name
                     elif isinstance(record, Channel):
                         channels[record.id] = (record.topic, schemas.get(record.schema_id))
                     elif isinstance(record, Message) and record.channel_id in channels:
                         messages.append((record.log_time, record.channel_id, record.data))
-            except (McapError, EOFError, ValueError, OSError):
-                truncated = True    # the unfinished tail: everything before it is kept
+            # The mcap reader meets a torn or corrupt tail as McapError, EOFError, struct.error,
+            # OverflowError, UnicodeDecodeError or a decompressor's own error: whichever it
+            # is, the records before it are kept and the rest of this file is the tail.
+            except Exception:
+                truncated = True
+    return _Scan(channels, messages, truncated, size)
+
+
+def _decodes(data: bytes, msgtype: str) -> bool:
+    """Whether a recovered message's bytes deserialize (a corrupt one is dropped and
+    counted, so every reader of the recovered bag can decode all of it)."""
+    try:
+        deserialize(data, msgtype)
+    except Exception:                 # rosbags raises whatever the bad bytes trip over
+        return False
+    return True
+
+
+def recover(path) -> dict:
+    """Make an unclosed bag (its recorder killed or out of disk) readable again.
+
+    Reads every message of the complete chunks of its .mcap, writes them into a new closed
+    bag at the same path, and keeps the original file beside it as <path>.crashed/.
+    Returns what was recovered. A bag that is already closed is left alone. Any failure is a
+    BagError that says what to do, and leaves the bag as it was.
+    """
+    path = Path(path)
+    if (path / 'metadata.yaml').is_file():
+        return {'path': str(path), 'recovered': False, 'messages': bag_info(path)['messages']}
+    files = sorted(path.glob('*.mcap'))
+    if not files:
+        raise BagError(f'{path}: no .mcap file to recover')
     crashed = path.with_name(path.name + '.crashed')
     if crashed.exists():
         raise BagError(f'{crashed} exists from an earlier recovery; move it away first')
+    scan = _scan(files)
+    free = shutil.disk_usage(path.parent).free
+    if free < scan.size:
+        raise BagError(_no_space(path, scan.size, f'only {free / 1e6:.1f} MB are free'))
     staging = path.with_name(path.name + '.recovering')
     if staging.exists():
         shutil.rmtree(staging)
-    writer = BagWriter(staging, flush_period_s=3600)
-    skipped = 0
-    for timestamp, channel_id, data in sorted(messages, key=lambda m: m[0]):
-        topic, msgtype = channels[channel_id]
-        if msgtype not in typestore().types:
-            skipped += 1
-            continue
-        writer.write(topic, msgtype, timestamp, data)
-    writer.close()
+    kept, unknown, corrupt = 0, 0, 0
+    writer = None
+    try:
+        writer = BagWriter(staging, flush_period_s=3600)
+        for timestamp, channel_id, data in sorted(scan.messages, key=lambda m: m[0]):
+            topic, msgtype = scan.channels[channel_id]
+            if msgtype not in typestore().types:
+                unknown += 1
+            elif not _decodes(data, msgtype):
+                corrupt += 1
+            else:
+                writer.write(topic, msgtype, timestamp, data)
+                kept += 1
+        writer.close()
+    except (BagError, OSError) as exc:
+        if writer is not None:
+            writer.close()                 # after a failure: only releases the file
+        shutil.rmtree(staging, ignore_errors=True)
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        raise BagError(_no_space(path, scan.size, getattr(cause, 'strerror', None) or
+                                 str(cause))) from None
     path.rename(crashed)
     staging.rename(path)    # metadata.yaml names its .mcap relative to the folder
-    return {'path': str(path), 'recovered': True, 'messages': len(messages) - skipped,
-            'unknown_type_messages': skipped, 'truncated_tail': truncated,
-            'original': str(crashed)}
+    return {'path': str(path), 'recovered': True, 'messages': kept,
+            'unknown_type_messages': unknown, 'corrupt_messages': corrupt,
+            'truncated_tail': scan.truncated, 'original': str(crashed)}
+
+
+def _no_space(path: Path, needed: int, why: str) -> str:
+    return (f'cannot write the recovered copy of {path} ({why}); it needs about '
+            f'{needed / 1e6:.1f} MB free in {path.parent}. The bag is unchanged: free some '
+            f'space, then run face-bag-recover {path} again')

@@ -21,8 +21,11 @@ import numpy as np
 from face_common.arkit import CHANNEL_NAMES, NUM_BLENDSHAPES, NUM_CHANNELS
 
 _ACTIVE_FILE = 'active_profile'
-_SAFE_NAME = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
+# Full match: '$' would also accept a trailing newline ('alice\n'). A leading letter or digit
+# keeps names off '.', '..' and hidden files (the store's own temporary files start with '.').
+_SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,63}')
 _MIN_SPAN = 1e-3
+_MAX_NEUTRAL = 1e3           # blendshapes are 0..1, rotations radians: far inside
 
 
 class CalibrationError(ValueError):
@@ -54,19 +57,22 @@ class NeutralProfile:
     @classmethod
     def from_json(cls, data: dict) -> 'NeutralProfile':
         try:
-            neutral = np.array([float(data['neutral'][n]) for n in CHANNEL_NAMES], np.float32)
+            neutral = np.array([float(data['neutral'][n]) for n in CHANNEL_NAMES])
             profile = cls(str(data['name']), neutral, int(data['frames']), str(data['created']))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CalibrationError(f'profile file is missing or has a bad field: {exc}') from None
-        if not np.isfinite(profile.neutral).all():
-            raise CalibrationError(f'profile {profile.name} holds non-finite values')
+        if not (np.abs(neutral) <= _MAX_NEUTRAL).all():     # NaN fails this too
+            raise CalibrationError(f'profile {profile.name} holds values that are not finite '
+                                   f'or beyond ±{_MAX_NEUTRAL:g}')
+        profile.neutral = neutral.astype(np.float32)
         return profile
 
 
 def check_name(name: str) -> str:
-    if not _SAFE_NAME.match(name or ''):
-        raise CalibrationError(
-            f'profile name {name!r} must be 1-64 letters, digits, ".", "_" or "-"')
+    """The name, if it is safe as a file name in the profile folder; else CalibrationError."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
+        raise CalibrationError(f'profile name {name!r} must be 1-64 letters, digits, ".", "_" '
+                               'or "-", starting with a letter or digit')
     return name
 
 
@@ -120,7 +126,10 @@ class ProfileStore:
         self.directory = Path(directory).expanduser()
 
     def path(self, name: str) -> Path:
-        return self.directory / f'{check_name(name)}.json'
+        target = self.directory / f'{check_name(name)}.json'
+        if target.resolve().parent != self.directory.resolve():
+            raise CalibrationError(f'profile {name!r} would be written outside {self.directory}')
+        return target
 
     def names(self):
         if not self.directory.is_dir():
@@ -139,7 +148,7 @@ class ProfileStore:
         except FileNotFoundError:
             raise CalibrationError(f'no calibration profile named {name!r} in '
                                    f'{self.directory}') from None
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:    # not UTF-8, not JSON, too deep
             raise CalibrationError(f'cannot read {target}: {exc}') from None
         return NeutralProfile.from_json(data)
 
@@ -149,6 +158,8 @@ class ProfileStore:
             return (self.directory / _ACTIVE_FILE).read_text().strip()
         except FileNotFoundError:
             return ''
+        except (OSError, ValueError) as exc:
+            raise CalibrationError(f'cannot read the active profile name: {exc}') from None
 
     def set_active(self, name: str) -> None:
         if name:

@@ -13,6 +13,9 @@ from face_capture.bundled import bundled_take_path
 from face_capture.livelink import DEFAULT_PORT, pack_packet
 from face_capture.takes import TakeFormatError, read_take
 
+# The packet's frame number is an int32: a take looped for months wraps instead of overflowing.
+_FRAME_NUMBERS = 2**31
+
 
 def strip_ros_args(argv):
     """Drop a trailing '--ros-args ...' block (added when ros2 launch starts us as a node)."""
@@ -36,7 +39,7 @@ def send_take(take, host: str, port: int, rate: float = 1.0, loop: bool = False,
                 delay = t0 + take.times[i] / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                frame = int(take.frame_numbers[i]) + frame_offset
+                frame = (int(take.frame_numbers[i]) + frame_offset) % _FRAME_NUMBERS
                 if no_face_every and sent % no_face_every == no_face_every - 1:
                     packet = pack_packet(device_id, subject, frame)       # no face in view
                 else:

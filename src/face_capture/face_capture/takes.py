@@ -7,7 +7,6 @@ short or truncated rows: they are skipped and counted, never guessed.
 """
 import csv
 from dataclasses import dataclass
-import math
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +43,18 @@ class Take:
 
 
 def parse_timecode(text: str) -> float:
-    """'HH:MM:SS:FF.fff' (FF at 60 fps) to seconds."""
+    """'HH:MM:SS:FF.fff' (FF at 60 fps) to seconds. The app stamps the time of day, so every
+    field must be in its range: an hour of 10000 would overflow the packets' int32 frame."""
     parts = text.strip().split(':')
     if len(parts) != 4:
         raise ValueError(f'bad timecode {text!r}')
     hours, minutes, seconds = int(parts[0]), int(parts[1]), int(parts[2])
     frames = float(parts[3])
-    total = hours * 3600 + minutes * 60 + seconds + frames / TIMECODE_FPS
-    if not math.isfinite(total):
-        raise ValueError(f'bad timecode {text!r}')
-    return total
+    if not (0 <= hours < 24 and 0 <= minutes < 60 and 0 <= seconds < 60
+            and 0 <= frames < TIMECODE_FPS):
+        raise ValueError(f'timecode {text!r} is out of range (HH < 24, MM and SS < 60, '
+                         f'FF < {TIMECODE_FPS:g})')
+    return hours * 3600 + minutes * 60 + seconds + frames / TIMECODE_FPS
 
 
 def _column_map(header):
@@ -69,6 +70,33 @@ def _column_map(header):
     return np.array(columns)
 
 
+def _read_rows(reader, path: Path):
+    """(stamps, value rows, skipped count) of the complete rows after the header."""
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise TakeFormatError(f'{path} is empty') from None
+    columns = _column_map(header)
+    width = len(header)
+    stamps, rows, skipped = [], [], 0
+    for row in reader:
+        if len(row) < width:
+            skipped += 1
+            continue
+        try:
+            stamp = parse_timecode(row[0])
+            values = np.array([float(row[c]) for c in columns], dtype=np.float32)
+        except ValueError:
+            skipped += 1
+            continue
+        if not np.isfinite(values).all():
+            skipped += 1
+            continue
+        stamps.append(stamp)
+        rows.append(values)
+    return stamps, rows, skipped
+
+
 def read_take(path) -> Take:
     """Read a Live Link Face CSV export; rows that are short, truncated or unparsable are
     skipped and counted in Take.skipped_rows."""
@@ -76,27 +104,12 @@ def read_take(path) -> Take:
     with path.open(newline='', encoding='utf-8-sig') as handle:
         reader = csv.reader(handle)
         try:
-            header = next(reader)
-        except StopIteration:
-            raise TakeFormatError(f'{path} is empty') from None
-        columns = _column_map(header)
-        width = len(header)
-        stamps, rows, skipped = [], [], 0
-        for row in reader:
-            if len(row) < width:
-                skipped += 1
-                continue
-            try:
-                stamp = parse_timecode(row[0])
-                values = np.array([float(row[c]) for c in columns], dtype=np.float32)
-            except ValueError:
-                skipped += 1
-                continue
-            if not np.isfinite(values).all():
-                skipped += 1
-                continue
-            stamps.append(stamp)
-            rows.append(values)
+            stamps, rows, skipped = _read_rows(reader, path)
+        except UnicodeDecodeError:
+            raise TakeFormatError(f'{path} is not UTF-8 text (bad bytes near line '
+                                  f'{reader.line_num + 1})') from None
+        except csv.Error as exc:            # e.g. a field over the csv module's 128 KiB limit
+            raise TakeFormatError(f'{path} line {reader.line_num}: {exc}') from None
     if not rows:
         raise TakeFormatError(f'{path} holds no complete frame')
     stamps = np.asarray(stamps)

@@ -1,8 +1,16 @@
 """Neutral calibration: the maths, the capture and the on-disk profiles."""
+import json
+
 import numpy as np
 import pytest
 
-from face_capture.calibration import CalibrationError, NeutralCapture, NeutralProfile, ProfileStore
+from face_capture.calibration import (
+    CalibrationError,
+    NeutralCapture,
+    NeutralProfile,
+    ProfileStore,
+    check_name,
+)
 from face_common.arkit import NUM_BLENDSHAPES, NUM_CHANNELS, channel_index
 
 
@@ -79,6 +87,44 @@ def test_corrupt_profile_file_is_a_clear_error(tmp_path):
         store.load('partial')
 
 
+@pytest.mark.parametrize('name', ['../x', 'a/b', 'alice\n', '', '.', '..', '.hidden', '/abs',
+                                  'a' * 65, 'al ice', 'alice\x00', None, 5])
+def test_unsafe_profile_names_are_refused_and_nothing_is_written(tmp_path, name):
+    store = ProfileStore(tmp_path / 'profiles')
+    with pytest.raises(CalibrationError, match='profile name'):
+        check_name(name)
+    profile = profile_with()
+    profile.name = name
+    with pytest.raises(CalibrationError):
+        store.save(profile)
+    with pytest.raises(CalibrationError):
+        store.set_active(name or 'x/')
+    written = [p for p in tmp_path.rglob('*') if p.is_file()]
+    assert written == []
+
+
+def test_safe_names_pass_unchanged():
+    for name in ('alice', 'Alex_2', 'bob.smith-3', 'a' * 64):
+        assert check_name(name) == name
+
+
+def test_an_active_profile_file_naming_a_path_is_a_clear_error(tmp_path):
+    (tmp_path / 'active_profile').write_text('../../etc/passwd\n')
+    with pytest.raises(CalibrationError, match='profile name'):
+        ProfileStore(tmp_path).load_active()
+    (tmp_path / 'active_profile').write_bytes(b'\xff\xfe')
+    with pytest.raises(CalibrationError, match='active profile name'):
+        ProfileStore(tmp_path).load_active()
+
+
+def test_a_profile_file_that_is_not_utf8_or_too_deep_is_a_clear_error(tmp_path):
+    (tmp_path / 'latin.json').write_bytes(b'{"name": "caf\xe9"}')
+    (tmp_path / 'deep.json').write_text('[' * 100_000)
+    for name in ('latin', 'deep'):
+        with pytest.raises(CalibrationError, match='cannot read'):
+            ProfileStore(tmp_path).load(name)
+
+
 def test_offline_neutral_from_a_take_is_saved_active_and_matches_the_take_calibration(tmp_path):
     from face_capture.bundled import bundled_take_path
     from face_capture.capture_neutral import main
@@ -98,3 +144,14 @@ def test_offline_neutral_from_a_missing_take_is_a_clear_error(tmp_path, capsys):
     from face_capture.capture_neutral import main
     assert main(['--take', str(tmp_path / 'nope.csv'), '--dir', str(tmp_path)]) == 2
     assert 'nope.csv' in capsys.readouterr().err
+
+
+def test_profile_files_with_out_of_range_numbers_are_a_clear_error(tmp_path):
+    """Found by the fuzzer: an infinite frame count raised OverflowError, a neutral of 1e308
+    overflowed float32 on the way in."""
+    good = profile_with().to_json()
+    for name, field, value in (('frames', 'frames', float('inf')),
+                               ('huge', 'neutral', {**good['neutral'], 'JawOpen': 1e308})):
+        (tmp_path / f'{name}.json').write_text(json.dumps({**good, field: value}))
+        with pytest.raises(CalibrationError):
+            ProfileStore(tmp_path).load(name)

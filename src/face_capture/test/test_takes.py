@@ -71,3 +71,47 @@ def test_files_that_are_not_takes_raise(tmp_path):
     write_csv(tmp_path / 'rowless.csv', header, [['00:00:00:00.000', 61]])
     with pytest.raises(TakeFormatError):
         read_take(tmp_path / 'rowless.csv')
+
+
+def take_header():
+    return ['Timecode', 'BlendShapeCount', *list(CHANNEL_NAMES)]
+
+
+def test_a_file_that_is_not_utf8_is_a_take_format_error(tmp_path):
+    write_csv(tmp_path / 't.csv', take_header(), [['00:00:00:00.000', 61] + [0.5] * 61])
+    (tmp_path / 'latin1.csv').write_bytes((tmp_path / 't.csv').read_bytes() + b'caf\xe9\n')
+    with pytest.raises(TakeFormatError, match='not UTF-8'):
+        read_take(tmp_path / 'latin1.csv')
+
+
+def test_a_field_over_the_csv_limit_is_a_take_format_error(tmp_path):
+    row = ['00:00:00:00.000', 61, 'x' * (128 * 1024 + 1)] + [0.5] * 60
+    write_csv(tmp_path / 'huge.csv', take_header(), [row])
+    with pytest.raises(TakeFormatError, match='line 2: field larger than field limit'):
+        read_take(tmp_path / 'huge.csv')
+
+
+@pytest.mark.parametrize('timecode', ['10000:00:00:00.000', '24:00:00:00.000',
+                                      '00:60:00:00.000', '00:00:60:00.000', '00:00:00:60.000',
+                                      '-1:00:00:00.000', '00:00:00:nan'])
+def test_out_of_range_timecodes_are_skipped_rows(tmp_path, timecode):
+    rows = [['00:00:00:00.000', 61] + [0.5] * 61, [timecode, 61] + [0.5] * 61]
+    write_csv(tmp_path / 't.csv', take_header(), rows)
+    take = read_take(tmp_path / 't.csv')
+    assert len(take) == 1 and take.skipped_rows == 1
+
+
+def test_send_take_refuses_bad_files_with_one_line_and_sends_big_timecodes(tmp_path, capsys):
+    from face_capture.send_take import main
+    (tmp_path / 'bad.csv').write_bytes(b'\xff\xfe\x00garbage')
+    assert main([str(tmp_path / 'bad.csv'), '--frames', '1']) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'send_take: cannot read' in err and 'Traceback' not in err
+    # hours=10000 overflowed the packet's int32 frame number (struct.error): now a bad row
+    write_csv(tmp_path / 'far.csv', take_header(), [['10000:00:00:00.000', 61] + [0.5] * 61])
+    assert main([str(tmp_path / 'far.csv'), '--frames', '1', '--port', '9']) == 2
+    assert 'holds no complete frame' in capsys.readouterr().err
+    # the largest timecode a take can hold still packs into the int32 frame number
+    rows = [['23:59:59:59.999', 61] + [0.5] * 61]
+    write_csv(tmp_path / 'late.csv', take_header(), rows)
+    assert main([str(tmp_path / 'late.csv'), '--frames', '1', '--port', '9']) == 0

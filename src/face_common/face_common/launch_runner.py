@@ -21,7 +21,12 @@ import time
 
 import yaml
 
-_SUBSTITUTION = re.compile(r'\$\(([a-z-]+)((?:\s+[^)\s]+)*)\s*\)')
+_SUBSTITUTION_NAME = re.compile(r'[a-z-]+')
+MAX_SUBSTITUTION_DEPTH = 8          # $( inside $( ... ): launch files use at most 2
+MAX_VALUE_CHARS = 65536             # any one value, before and after substitution
+MAX_INCLUDE_DEPTH = 16
+# safe_load's loader, in C where PyYAML has libyaml (the pip wheels do): 10x faster.
+_YAML_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
 _TRUE = ('true', '1', 'yes', 'on')
 _FALSE = ('false', '0', 'no', 'off', '')
 
@@ -69,6 +74,8 @@ def find_package_share(package: str) -> str:
     except PackageNotFoundError:
         raise LaunchFileError(f'package {package!r} not found: is install/setup.bash '
                               'sourced?') from None
+    except ValueError as exc:                  # ament_index: not a valid package name
+        raise LaunchFileError(str(exc)) from None
 
 
 def find_executable(package: str, executable: str) -> str:
@@ -77,6 +84,8 @@ def find_executable(package: str, executable: str) -> str:
         prefix = get_package_prefix(package)
     except PackageNotFoundError:
         raise LaunchFileError(f'package {package!r} not found') from None
+    except ValueError as exc:                  # ament_index: not a valid package name
+        raise LaunchFileError(str(exc)) from None
     path = Path(prefix) / 'lib' / package / executable
     if not os.access(path, os.X_OK):
         raise LaunchFileError(f'executable {executable!r} not found in package {package!r}')
@@ -84,53 +93,125 @@ def find_executable(package: str, executable: str) -> str:
 
 
 class _Context:
+    """Variables of one launch file and the $(...) substitutions over them.
+
+    As in launch_ros, a substitution's result is text: it is never scanned again (a value
+    given as take:='$(var take)x' is those characters, not a reference to itself), while a
+    substitution's arguments may hold nested ones ($(find-pkg-share $(var pkg))). Nesting and
+    result size are bounded, so any input ends quickly in a value or one LaunchFileError."""
+
     def __init__(self, launch_file: Path, variables: dict):
         self.file = launch_file
         self.variables = variables
 
+    def error(self, message: str) -> LaunchFileError:
+        return LaunchFileError(f'{self.file.name}: {message}')
+
     def substitute(self, value):
         if not isinstance(value, str):
             return value
+        if len(value) > MAX_VALUE_CHARS:
+            raise self.error(f'a value of {len(value)} characters (limit {MAX_VALUE_CHARS})')
+        text, _ = self._expand(value, 0, 0, inside=False)
+        return text
 
-        def replace(match):
-            kind, rest = match.group(1), match.group(2).split()
-            if kind == 'var':
-                if rest[0] not in self.variables:
-                    raise LaunchFileError(f'{self.file.name}: undefined launch argument '
-                                          f'{rest[0]!r}')
-                return str(self.variables[rest[0]])
-            if kind == 'find-pkg-share':
-                return find_package_share(rest[0])
-            if kind == 'dirname':
-                return str(self.file.parent)
-            if kind == 'env':
-                if rest[0] in os.environ:
-                    return os.environ[rest[0]]
-                if len(rest) > 1:
-                    return ' '.join(rest[1:])
-                raise LaunchFileError(f'environment variable {rest[0]} is not set')
-            raise LaunchFileError(f'{self.file.name}: substitution $({kind}) not supported')
-        previous = None
-        while previous != value:                       # nested $(var ...) inside values
-            previous, value = value, _SUBSTITUTION.sub(replace, value)
-        return value
+    def _expand(self, text: str, pos: int, depth: int, inside: bool):
+        """Text from pos up to the end (inside=False) or to the end of one substitution
+        argument (inside=True: whitespace or ')'); returns (result, next position)."""
+        out, size = [], 0
+        while pos < len(text):
+            if text.startswith('$(', pos):
+                piece, pos = self._substitution(text, pos + 2, depth + 1)
+            elif inside and (text[pos] == ')' or text[pos].isspace()):
+                break
+            else:
+                piece, pos = text[pos], pos + 1
+            out.append(piece)
+            size += len(piece)
+            if size > MAX_VALUE_CHARS:
+                raise self.error(f'a substituted value grows past {MAX_VALUE_CHARS} characters')
+        return ''.join(out), pos
 
-    def condition(self, entry: dict) -> bool:
+    def _substitution(self, text: str, pos: int, depth: int):
+        """The value of the substitution whose name starts at pos (just after '$(')."""
+        if depth > MAX_SUBSTITUTION_DEPTH:
+            raise self.error(f'substitutions nested deeper than {MAX_SUBSTITUTION_DEPTH}')
+        match = _SUBSTITUTION_NAME.match(text, pos)
+        if not match:
+            raise self.error(f'"$(" without a substitution name in {text!r:.80}')
+        kind, pos = match.group(0), match.end()
+        arguments = []
+        while True:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos == len(text):
+                raise self.error(f'$({kind} ...) is not closed with ")" in {text!r:.80}')
+            if text[pos] == ')':
+                return self._resolve(kind, arguments), pos + 1
+            argument, pos = self._expand(text, pos, depth, inside=True)
+            arguments.append(argument)
+
+    def _resolve(self, kind: str, rest: list) -> str:
+        wanted = {'var': (1, 1), 'find-pkg-share': (1, 1), 'dirname': (0, 0),
+                  'env': (1, None)}.get(kind)
+        if wanted is None:
+            raise self.error(f'substitution $({kind}) not supported')
+        low, high = wanted
+        if len(rest) < low or (high is not None and len(rest) > high):
+            raise self.error(f'$({kind}) takes {low if low == high else f"{low} or more"} '
+                             f'argument(s), got {len(rest)}')
+        if kind == 'var':
+            if rest[0] not in self.variables:
+                raise self.error(f'undefined launch argument {rest[0]!r}')
+            return str(self.variables[rest[0]])
+        if kind == 'find-pkg-share':
+            return find_package_share(rest[0])
+        if kind == 'dirname':
+            return str(self.file.parent)
+        if rest[0] in os.environ:
+            return os.environ[rest[0]]
+        if len(rest) > 1:
+            return ' '.join(rest[1:])
+        raise self.error(f'environment variable {rest[0]} is not set')
+
+    def text(self, entry: dict, key: str, tag: str, default=None) -> str:
+        """entry[key] as substituted text; a missing required key or a list/mapping where
+        a scalar belongs is an error."""
+        if key not in entry:
+            if default is None:
+                raise self.error(f'<{tag}> needs "{key}"')
+            return default
+        value = entry[key]
+        if value is None or isinstance(value, (list, dict)):
+            raise self.error(f'<{tag}> {key}: expected a scalar, got {value!r}')
+        return self.substitute(_yaml_scalar(value))
+
+    def condition(self, entry: dict, tag: str) -> bool:
         for key, wanted in (('if', True), ('unless', False)):
             if key in entry:
-                text = str(self.substitute(entry[key])).strip().lower()
+                text = self.text(entry, key, tag).strip().lower()
                 if text not in _TRUE + _FALSE:
-                    raise LaunchFileError(f'{self.file.name}: {key}: {text!r} is not a boolean')
+                    raise self.error(f'{key}: {text!r} is not a boolean')
                 if (text in _TRUE) != wanted:
                     return False
         return True
 
 
-def _check_keys(file: Path, tag: str, entry: dict, allowed: set) -> None:
+def _check_keys(file: Path, tag: str, entry, allowed: set) -> None:
+    if not isinstance(entry, dict):
+        raise LaunchFileError(f'{file.name}: <{tag}> must be a mapping, got {entry!r:.80}')
     unknown = set(entry) - allowed
     if unknown:
-        raise LaunchFileError(f'{file.name}: <{tag}> attribute(s) {sorted(unknown)} not '
-                              'supported by face-launch')
+        raise LaunchFileError(f'{file.name}: <{tag}> attribute(s) {sorted(map(str, unknown))} '
+                              'not supported by face-launch')
+
+
+def _entries(context: _Context, entry: dict, key: str, tag: str) -> list:
+    """A list-valued attribute (param, remap, include args): each item a mapping."""
+    items = entry.get(key) or []
+    if not isinstance(items, list):
+        raise context.error(f'<{tag}> {key}: expected a list, got {items!r:.80}')
+    return items
 
 
 def _yaml_scalar(value) -> str:
@@ -139,12 +220,15 @@ def _yaml_scalar(value) -> str:
     return str(value)
 
 
-def load_launch_file(path, arguments: dict | None = None) -> list:
+def load_launch_file(path, arguments: dict | None = None, _includes: tuple = ()) -> list:
     """Resolve a YAML launch file into the NodeSpecs it starts, given name:=value arguments."""
     path = Path(path).resolve()
+    if path in _includes or len(_includes) >= MAX_INCLUDE_DEPTH:
+        chain = ' -> '.join(p.name for p in (*_includes, path))
+        raise LaunchFileError(f'includes loop or nest deeper than {MAX_INCLUDE_DEPTH}: {chain}')
     try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        document = yaml.load(path.read_text(), Loader=_YAML_LOADER)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
         raise LaunchFileError(f'cannot read {path}: {exc}') from None
     if not isinstance(document, dict) or not isinstance(document.get('launch'), list):
         raise LaunchFileError(f'{path.name}: top level must be "launch:" with a list')
@@ -153,31 +237,35 @@ def load_launch_file(path, arguments: dict | None = None) -> list:
     nodes = []
     for item in document['launch']:
         if not isinstance(item, dict) or len(item) != 1:
-            raise LaunchFileError(f'{path.name}: each entry must be one tag, got {item!r}')
+            raise LaunchFileError(f'{path.name}: each entry must be one tag, got {item!r:.80}')
         (tag, entry), = item.items()
         if tag == 'arg':
             _check_keys(path, tag, entry, {'name', 'default', 'description'})
-            name = entry['name']
+            name = context.text(entry, 'name', tag)
             if name in given:
                 context.variables[name] = given.pop(name)
             elif 'default' in entry:
-                context.variables[name] = context.substitute(_yaml_scalar(entry['default']))
+                context.variables[name] = context.text(entry, 'default', tag)
             else:
                 raise LaunchFileError(f'{path.name}: argument {name!r} is required')
         elif tag == 'let':
             _check_keys(path, tag, entry, {'name', 'value'})
-            context.variables[entry['name']] = context.substitute(_yaml_scalar(entry['value']))
+            context.variables[context.text(entry, 'name', tag)] = context.text(entry, 'value', tag)
         elif tag == 'node':
             _check_keys(path, tag, entry, {'pkg', 'exec', 'name', 'namespace', 'param', 'remap',
                                            'args', 'output', 'on_exit', 'if', 'unless'})
-            if context.condition(entry):
+            if context.condition(entry, tag):
                 nodes.append(_node(context, entry))
         elif tag == 'include':
             _check_keys(path, tag, entry, {'file', 'arg', 'if', 'unless'})
-            if context.condition(entry):
-                child_args = {a['name']: context.substitute(_yaml_scalar(a['value']))
-                              for a in entry.get('arg', [])}
-                nodes.extend(load_launch_file(context.substitute(entry['file']), child_args))
+            if context.condition(entry, tag):
+                child_args = {}
+                for argument in _entries(context, entry, 'arg', tag):
+                    _check_keys(path, 'include arg', argument, {'name', 'value'})
+                    child_args[context.text(argument, 'name', 'include arg')] = \
+                        context.text(argument, 'value', 'include arg')
+                nodes.extend(load_launch_file(context.text(entry, 'file', tag), child_args,
+                                              (*_includes, path)))
         else:
             raise LaunchFileError(f'{path.name}: tag <{tag}> not supported by face-launch')
     if given:
@@ -186,26 +274,31 @@ def load_launch_file(path, arguments: dict | None = None) -> list:
 
 
 def _node(context: _Context, entry: dict) -> NodeSpec:
-    sub = context.substitute
-    spec = NodeSpec(package=sub(entry['pkg']), executable=sub(entry['exec']),
-                    name=sub(entry.get('name', entry['exec'])),
-                    namespace=sub(entry.get('namespace', '')),
-                    args=shlex.split(sub(entry.get('args', ''))),
-                    output=sub(entry.get('output', 'screen')))
+    def text(key, default=None):
+        return context.text(entry, key, 'node', default)
+    try:
+        args = shlex.split(text('args', ''))
+    except ValueError as exc:                                # an unclosed quote
+        raise context.error(f'<node> args: {exc}') from None
+    spec = NodeSpec(package=text('pkg'), executable=text('exec'),
+                    name=text('name', text('exec')), namespace=text('namespace', ''),
+                    args=args, output=text('output', 'screen'))
     on_exit = entry.get('on_exit')
     if on_exit not in (None, 'shutdown'):
-        raise LaunchFileError(f'{context.file.name}: on_exit: {on_exit!r} (only "shutdown")')
+        raise context.error(f'on_exit: {on_exit!r} (only "shutdown")')
     spec.shutdown_on_exit = on_exit == 'shutdown'
-    for param in entry.get('param', []):
-        if 'from' in param:
+    for param in _entries(context, entry, 'param', 'node'):
+        if isinstance(param, dict) and 'from' in param:
             _check_keys(context.file, 'param', param, {'from'})
-            spec.param_files.append(sub(param['from']))
+            spec.param_files.append(context.text(param, 'from', 'param'))
         else:
             _check_keys(context.file, 'param', param, {'name', 'value'})
-            spec.params[param['name']] = sub(_yaml_scalar(param['value']))
-    for remap in entry.get('remap', []):
+            spec.params[context.text(param, 'name', 'param')] = context.text(param, 'value',
+                                                                              'param')
+    for remap in _entries(context, entry, 'remap', 'node'):
         _check_keys(context.file, 'remap', remap, {'from', 'to'})
-        spec.remaps.append((sub(remap['from']), sub(remap['to'])))
+        spec.remaps.append((context.text(remap, 'from', 'remap'),
+                            context.text(remap, 'to', 'remap')))
     return spec
 
 

@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
+from face_dashboard.page_requests import BadRequest, parse_page_request
+
 CONTENT_TYPES = {'.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
                  '.css': 'text/css; charset=utf-8'}
 WILDCARD_HOSTS = ('0.0.0.0', '::', '')
@@ -200,11 +202,11 @@ class DashboardServer:
                                              **self.hello()}))
             async for text in websocket:
                 try:
-                    request = json.loads(text)
-                    action = str(request['action'])
-                except (ValueError, KeyError, TypeError):
+                    request = parse_page_request(text)
+                except BadRequest:
                     self.errors += 1
                     continue
+                action = request['action']
                 answer = self._authorize(websocket, request, action, pending)
                 if answer is None:
                     self.on_action(action, self._replier(websocket, request.get('id')))

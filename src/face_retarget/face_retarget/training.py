@@ -3,6 +3,11 @@
 A checkpoint carries everything needed to use it safely: the model kind and config, the
 normaliser, the robot's name and profile digest (a checkpoint refuses a different head), the
 training config and the loss history; with the optimiser state for resuming.
+
+Checkpoints are loaded with torch.load(weights_only=True): a .pt file is a pickle, and a full
+unpickle runs whatever callable the file names (a "checkpoint" from the internet could run a
+shell command). The restricted unpickler only builds tensors and plain containers, numbers and
+strings, which is all a checkpoint holds, and refuses anything else before it runs.
 """
 from dataclasses import asdict, dataclass
 import math
@@ -117,24 +122,50 @@ def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainC
         payload['optimizer'] = optimizer_state
     tmp = path.with_suffix('.tmp')
     torch.save(payload, tmp)
+    _read_payload(tmp)             # never leave a checkpoint the safe loader would refuse
     tmp.replace(path)
     return path
 
 
+_CHECKPOINT_KEYS = ('kind', 'config', 'state_dict', 'normaliser', 'robot', 'profile_digest')
+
+
+def _read_payload(path: Path) -> dict:
+    """The checkpoint's dict, unpickled with the weights-only unpickler: nothing in the file
+    is called, so a malicious file is refused before any of it runs."""
+    try:
+        payload = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's text: a paragraph about the default, then what was refused, then a link.
+        paragraphs = [p.strip() for p in str(exc).split('\n\n') if p.strip()]
+        refused = paragraphs[1] if len(paragraphs) > 1 else paragraphs[0]
+        raise CheckpointError(
+            f'refused checkpoint {path}: it holds Python objects a checkpoint never needs, and '
+            f'loading them could run code ({refused})') from None
+    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+        raise CheckpointError(f'cannot load checkpoint {path}: {exc}') from None
+    if not isinstance(payload, dict) or not all(k in payload for k in _CHECKPOINT_KEYS):
+        raise CheckpointError(f'{path} is not a face_retarget checkpoint (needs the fields '
+                              f'{", ".join(_CHECKPOINT_KEYS)})')
+    return payload
+
+
 def load_checkpoint(path, profile=None):
     """(model, normaliser, payload); refuses a checkpoint made for another robot head."""
-    try:
-        payload = torch.load(Path(path), map_location='cpu', weights_only=False)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise CheckpointError(f'cannot load checkpoint {path}: {exc}') from None
-    if profile is not None and payload.get('profile_digest') != profile.digest():
+    payload = _read_payload(Path(path))
+    if profile is not None and payload['profile_digest'] != profile.digest():
         raise CheckpointError(
-            f'{path} was trained for robot "{payload.get("robot")}" (profile '
-            f'{payload.get("profile_digest")}), not "{profile.name}" ({profile.digest()})')
-    model = build_model(payload['kind'], payload['config'])
-    model.load_state_dict(payload['state_dict'])
+            f'{path} was trained for robot "{payload["robot"]}" (profile '
+            f'{payload["profile_digest"]}), not "{profile.name}" ({profile.digest()})')
+    try:
+        model = build_model(payload['kind'], payload['config'])
+        model.load_state_dict(payload['state_dict'])
+        normaliser = Normaliser.from_dict(payload['normaliser'])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f'{path}: the weights do not fit the model it names: '
+                              f'{str(exc).splitlines()[0]}') from None
     model.eval()
-    return model, Normaliser.from_dict(payload['normaliser']), payload
+    return model, normaliser, payload
 
 
 def stream_from_checkpoint(path, profile, deterministic: bool = True) -> TorchStream:

@@ -1,5 +1,7 @@
 """ExFace and the baselines on tiny configs: they really train (loss falls), really infer
 (right shape and range), stream and batch agree, and checkpoints round-trip safely."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -169,3 +171,40 @@ def test_condition_noise_is_applied_in_training_only(tiny_data):
         stream.reset(profile.neutral)
         outputs.append(stream.run(observed[:2, :20]))
     assert np.array_equal(outputs[0], outputs[1])
+
+
+class _ShellGadget:
+    """What a malicious .pt holds: unpickling it calls os.system (it writes a marker file)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}',)
+
+
+def test_a_pickle_gadget_checkpoint_is_refused_before_it_runs(tiny_data, tmp_path):
+    profile = tiny_data[0]
+    marker = tmp_path / 'gadget-ran'
+    real = save_checkpoint(tmp_path / 'real.pt', tiny_exface(profile.num_motors),
+                           tiny_data[3], profile, TrainConfig(), [])
+    payload = torch.load(real, weights_only=True)
+    payload['info'] = {'note': _ShellGadget(marker)}          # everything else is genuine
+    torch.save(payload, tmp_path / 'evil.pt')
+    with pytest.raises(CheckpointError, match=r'refused checkpoint .*GLOBAL posix\.system'):
+        load_checkpoint(tmp_path / 'evil.pt', profile)
+    assert not marker.exists()
+
+
+def test_a_checkpoint_that_is_not_ours_gives_one_error(tiny_data, tmp_path):
+    torch.save({'weights': torch.zeros(3)}, tmp_path / 'other.pt')
+    with pytest.raises(CheckpointError, match='not a face_retarget checkpoint'):
+        load_checkpoint(tmp_path / 'other.pt')
+    profile = tiny_data[0]
+    path = save_checkpoint(tmp_path / 'mlp.pt', tiny_exface(profile.num_motors), tiny_data[3],
+                           profile, TrainConfig(), [])
+    payload = torch.load(path, weights_only=True)
+    payload['kind'] = 'mlp'                                   # weights of another model
+    torch.save(payload, tmp_path / 'mixed.pt')
+    with pytest.raises(CheckpointError, match='do not fit'):
+        load_checkpoint(tmp_path / 'mixed.pt', profile)

@@ -1,0 +1,657 @@
+"""The fuzz targets: each calls a real public parser or entry point of the project.
+
+Bulk content (the cells of a take, a sequence of control ticks, edits of a profile) comes from
+a random.Random seeded by a hypothesis draw (RANDOMS): one draw instead of thousands keeps an
+input cheap, and the run stays deterministic; the structure (which kind of input, where to
+corrupt it) comes from hypothesis draws."""
+import functools
+import json
+import math
+from pathlib import Path
+import random
+import shutil
+import struct
+
+from hypothesis import strategies as st
+import numpy as np
+import yaml
+
+from fuzz.harness import Target
+
+
+class SeededRandom(random.Random):
+    """A random.Random that shows its seed, so a failing input printed by the harness can be
+    rebuilt: check(value) with SeededRandom(seed) in its place."""
+
+    def __init__(self, seed: int):
+        super().__init__(seed)
+        self.seed_value = seed
+
+    def __repr__(self) -> str:
+        return f'SeededRandom({self.seed_value})'
+
+
+RANDOMS = st.integers(0, 2**64 - 1).map(SeededRandom)
+
+# -- byte mutations of real inputs ------------------------------------------------------------
+EXTREME_LENGTHS = (0, 1, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1)
+MUTATION_KINDS = ('set', 'insert', 'delete', 'truncate', 'length')
+
+
+def mutations(rng, most: int = 4, chance: float = 1.0) -> list:
+    """With probability `chance`, up to `most` edits: (kind, position, bytes, length)."""
+    if rng.random() >= chance:
+        return []
+    return [(rng.choice(MUTATION_KINDS), rng.randrange(2**20),
+             rng.randbytes(rng.randint(1, 8)), rng.choice(EXTREME_LENGTHS))
+            for _ in range(rng.randint(0, most))]
+
+
+def mutate(data: bytes, edits) -> bytes:
+    """Overwrite, insert, delete, truncate, or write an extreme 4/8-byte length field."""
+    out = bytearray(data)
+    for kind, position, chunk, length in edits:
+        at = position % (len(out) + 1)
+        if kind == 'set':
+            out[at:at + len(chunk)] = chunk
+        elif kind == 'insert':
+            out[at:at] = chunk
+        elif kind == 'delete':
+            del out[at:at + len(chunk)]
+        elif kind == 'truncate':
+            del out[at:]
+        else:
+            size = 4 if length < 2**32 and chunk[0] % 2 else 8
+            order = '<' if chunk[-1] % 2 else '>'
+            out[at:at + size] = struct.pack(f'{order}{"I" if size == 4 else "Q"}', length)
+    return bytes(out)
+
+
+def _write(workdir: str, name: str, data: bytes) -> Path:
+    path = Path(workdir) / name
+    path.write_bytes(data)
+    return path
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+# -- Live Link packets ---------------------------------------------------------------------------
+def _text(rng, most: int) -> str:
+    """Any text that encodes to UTF-8 (no lone surrogates): ASCII, accents, CJK, emoji."""
+    pools = ((32, 127), (0, 32), (160, 0x2FF), (0x4E00, 0x4F00), (0x1F600, 0x1F650))
+    return ''.join(chr(rng.randrange(*rng.choice(pools))) for _ in range(rng.randint(0, most)))
+
+
+def _livelink_frame(rng):
+    values = np.frombuffer(rng.randbytes(244), '>f4').astype(np.float32)
+    values = np.where(np.isfinite(values), values, np.float32(0.5))
+    sub_frame = float(np.frombuffer(rng.randbytes(4), '>f4')[0])
+    return (_text(rng, 40), _text(rng, 20), rng.randint(-2**31, 2**31 - 1),
+            sub_frame if math.isfinite(sub_frame) else 0.25, rng.randint(-2**31, 2**31 - 1),
+            rng.randint(-2**31, 2**31 - 1), values, rng.random() < 0.8)
+
+
+def _livelink_base(frame) -> bytes:
+    from face_capture.livelink import pack_packet
+    device, subject, number, sub, num, den, values, face = frame
+    return pack_packet(device, subject, number, values if face else None, sub, num, den)
+
+
+def check_livelink(value, workdir) -> None:
+    from face_capture.livelink import LiveLinkError, pack_frame, parse_packet
+    kind, rng = value
+    frame = _livelink_frame(rng)
+    if kind == 'frame':                                 # parse(pack(x)) == x, field by field
+        data = _livelink_base(frame)
+        parsed = parse_packet(data)
+        device, subject, number, sub, num, den, values, face = frame
+        if not face:
+            _require(parsed is None, 'a no-face packet parsed as a frame')
+            return
+        _require((parsed.device_id, parsed.subject, parsed.frame_number, parsed.sub_frame,
+                  parsed.rate_numerator, parsed.rate_denominator) ==
+                 (device, subject, number, sub, num, den), f'fields changed: {parsed}')
+        _require(np.array_equal(parsed.values, values), 'values changed in the round trip')
+        return
+    if kind == 'mutated':
+        data = mutate(_livelink_base(frame), mutations(rng))
+    else:
+        data = rng.randbytes(rng.randint(0, 400))
+    try:
+        parsed = parse_packet(data)
+    except LiveLinkError:
+        return
+    if parsed is not None:                              # what is accepted re-packs exactly
+        _require(np.isfinite(parsed.values).all(), 'accepted non-finite values')
+        _require(pack_frame(parsed) == data, 'an accepted packet does not re-pack to its bytes')
+
+
+LIVELINK = st.tuples(st.sampled_from(('frame', 'mutated', 'mutated', 'noise')), RANDOMS)
+
+
+# -- CSV takes ---------------------------------------------------------------------------------
+BAD_CELLS = ('', 'nan', 'inf', '-inf', '1e999', 'x', '"', '"a,b"', '0x1', '١', ' 1 ', '9' * 400,
+             '1_0', '\x00')
+
+
+def _row_values(rng, count: int) -> list:
+    """Mostly a clean row; some rows carry a few bad cells."""
+    cells = [f'{rng.uniform(-1, 1.5):.6f}' for _ in range(count)]
+    if rng.random() < 0.3:
+        for _ in range(rng.randint(1, 3)):
+            cells[rng.randrange(count)] = rng.choice(BAD_CELLS)
+    return cells
+
+
+def _timecode(rng) -> str:
+    if rng.random() < 0.9:
+        return (f'{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}:'
+                f'{rng.uniform(0, 60):06.3f}')
+    return rng.choice(('10000:00:00:00.000', '99:99:99:99.999', '-1:00:00:00', '00:00:00',
+                       '00:00:00:nan', '00:00:00:inf', 'x:y:z:w', '', '9' * 5000 + ':0:0:0',
+                       '23:59:59:59.999', '00:00:00:1e308'))
+
+
+def _take_text(rng, header_kind: str, rows: int) -> str:
+    from face_common.arkit import CHANNEL_NAMES
+    names = list(CHANNEL_NAMES)
+    if header_kind == 'shuffled':
+        rng.shuffle(names)
+    elif header_kind == 'lower':
+        names = [n.lower() for n in names]
+    elif header_kind == 'missing':
+        names.pop(rng.randrange(len(names)))
+    elif header_kind == 'duplicate':
+        names.insert(rng.randrange(len(names)), rng.choice(names))
+    header = ['Timecode', rng.choice(('BlendShapeCount', 'BlendshapeCount')), *names]
+    if header_kind == 'no-timecode':
+        header[0] = 'Time'
+    lines = [','.join(header)]
+    for _ in range(rows):
+        cells = [_timecode(rng), '61', *_row_values(rng, len(names))]
+        if rng.random() < 0.1:
+            del cells[rng.randrange(len(cells)):]
+        lines.append(','.join(cells))
+    return '\n'.join(lines) + rng.choice(('\n', '', '\r\n', '\n\n'))
+
+
+def check_take(value, workdir) -> None:
+    import csv
+
+    from face_capture.livelink import pack_packet
+    from face_capture.takes import TakeFormatError, read_take
+    rng, header_kind, rows, encoding = value
+    text = _take_text(rng, header_kind, rows)
+    if rng.random() < 0.01:                             # over the csv module's 128 KiB limit
+        text += '00:00:00:00.000,61,' + 'x' * (128 * 1024 + 1) + '\n'
+    data = mutate(text.encode(encoding, errors='replace'), mutations(rng, chance=0.3))
+    path = _write(workdir, 'take.csv', data)
+    try:
+        take = read_take(path)
+    except TakeFormatError:
+        return
+    with path.open(newline='', encoding='utf-8-sig') as handle:
+        records = sum(1 for _ in csv.reader(handle)) - 1
+    _require(len(take) + take.skipped_rows == records, 'rows neither kept nor counted')
+    _require(take.values.shape == (len(take), 61) and np.isfinite(take.values).all(),
+             'non-finite or misshapen values kept')
+    _require(take.times[0] == 0 and np.all(np.diff(take.times) >= 0), 'times not sorted')
+    for number, values in zip(take.frame_numbers, take.values, strict=True):
+        pack_packet('fuzz', 'take', int(number), values)    # face-send-take's packet
+
+
+TAKES = st.tuples(RANDOMS,
+                  st.sampled_from(('canonical', 'canonical', 'shuffled', 'lower', 'missing',
+                                   'duplicate', 'no-timecode')),
+                  st.integers(0, 12), st.sampled_from(('utf-8', 'utf-8', 'utf-8-sig', 'latin-1',
+                                                       'utf-16')))
+
+
+# -- dashboard messages ------------------------------------------------------------------------
+def _json_value(rng, depth: int = 0):
+    roll = rng.random()
+    if depth < 3 and roll < 0.15:
+        return [_json_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if depth < 3 and roll < 0.3:
+        return {_text(rng, 6): _json_value(rng, depth + 1) for _ in range(rng.randint(0, 3))}
+    return rng.choice((None, True, False, rng.randint(-2**70, 2**70), rng.uniform(-1e9, 1e9),
+                       math.nan, math.inf, 10**rng.randint(0, 400), _text(rng, 80),
+                       rng.choice(('estop', 'resume', 'enable', 'reset', ''))))
+
+
+def _dashboard_text(kind: str, rng):
+    if kind == 'request':
+        request = {key: _json_value(rng) for key in ('action', 'id', 'confirm', 'x')
+                   if rng.random() < 0.7}
+        return json.dumps(request)
+    if kind == 'text':
+        return _text(rng, 300)
+    if kind == 'bytes':
+        return rng.randbytes(rng.randint(0, 300))
+    depth = rng.randint(1, 200_000)
+    return '[' * depth + ']' * (depth % 2) + '{"action":' * (depth // 3)
+
+
+def check_dashboard(value, workdir) -> None:
+    from face_dashboard.page_requests import MAX_NAME_CHARS, BadRequest, parse_page_request
+    try:
+        request = parse_page_request(_dashboard_text(*value))
+    except BadRequest:
+        return
+    action = request['action']
+    _require(isinstance(action, str) and 0 < len(action) <= MAX_NAME_CHARS, 'bad action kept')
+    json.dumps({'type': 'result', 'id': request['id'], 'action': action},
+               allow_nan=False)                         # the reply can always echo the id
+
+
+DASHBOARD = st.tuples(st.sampled_from(('request', 'request', 'text', 'bytes', 'deep')), RANDOMS)
+
+
+# -- control values into the safety layer -----------------------------------------------------
+@functools.cache
+def _profile(name: str):
+    from face_actuation.profile import load_profile
+    return load_profile(name, '/nonexistent')
+
+
+def _command_values(rng, n: int):
+    roll = rng.random()
+    if roll < 0.6:
+        return [rng.random() for _ in range(n)]
+    if roll < 0.75:
+        return [rng.uniform(-1e6, 1e6) for _ in range(n)]
+    if roll < 0.9:
+        return [rng.choice((math.nan, math.inf, -math.inf, rng.random())) for _ in range(n)]
+    return [rng.random() for _ in range(rng.choice((0, 1, n - 1, n + 1)))]
+
+
+MIN_TICK_S = 1e-4                   # the actuation node's floor on dt
+
+
+def _tick(rng, period: float) -> float:
+    roll = rng.random()
+    if roll < 0.85:
+        return rng.uniform(period / 4, 3 * period)        # the node's tick spacing
+    if roll < 0.95:
+        return MIN_TICK_S
+    return rng.uniform(0.1, 5.0)                          # a stall
+
+
+def _stamp(rng, now: float, last):
+    roll = rng.random()
+    if roll < 0.6:
+        return now - rng.uniform(0, 0.05)
+    return rng.choice((None, 0.0, now + 1e6, 2147483647.0, now - 10.0, -1.0,
+                       last if last is not None else now))
+
+
+def check_safety(value, workdir) -> None:
+    from face_actuation.safety import SafetyLayer
+    rng, robot, ticks = value
+    profile = _profile(robot)
+    layer = SafetyLayer(profile)
+    n, period = profile.num_motors, 1.0 / profile.control_rate_hz
+    now = rng.uniform(0, 1e6)
+    start = [rng.choice((math.nan, rng.random(), rng.uniform(-2, 3))) for _ in range(n)]
+    layer.power_up(start, now)
+    stamp = None
+    for _ in range(ticks):
+        roll = rng.random()
+        if roll < 0.7:
+            stamp = _stamp(rng, now, stamp)
+            layer.command(_command_values(rng, n), now, stamp)
+        elif roll < 0.75:
+            layer.estop()
+        elif roll < 0.8:
+            layer.enable(now)
+        dt = _tick(rng, period)
+        now += dt
+        out = layer.update(now, dt)
+        if out is None:
+            _require(layer.limp, 'no positions while not limp')
+            continue
+        out = np.asarray(out)
+        _require(out.shape == (n,), f'{out.shape} positions for {n} motors')
+        _require(np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0,
+                 f'positions outside [0, 1] or not finite: {out}')
+
+
+SAFETY = st.tuples(RANDOMS,
+                   st.sampled_from(('micheal', 'hobbs', 'ameca')), st.integers(1, 24))
+
+
+# -- the Ameca follower ------------------------------------------------------------------------
+@functools.cache
+def _follower_sockets():
+    """A real ZeroMQ pair (inproc): the test sends, the follower polls its own socket."""
+    import zmq
+    context = zmq.Context.instance()
+    receiver = context.socket(zmq.PAIR)
+    receiver.bind('inproc://fuzz-ameca')
+    sender = context.socket(zmq.PAIR)
+    sender.connect('inproc://fuzz-ameca')
+    return sender, receiver
+
+
+def _demand_part(rng) -> bytes:
+    roll = rng.random()
+    if roll < 0.8:
+        return f'{rng.uniform(-200, 200):.4f}'.encode()
+    return rng.choice((b'', b'nan', b'inf', b'-1e999', b'\xff\xfe', b'1_000', b' 2 ',
+                       b'9' * 5000, b'0x10', '٣'.encode()))
+
+
+def check_ameca(value, workdir) -> None:
+    import time
+
+    from face_actuation.tritium.ameca_follower import X2C_CONTROLS, DemandFollower
+    rng, messages, offsets = value
+    sender, receiver = _follower_sockets()
+    follower = DemandFollower(receiver)
+    ranges = {name: (lo, hi) for name, lo, hi, _ in follower.controls}
+    for _ in range(messages):
+        count = rng.choice((len(X2C_CONTROLS), len(follower.controls), 1, 29, 31, 33, 100))
+        sender.send_multipart([_demand_part(rng) for _ in range(count)])
+    now = rng.uniform(0, 1e6)
+    deadline = time.monotonic() + 2.0
+    while follower.received + follower.rejected < messages and time.monotonic() < deadline:
+        follower.poll(now)
+    _require(follower.received + follower.rejected == messages, 'a message was neither '
+             'applied nor rejected')
+    for offset in offsets:
+        demands = follower.demands(now + offset)
+        _require(set(demands) == set(ranges), 'controls missing from the demands')
+        for name, demand in demands.items():
+            lo, hi = ranges[name]
+            _require(math.isfinite(demand) and lo <= demand <= hi,
+                     f'{name}: {demand} outside [{lo}, {hi}]')
+
+
+AMECA = st.tuples(RANDOMS, st.integers(0, 6),
+                  st.lists(st.floats(-10, 1e6), min_size=1, max_size=3))
+
+
+# -- bag recovery --------------------------------------------------------------------------------
+@functools.cache
+def _unclosed_bag() -> bytes:
+    """The .mcap of a small bag whose recorder died: 2 topics, a chunk per message pair."""
+    import tempfile
+
+    from face_bag import messages
+    from face_bag.store import BagWriter
+    with tempfile.TemporaryDirectory() as directory:
+        writer = BagWriter(Path(directory) / 'bag', flush_period_s=0.0)
+        for i in range(4):
+            writer.write_message('/face/human/blendshapes', messages.BLENDSHAPES, i * 1000,
+                                 messages.blendshapes(np.full(61, 0.5), i, source='f',
+                                                      frame_number=i))
+            writer.write_message('/face/command', messages.CONTROL_VALUES, i * 1000 + 5,
+                                 messages.control_values([0.5, 0.25], ['a', 'b'], i,
+                                                         robot='r', source='f'))
+        writer._writer.storage.bio.close()             # killed: no footer, no metadata.yaml
+        return next((Path(directory) / 'bag').glob('*.mcap')).read_bytes()
+
+
+def check_bag(value, workdir) -> None:
+    from mcap.reader import make_reader
+
+    from face_bag.store import BagError, deserialize, recover
+    rng, = value
+    folder = Path(workdir) / 'bag'
+    for leftover in (folder, Path(workdir) / 'bag.crashed'):
+        shutil.rmtree(leftover, ignore_errors=True)
+    folder.mkdir()
+    _write(str(folder), 'bag_0.mcap', mutate(_unclosed_bag(), mutations(rng)))
+    try:
+        result = recover(folder)
+    except BagError:
+        return
+    _require((folder / 'metadata.yaml').is_file(), 'a recovered bag without metadata.yaml')
+    # Read back through the closed file's index (what a player uses), without rosbags' YAML
+    # round trip, which would triple the cost of an input.
+    channels, stamps = {}, []
+    with next(folder.glob('*.mcap')).open('rb') as stream:
+        for schema, channel, message in make_reader(stream).iter_messages():
+            deserialize(message.data, schema.name)      # every kept message decodes
+            channels[channel.topic] = schema.name
+            stamps.append(message.log_time)
+    _require(len(stamps) == result['messages'], 'recovered count differs from the bag')
+    _require(stamps == sorted(stamps), 'recovered messages out of order')
+
+
+BAG = st.tuples(RANDOMS)
+
+
+# -- launch files and arguments ----------------------------------------------------------------
+FRAGMENTS = ('$(', ')', '$(var a)', '$(var b)', '$(var take)', '$(var', 'var', ' ', 'a', 'b',
+             'x', '$(dirname)', '$(env HOME)', '$(env NO_SUCH x y)', '$(find-pkg-share',
+             '$(find-pkg-share face_capture)', '$(find-pkg-share nope)', '$(command ls)',
+             '"', "'", 'true', 'false', 'face_capture', 'send_take', '$(var $(var a))', '\\',
+             '$(var take)x', '$(env $(var a) $(var b))')
+NAMES = ('a', 'b', 'take', 'c')
+ENTRY_FIELDS = {
+    'arg': ('name', 'default', 'description'), 'let': ('name', 'value'),
+    'node': ('pkg', 'exec', 'name', 'args', 'if', 'unless', 'param', 'remap', 'on_exit',
+             'namespace', 'output'),
+    'include': ('file', 'arg', 'if', 'unless')}
+
+
+def _launch_text(rng) -> str:
+    return ''.join(rng.choice(FRAGMENTS) for _ in range(rng.randint(0, 6)))
+
+
+def _launch_value(rng, field: str = ''):
+    roll = rng.random()
+    if field == 'name' and roll < 0.6:
+        return rng.choice(NAMES)
+    if field == 'pkg' and roll < 0.6:
+        return 'face_capture'
+    if field == 'exec' and roll < 0.6:
+        return 'send_take'
+    if field == 'on_exit' and roll < 0.8:
+        return 'shutdown'
+    if field in ('if', 'unless') and roll < 0.7:
+        return rng.choice(('true', 'false', '$(var a)', 'True', '1', 'off'))
+    if field == 'file' and roll < 0.6:
+        return rng.choice(('$(dirname)/main.launch.yaml', '$(dirname)/child.launch.yaml',
+                           'none.yaml'))
+    if field in ('param', 'remap', 'arg') and roll < 0.7:
+        keys = {'param': ('name', 'value', 'from'), 'remap': ('from', 'to'),
+                'arg': ('name', 'value')}[field]
+        return [{key: _launch_value(rng, key) for key in keys if rng.random() < 0.8}
+                for _ in range(rng.randint(0, 2))]
+    if roll < 0.5:
+        return _launch_text(rng)
+    if roll < 0.97:
+        return rng.choice(('a', 'x', 'true', 'false', '$(var a)', 'face_capture', 5, True))
+    return rng.choice((None, 2.5, [], ['x'], {'a': 1}, 'shutdown', 'restart', ''))
+
+
+def _launch_document(rng) -> dict:
+    entries = []
+    for _ in range(rng.randint(0, 6)):
+        tag = rng.choice((*ENTRY_FIELDS, *ENTRY_FIELDS, 'timer'))
+        fields = ENTRY_FIELDS.get(tag, ('period',))
+        entry = {field: _launch_value(rng, field) for field in fields if rng.random() < 0.5}
+        entry.update({field: _launch_value(rng, field) for field in fields[:2]
+                      if rng.random() < 0.9})
+        entries.append({tag: entry} if rng.random() < 0.98 else _launch_value(rng))
+    return {'launch': entries}
+
+
+def check_launch(value, workdir) -> None:
+    from face_common.launch_runner import (
+        MAX_VALUE_CHARS,
+        LaunchFileError,
+        load_launch_file,
+        parse_arguments,
+    )
+    rng, = value
+    main = Path(workdir) / 'main.launch.yaml'
+    _write(workdir, 'child.launch.yaml', _yaml_text(_launch_document(rng)))
+    main.write_bytes(mutate(_yaml_text(_launch_document(rng)), mutations(rng, 1, chance=0.2)))
+    argv = [f'{rng.choice(NAMES)}:={_launch_text(rng)}' if rng.random() < 0.95 else
+            _launch_text(rng) for _ in range(rng.randint(0, 2))]
+    try:
+        specs = load_launch_file(main, parse_arguments(argv))
+    except LaunchFileError:
+        return
+    for spec in specs:
+        command = spec.command('/bin/true')
+        _require(all(isinstance(part, str) and len(part) <= 4 * MAX_VALUE_CHARS
+                     for part in command), 'a command part is not bounded text')
+
+
+LAUNCH = st.tuples(RANDOMS)
+
+
+# -- robot profiles and calibration files ------------------------------------------------------
+PROFILE_MOTORS = 4      # of each bundled robot: the whole file made one input cost 18 ms
+
+
+@functools.cache
+def _profile_document(name: str):
+    """A bundled profile cut to its first motors (the hold rules' motors kept): the same
+    schema, every section present, small enough to parse quickly."""
+    from face_actuation.profile import profiles_dir
+    document = yaml.safe_load((profiles_dir() / f'{name}.yaml').read_text())
+    held = {rule['motor'] for rule in document['safety'].get('hold_rules', [])}
+    motors = [m for i, m in enumerate(document['motors'])
+              if i < PROFILE_MOTORS or m['name'] in held]
+    names = {m['name'] for m in motors}
+    document['motors'] = motors
+    document['pairs'] = [p for p in document.get('pairs', []) if set(p) <= names]
+    effects = document.get('twin', {}).get('effects', {})
+    for name in set(effects) - names:
+        del effects[name]
+    return document
+
+
+def _random_scalar(rng):
+    return rng.choice((None, True, -1, 0, 1, 0.5, 1e308, -1e308, math.inf, math.nan, '', 'x',
+                       'limp', 'hold', 'maestro', 'above', 2**70, [], {}, [1, 2],
+                       {'min': 0}, rng.uniform(-5000, 5000), rng.randint(-5000, 5000)))
+
+
+def _mutate_tree(rng, node, edits: int):
+    """Replace, delete or add a field somewhere in a parsed YAML document."""
+    for _ in range(edits):
+        parent, key = None, None
+        current = node
+        while isinstance(current, (dict, list)) and current and rng.random() < 0.75:
+            parent = current
+            key = rng.choice(list(current)) if isinstance(current, dict) else \
+                rng.randrange(len(current))
+            current = current[key]
+        if parent is None:
+            continue
+        roll = rng.random()
+        if roll < 0.6:
+            parent[key] = _random_scalar(rng)
+        elif roll < 0.85:
+            del parent[key]
+        elif isinstance(parent, dict):
+            parent[rng.choice(('extra', 'min', 'max', 'neutral', 'unit', 'motors'))] = \
+                _random_scalar(rng)
+        else:
+            parent.append(_random_scalar(rng))
+    return node
+
+
+def _yaml_text(document) -> bytes:
+    return yaml.dump(document, Dumper=yaml.CSafeDumper, allow_unicode=True).encode()
+
+
+def _check_valid_profile(profile) -> None:
+    for motor in profile.motors:
+        numbers = (motor.min, motor.max, motor.neutral, motor.max_velocity,
+                   motor.max_acceleration)
+        _require(all(math.isfinite(x) for x in numbers), f'{motor.name}: non-finite field')
+        _require(motor.min < motor.max and motor.min <= motor.neutral <= motor.max,
+                 f'{motor.name}: limits or neutral out of order')
+    neutral = profile.neutral
+    _require(np.isfinite(neutral).all() and neutral.min() >= 0 and neutral.max() <= 1,
+             'normalised neutral outside [0, 1]')
+    profile.digest()
+
+
+def check_profile(value, workdir) -> None:
+    import copy
+
+    from face_actuation.profile import ProfileError, load_profile
+    rng, robot, edits = value
+    document = _mutate_tree(rng, copy.deepcopy(_profile_document(robot)), edits)
+    text = mutate(_yaml_text(document), mutations(rng, 2, chance=0.3))
+    path = _write(workdir, 'robot.yaml', text)
+    try:
+        profile = load_profile(path, Path(workdir) / 'no-calibration')
+    except ProfileError:
+        return
+    _check_valid_profile(profile)
+
+
+PROFILES = st.tuples(RANDOMS,
+                     st.sampled_from(('micheal', 'hobbs', 'ameca')), st.integers(0, 4))
+
+
+def _robot_calibration(rng, profile) -> dict:
+    motors = {}
+    for motor in rng.sample(profile.motors, k=min(3, len(profile.motors))):
+        span = motor.max - motor.min
+        motors[motor.name] = {field: rng.uniform(motor.min - span, motor.max + span)
+                              for field in ('min', 'max', 'neutral') if rng.random() < 0.6}
+    return {'robot': profile.name, 'motors': motors}
+
+
+def _performer_profile(rng) -> dict:
+    from face_common.arkit import CHANNEL_NAMES
+    return {'name': 'fuzz', 'frames': 60, 'created': '2026-01-01T00:00:00+00:00',
+            'neutral': {name: rng.random() for name in CHANNEL_NAMES}}
+
+
+def check_calibration(value, workdir) -> None:
+    from face_actuation.profile import ProfileError, apply_calibration
+    from face_capture.calibration import CalibrationError, ProfileStore
+    rng, kind, robot, edits = value
+    if kind == 'robot':
+        profile = _profile(robot)
+        document = _mutate_tree(rng, _robot_calibration(rng, profile), edits)
+        text = mutate(_yaml_text(document), mutations(rng, 2, chance=0.3))
+        path = _write(workdir, f'{robot}.yaml', text)
+        try:
+            calibrated = apply_calibration(profile, path)
+        except ProfileError:
+            return
+        _check_valid_profile(calibrated)
+        return
+    document = _mutate_tree(rng, _performer_profile(rng), edits)
+    text = mutate(json.dumps(document).encode(), mutations(rng, 2, chance=0.3))
+    _write(workdir, 'fuzz.json', text)
+    try:
+        loaded = ProfileStore(workdir).load('fuzz')
+    except CalibrationError:
+        return
+    _require(loaded.neutral.shape == (61,) and np.isfinite(loaded.neutral).all(),
+             'a loaded neutral is misshapen or not finite')
+
+
+CALIBRATION = st.tuples(RANDOMS, st.sampled_from(('robot', 'performer')),
+                        st.sampled_from(('micheal', 'hobbs', 'ameca')), st.integers(0, 3))
+
+TARGETS = [
+    Target('livelink', LIVELINK, check_livelink, 'face_capture.livelink.parse_packet'),
+    Target('csv_takes', TAKES, check_take, 'face_capture.takes.read_take'),
+    Target('dashboard', DASHBOARD, check_dashboard,
+           'face_dashboard.page_requests.parse_page_request'),
+    Target('safety', SAFETY, check_safety, 'SafetyLayer.power_up/command/estop/enable/update'),
+    Target('ameca_follower', AMECA, check_ameca, 'tritium.ameca_follower.DemandFollower'),
+    Target('bag_recovery', BAG, check_bag, 'face_bag.store.recover'),
+    Target('launch', LAUNCH, check_launch,
+           'face_common.launch_runner.parse_arguments/load_launch_file'),
+    Target('robot_profiles', PROFILES, check_profile, 'face_actuation.profile.load_profile'),
+    Target('calibration', CALIBRATION, check_calibration,
+           'profile.apply_calibration, calibration.ProfileStore.load'),
+]
