@@ -13,8 +13,10 @@ limits, whatever arrived:
 - watchdog: no valid command for watchdog_timeout_s -> ease to neutral within
   return_to_neutral_s (never a snap);
 - e-stop latches: hold position (torque on, no motion) or go limp (driver disables torque)
-  until reset; reset eases to neutral and stays there (standby: commands are counted, not
-  executed); resume follows commands again (refused while latched);
+  until reset; a motor whose position is unknown (a servo not yet driven) cannot be held
+  without moving it, so then the e-stop goes limp; reset eases to neutral and stays there
+  (standby: commands are counted, not executed); resume follows commands again (refused
+  while latched);
 - hold-time rules: a motor held above a threshold too long ramps back (the jaw rule);
 - optional left/right symmetry.
 Every intervention is counted.
@@ -154,6 +156,7 @@ class SafetyLayer:
         self.mode = Mode.POWER_UP
         self.following = True
         self.limp = False
+        self.unknown = np.zeros(self.n, dtype=bool)   # not driven since power-up: no pose
         self._speed_cap = self.vmax.copy()
         self._silence_since = None
         self._last_stamp = None
@@ -185,7 +188,8 @@ class SafetyLayer:
         pose = np.asarray(measured_positions, dtype=np.float64).ravel()
         if pose.shape != (self.n,):
             pose = self.neutral.copy()
-        self.position = np.clip(np.where(np.isfinite(pose), pose, self.neutral), 0.0, 1.0)
+        self.unknown = ~np.isfinite(pose)
+        self.position = np.clip(np.where(self.unknown, self.neutral, pose), 0.0, 1.0)
         self.velocity = np.zeros(self.n)
         self.target = self.neutral.copy()
         self._pending = None
@@ -257,7 +261,17 @@ class SafetyLayer:
         self.following = False
         self._pending = None
         self.velocity = np.zeros(self.n)
-        self.limp = self.config.estop_mode == 'limp'
+        self.limp = self.config.estop_mode == 'limp' or bool(self.unknown.any())
+
+    def lost_track(self, measured_positions) -> None:
+        """A reopened driver reads these positions while latched: motors it reports as
+        unknown (NaN: a power-cycled servo sends no pulses) cannot be held without moving
+        them, so the e-stop goes limp."""
+        pose = np.asarray(measured_positions, dtype=np.float64).ravel()
+        if pose.shape == (self.n,):
+            self.unknown |= ~np.isfinite(pose)
+        if self.mode is Mode.ESTOP and self.unknown.any():
+            self.limp = True
 
     def reset(self, now: float, measured_positions=None) -> bool:
         """Clear the latch: from the measured pose (a limp face may have sagged) ease to
@@ -381,4 +395,5 @@ class SafetyLayer:
         self.counters.acceleration_limited += int(limited_a.any())
         self.velocity = (position - self.position) / dt
         self.position = position
+        self.unknown[:] = False                   # driven: every position is known now
         return position.copy()

@@ -10,6 +10,7 @@ import pytest
 from std_srvs.srv import Trigger
 
 from conftest import wait_until
+from face_actuation.emulators import MaestroEmulator
 from face_actuation.estop_store import EstopStore
 from face_actuation.profile import load_profile
 from face_common import qos
@@ -129,3 +130,59 @@ def test_a_persisted_estop_file_is_replaced_whole_and_unreadable_state_counts_as
 
 def test_the_state_folder_defaults_to_face_state_dir(face_state_dir):
     assert EstopStore('ameca').path.parent == face_state_dir
+
+
+def test_a_persisted_hold_estop_never_drives_maestro_servos_of_unknown_position(
+        ros_node, node_process, tmp_path):
+    """Before: a node restarted e-stopped ('hold') on a freshly powered Maestro (servos off,
+    reading 0) sent every servo its neutral pulse, so each one jumped from wherever it was to
+    neutral while the e-stop was latched; go_to_neutral answered success and did nothing.
+    A servo of unknown position cannot be held without moving it: the e-stop goes limp (no
+    pulses) until reset, also after the controller is power-cycled while latched."""
+    micheal = load_profile('micheal', '/nonexistent')
+    assert micheal.safety.estop_mode == 'hold'
+    state_dir = tmp_path / 'state'
+    EstopStore('micheal', state_dir).save(True)
+    device = MaestroEmulator((12, 13))
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+
+    def status():
+        return diagnostics_values(diagnostics)
+
+    try:
+        node = node_process('face_actuation', 'actuation', params={
+            'robot': 'micheal', 'driver': 'maestro', 'port': device.path,
+            'calibration_dir': str(tmp_path), 'state_dir': str(state_dir),
+            'diagnostics_period_s': 0.2, 'reconnect_min_s': 0.1, 'reconnect_max_s': 0.4})
+        assert wait_until(lambda: status()[1].get('mode') == 'estop', 20.0), node.output()
+        assert wait_until(lambda: sum(e[0] == 'set_target' for e in device.log) > 33, 5.0)
+        assert device.first_targets == {}                  # not one pulse sent
+        assert 'limp' in status_message(diagnostics)
+        neutral = call(ros_node, 'go_to_neutral')
+        assert not neutral.success and 'reset' in neutral.message
+
+        device.unplug()                                    # power-cycled while latched
+        assert wait_until(lambda: status()[1].get('mode') == 'driver_down', 5.0)
+        device.replug(power_cycle=True)
+        assert wait_until(lambda: status()[1].get('mode') == 'estop', 10.0)
+        assert wait_until(lambda: sum(e[0] == 'set_target' for e in device.log) > 66, 5.0)
+        assert device.first_targets == {}
+
+        assert call(ros_node, 'reset').success
+        neutral_us = micheal.to_native(micheal.neutral)
+        assert wait_until(lambda: len(device.first_targets) == micheal.num_motors, 5.0)
+        for motor, expected in zip(micheal.motors, neutral_us, strict=True):
+            key = (12 if motor.channel < 24 else 13, motor.channel % 24)
+            assert device.first_targets[key] == round(expected * 4), motor.name
+        assert node.alive
+    finally:
+        device.close()
+    assert not device.errors
+
+
+def status_message(collector) -> str:
+    for array in reversed(collector.snapshot()):
+        for status in array.status:
+            if status.name == 'face_actuation: actuation':
+                return status.message
+    return ''

@@ -262,6 +262,27 @@ def test_power_up_starts_motors_of_unknown_position_at_neutral():
     np.testing.assert_array_equal(safety.position, profile.neutral)
 
 
+def test_a_hold_estop_over_motors_of_unknown_position_goes_limp():
+    """Holding a servo that was never driven means sending its first pulse: it jumps. An
+    e-stop latched before the first tick (a node restarted e-stopped), or over servos a
+    reopened controller reports as unknown, goes limp until reset; once driven, it holds."""
+    profile = PROFILES['micheal']
+    n = profile.num_motors
+    assert profile.safety.estop_mode == 'hold'
+    measured = np.full(n, 0.3)
+    measured[4] = np.nan
+    safety = SafetyLayer(profile)
+    safety.power_up(measured, 0.0)
+    safety.estop()
+    assert safety.limp and safety.update(0.1, 0.02) is None
+    assert safety.reset(0.2, measured)
+    assert safety.update(0.22, 0.02) is not None
+    safety.estop()                                   # driven now: hold
+    assert not safety.limp and safety.update(0.24, 0.02) is not None
+    safety.lost_track(measured)                      # the controller was power-cycled
+    assert safety.limp and safety.update(0.26, 0.02) is None
+
+
 def test_bad_commands_are_counted_and_hold_last_safe_values():
     profile = PROFILES['hobbs']
     n = profile.num_motors
