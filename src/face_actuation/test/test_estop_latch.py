@@ -2,6 +2,7 @@
 from the state folder) -> resume refused -> reset (eases to neutral, commands counted, not
 followed) -> resume (follows again); and the persisted state file itself."""
 import json
+from pathlib import Path
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -10,7 +11,7 @@ import pytest
 from std_srvs.srv import Trigger
 
 from conftest import wait_until
-from face_actuation.emulators import MaestroEmulator
+from face_actuation.emulators import DynamixelEmulator, MaestroEmulator
 from face_actuation.estop_store import EstopStore
 from face_actuation.profile import load_profile
 from face_common import qos
@@ -186,3 +187,48 @@ def status_message(collector) -> str:
             if status.name == 'face_actuation: actuation':
                 return status.message
     return ''
+
+
+def test_a_limp_estop_on_dynamixel_gives_the_torque_back_after_reset_and_resume(
+        ros_node, node_process, tmp_path):
+    """Before: a limp e-stop turned the torque off, and nothing turned it on again: after
+    reset and resume the node reported 'active' and published applied positions while every
+    horn stayed limp where it had sagged (silently dead until the driver was reopened)."""
+    source = Path(__file__).resolve().parents[1] / 'profiles' / 'hobbs.yaml'
+    limp_profile = tmp_path / 'hobbs_limp.yaml'
+    limp_profile.write_text(source.read_text().replace('estop_mode: hold', 'estop_mode: limp'))
+    profile = load_profile(str(limp_profile), '/nonexistent')
+    ids = [m.channel for m in profile.motors]
+    bus = DynamixelEmulator(ids, horn=2048)
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    commander = Commander(ros_node, profile)
+    wide = np.clip(profile.neutral + 0.2, 0.0, 1.0)
+    wide_ticks = np.rint(profile.to_native(wide)).astype(int)
+
+    def mode():
+        return diagnostics_values(diagnostics)[1].get('mode')
+
+    def torque():
+        return {bus.value(i, 64, 1) for i in ids}
+
+    def horns_at(ticks):
+        return all(abs(bus.value(i, 132, 4) - t) <= 2 for i, t in zip(ids, ticks, strict=True))
+
+    try:
+        node = node_process('face_actuation', 'actuation', params={
+            'robot': str(limp_profile), 'driver': 'dynamixel', 'port': bus.path,
+            'calibration_dir': str(tmp_path), 'state_dir': str(tmp_path / 'state'),
+            'diagnostics_period_s': 0.2})
+        assert wait_until(lambda: mode() in ('active', 'watchdog'), 20.0), node.output()
+        assert torque() == {1}
+        assert call(ros_node, 'estop').success
+        assert wait_until(lambda: torque() == {0}, 5.0)
+        assert call(ros_node, 'reset').success
+        assert call(ros_node, 'resume').success
+        assert wait_until(lambda: commander.publisher.get_subscription_count() > 0, 15.0)
+        assert wait_until(lambda: commander.send_for(wide, 0.1) or horns_at(wide_ticks),
+                          15.0), (mode(), torque(), node.output()[-2000:])
+        assert torque() == {1} and node.alive
+    finally:
+        bus.close()
+    assert not bus.errors
