@@ -264,12 +264,15 @@ class SafetyLayer:
         self.limp = self.config.estop_mode == 'limp' or bool(self.unknown.any())
 
     def lost_track(self, measured_positions) -> None:
-        """A reopened driver reads these positions while latched: motors it reports as
-        unknown (NaN: a power-cycled servo sends no pulses) cannot be held without moving
-        them, so the e-stop goes limp."""
+        """A driver reopened while latched reads these positions: the motors may have moved
+        while it was down (unpowered horns sag), so the e-stop holds them where they are now,
+        not where they were; motors it reports as unknown (NaN: a power-cycled servo sends
+        no pulses) cannot be held without moving them, so then the e-stop goes limp."""
         pose = np.asarray(measured_positions, dtype=np.float64).ravel()
         if pose.shape == (self.n,):
-            self.unknown |= ~np.isfinite(pose)
+            known = np.isfinite(pose)
+            self.position[known] = np.clip(pose[known], 0.0, 1.0)
+            self.unknown |= ~known
         if self.mode is Mode.ESTOP and self.unknown.any():
             self.limp = True
 

@@ -232,3 +232,45 @@ def test_a_limp_estop_on_dynamixel_gives_the_torque_back_after_reset_and_resume(
     finally:
         bus.close()
     assert not bus.errors
+
+
+def test_a_dynamixel_bus_power_cycled_while_e_stopped_holds_where_the_horns_sagged(
+        ros_node, node_process, tmp_path):
+    """Before: a driver reopened while latched kept holding the pose from before the fault,
+    so the horns, which had sagged while the servos were unpowered, were driven back to it (a
+    jump while e-stopped). A reopened driver's measured pose is the pose to hold."""
+    profile = load_profile('hobbs', '/nonexistent')
+    ids = [m.channel for m in profile.motors]
+    bus = DynamixelEmulator(ids, horn=2048)
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+
+    def status():
+        return diagnostics_values(diagnostics)[1]
+
+    def horns():
+        return [bus.value(i, 132, 4) for i in ids]
+
+    try:
+        node = node_process('face_actuation', 'actuation', params={
+            'robot': 'hobbs', 'driver': 'dynamixel', 'port': bus.path,
+            'calibration_dir': str(tmp_path), 'state_dir': str(tmp_path / 'state'),
+            'diagnostics_period_s': 0.2, 'reconnect_min_s': 0.1, 'reconnect_max_s': 0.4})
+        assert wait_until(lambda: status().get('mode') in ('active', 'watchdog'), 20.0), \
+            node.output()
+        assert call(ros_node, 'estop').success
+        bus.unplug()
+        assert wait_until(lambda: status().get('mode') == 'driver_down', 5.0)
+        sagged = {i: 1300 + 10 * k for k, i in enumerate(ids)}       # far from neutral
+        bus.horn = sagged
+        bus.replug(power_cycle=True)
+        assert wait_until(lambda: status().get('driver_up') == 'true', 10.0)
+        assert wait_until(lambda: status().get('mode') == 'estop', 5.0)
+        written = len(bus.log)
+        assert wait_until(lambda: sum(e[0] == 'sync_write' for e in bus.log[written:]) > 10,
+                          5.0)
+        assert horns() == [sagged[i] for i in ids]                   # held, not moved
+        assert {bus.value(i, 64, 1) for i in ids} == {1}
+        assert node.alive
+    finally:
+        bus.close()
+    assert not bus.errors

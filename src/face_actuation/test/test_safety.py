@@ -281,6 +281,14 @@ def test_a_hold_estop_over_motors_of_unknown_position_goes_limp():
     assert not safety.limp and safety.update(0.24, 0.02) is not None
     safety.lost_track(measured)                      # the controller was power-cycled
     assert safety.limp and safety.update(0.26, 0.02) is None
+    held = SafetyLayer(profile)
+    held.power_up(profile.neutral, 0.0)
+    held.update(0.02, 0.02)
+    held.estop()
+    sagged = np.full(n, 0.1)                         # the horns sagged while unpowered
+    held.lost_track(sagged)
+    assert not held.limp
+    np.testing.assert_array_equal(held.update(0.04, 0.02), sagged)
 
 
 def test_bad_commands_are_counted_and_hold_last_safe_values():
