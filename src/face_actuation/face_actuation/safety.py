@@ -26,7 +26,9 @@ measure_motion): tick k outputs positions p_k after dt_k seconds; its step is
 h_k = min(dt_k, max_tick_s); velocity v_k = (p_k - p_{k-1}) / h_k; acceleration
 a_k = (v_k - v_{k-1}) / h_k, where v_{k-1} counts as 0 after a restart from rest (a stall, the
 e-stop's deliberate stop, a reset). Limits: 0 <= p_k <= 1, |v_k| <= max_velocity,
-|a_k| <= max_acceleration, per motor, on every tick.
+|a_k| <= max_acceleration, per motor, on every tick. A motor measured outside 0..1 (a horn
+moved by hand, or sagged while limp) is brought into the range under the same limits, never
+snapped to the range end, and never moves further out.
 """
 from dataclasses import dataclass, field
 from enum import Enum
@@ -157,6 +159,8 @@ class SafetyLayer:
         self.following = True
         self.limp = False
         self.unknown = np.zeros(self.n, dtype=bool)   # not driven since power-up: no pose
+        self._lo = np.zeros(self.n)          # position bounds: 0..1, widened to take in a
+        self._hi = np.ones(self.n)           # motor measured outside, narrowing as it comes in
         self._speed_cap = self.vmax.copy()
         self._silence_since = None
         self._last_stamp = None
@@ -189,12 +193,21 @@ class SafetyLayer:
         if pose.shape != (self.n,):
             pose = self.neutral.copy()
         self.unknown = ~np.isfinite(pose)
-        self.position = np.clip(np.where(self.unknown, self.neutral, pose), 0.0, 1.0)
+        self.position = self.neutral.copy()
+        self._place(pose)
         self.velocity = np.zeros(self.n)
         self.target = self.neutral.copy()
         self._pending = None
         self._enter_ease(mode, self.config.power_up_s)
         self._started = self._silence_since = now
+
+    def _place(self, pose: np.ndarray) -> None:
+        """Motors are where they were measured (finite entries), outside 0..1 included:
+        clipping would send a range end as the next position, a jump."""
+        known = np.isfinite(pose)
+        self.position[known] = pose[known]
+        self._lo = np.minimum(0.0, self.position)
+        self._hi = np.maximum(1.0, self.position)
 
     def command(self, values, now: float, stamp: float | None = None) -> bool:
         """Offer a new normalised command (stamp: seconds of its source frame, None for
@@ -270,9 +283,8 @@ class SafetyLayer:
         no pulses) cannot be held without moving them, so then the e-stop goes limp."""
         pose = np.asarray(measured_positions, dtype=np.float64).ravel()
         if pose.shape == (self.n,):
-            known = np.isfinite(pose)
-            self.position[known] = np.clip(pose[known], 0.0, 1.0)
-            self.unknown |= ~known
+            self._place(pose)
+            self.unknown |= ~np.isfinite(pose)
         if self.mode is Mode.ESTOP and self.unknown.any():
             self.limp = True
 
@@ -390,10 +402,12 @@ class SafetyLayer:
         velocity = np.clip(wanted, self.velocity - a_step, self.velocity + a_step)
         position = self.position + velocity * dt
         position = np.where(np.abs(target - position) < SNAP, target, position)
-        outside = (position < -ROUNDING) | (position > 1.0 + ROUNDING)
+        outside = (position < self._lo - ROUNDING) | (position > self._hi + ROUNDING)
         if outside.any():               # the invariant rules this out; counted if it happens
             self.counters.boundary_clips += int(outside.sum())
-        position = np.clip(position, 0.0, 1.0)
+        position = np.clip(position, self._lo, self._hi)
+        self._lo = np.minimum(0.0, np.maximum(self._lo, position))     # never further out
+        self._hi = np.maximum(1.0, np.minimum(self._hi, position))
         self.counters.velocity_limited += int(limited_v.any())
         self.counters.acceleration_limited += int(limited_a.any())
         self.velocity = (position - self.position) / dt

@@ -262,6 +262,38 @@ def test_power_up_starts_motors_of_unknown_position_at_neutral():
     np.testing.assert_array_equal(safety.position, profile.neutral)
 
 
+@pytest.mark.parametrize('robot', ROBOTS)
+def test_a_motor_measured_outside_its_range_is_brought_in_under_the_limits(robot):
+    """Before: a pose measured outside 0..1 (a horn moved by hand while unpowered, a jaw
+    sagged past its range while limp) was clipped, so the first position sent was the range
+    end: a jump of any size in one tick. Now it eases in under the velocity and acceleration
+    limits, never further out, and is held where it is by an e-stop."""
+    profile = PROFILES[robot]
+    n = profile.num_motors
+    measured = np.where(np.arange(n) % 2, -0.3, 1.25)
+    safety = SafetyLayer(profile)
+    period = safety.period_s
+    safety.power_up(measured, 0.0)
+    log = MotionLog(safety)
+    start = log.rows[0].copy()
+    np.testing.assert_array_equal(start, measured)
+    now = 0.0
+    for _ in range(int(3 * profile.safety.power_up_s / period)):
+        now += period
+        log.tick(now, period)
+    positions = np.array(log.rows)
+    v, a = measure_motion(positions, log.dts, log.restarts, safety.max_tick_s)
+    assert (np.abs(v) <= safety.vmax * (1 + 1e-9)).all()
+    assert (np.abs(a) <= safety.amax * (1 + 1e-6) + 1e-6).all()
+    assert ((positions >= np.minimum(start, 0.0)) & (positions <= np.maximum(start, 1.0))).all()
+    assert safety.counters.boundary_clips == 0
+    np.testing.assert_allclose(safety.position, profile.neutral, atol=1e-4)
+    safety.estop()
+    safety.reset(now, measured)                      # sagged out of range while limp
+    assert safety.update(now + period, period) is not None
+    assert np.all(np.abs(safety.position - measured) <= safety.vmax * period + 1e-9)
+
+
 def test_a_hold_estop_over_motors_of_unknown_position_goes_limp():
     """Holding a servo that was never driven means sending its first pulse: it jumps. An
     e-stop latched before the first tick (a node restarted e-stopped), or over servos a
