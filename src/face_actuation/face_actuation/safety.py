@@ -162,6 +162,9 @@ class SafetyLayer:
         self._lo = np.zeros(self.n)          # position bounds: 0..1, widened to take in a
         self._hi = np.ones(self.n)           # motor measured outside, narrowing as it comes in
         self._speed_cap = self.vmax.copy()
+        # Timers (watchdog, power-up, hold rules) run on the ticks' elapsed time, not on
+        # `now`: a wall clock stepped back (NTP) must not stop the watchdog for that long.
+        self._clock = 0.0
         self._silence_since = None
         self._last_stamp = None
         self._started = None
@@ -199,7 +202,7 @@ class SafetyLayer:
         self.target = self.neutral.copy()
         self._pending = None
         self._enter_ease(mode, self.config.power_up_s)
-        self._started = self._silence_since = now
+        self._started = self._silence_since = self._clock
 
     def _place(self, pose: np.ndarray) -> None:
         """Motors are where they were measured (finite entries), outside 0..1 included:
@@ -237,7 +240,7 @@ class SafetyLayer:
             mean = 0.5 * (left + right)
             values[self.pairs[:, 0]] = mean
             values[self.pairs[:, 1]] = mean
-        self._silence_since = now
+        self._silence_since = self._clock
         if self.mode is Mode.POWER_UP:
             self._pending = values                # executed once the face is at neutral
             return True
@@ -307,7 +310,7 @@ class SafetyLayer:
             return False
         if not self.following:
             self.following = True
-            self._silence_since = now
+            self._silence_since = self._clock
             self.mode = Mode.POWER_UP                 # STANDBY: finish the ease, then follow
         return True
 
@@ -320,9 +323,13 @@ class SafetyLayer:
     # ---- the control tick ---------------------------------------------------------------
     def update(self, now: float, dt: float):
         """Positions to send this tick (normalised), or None while limp. `dt`: seconds since
-        the previous tick; no time passed (dt <= 0 or NaN) moves nothing."""
+        the previous tick (from a monotonic clock); no time passed (dt <= 0 or NaN) moves
+        nothing. The timers run on the sum of the ticks' dt; `now` (the wall clock, as the
+        stamps) and the `now` of power_up/reset/resume no longer time anything."""
         if not dt > 0.0:
             return None if self.mode is Mode.ESTOP and self.limp else self.position.copy()
+        self._clock += dt
+        now = self._clock
         if dt > self.max_tick_s:                      # a stall: the motors held still
             self.counters.stalls += 1
             self.velocity = np.zeros(self.n)

@@ -294,6 +294,28 @@ def test_a_motor_measured_outside_its_range_is_brought_in_under_the_limits(robot
     assert np.all(np.abs(safety.position - measured) <= safety.vmax * period + 1e-9)
 
 
+def test_a_wall_clock_stepped_back_does_not_stop_the_watchdog():
+    """Before: the watchdog, the power-up and the hold rules timed themselves with the wall
+    clock the commands are stamped with; NTP stepping it back an hour right after the last
+    command kept the face on that command for an hour. Timers run on the ticks' time now."""
+    profile = PROFILES['hobbs']
+    safety = SafetyLayer(profile)
+    safety.start_active(profile.neutral, 1000.0)
+    wide = np.clip(profile.neutral + 0.3, 0.0, 1.0)
+    now = 1000.0
+    for _ in range(120):
+        now += DT
+        assert safety.command(wide, now, now)
+        safety.update(now, DT)
+    now -= 3600.0                                   # the clock steps back; commands stop
+    for _ in range(int((profile.safety.watchdog_timeout_s
+                        + profile.safety.return_to_neutral_s + 0.5) / DT)):
+        now += DT
+        safety.update(now, DT)
+    assert safety.counters.watchdog_trips == 1
+    np.testing.assert_allclose(safety.position, profile.neutral, atol=1e-4)
+
+
 def test_a_hold_estop_over_motors_of_unknown_position_goes_limp():
     """Holding a servo that was never driven means sending its first pulse: it jumps. An
     e-stop latched before the first tick (a node restarted e-stopped), or over servos a
@@ -328,8 +350,10 @@ def test_bad_commands_are_counted_and_hold_last_safe_values():
     n = profile.num_motors
     safety = SafetyLayer(profile)
     safety.power_up(profile.neutral, 0.0)
-    now = profile.safety.power_up_s + DT
-    safety.update(now, DT)
+    now = 0.0
+    while safety.mode is Mode.POWER_UP:            # the power-up ease runs on the ticks
+        now += DT
+        safety.update(now, DT)
     good = np.full(n, 0.4)
     assert safety.command(good, now)
     bad = good.copy()
