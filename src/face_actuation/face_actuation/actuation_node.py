@@ -504,7 +504,19 @@ class ActuationNode(Node):
         response.message = f'e-stop engaged and latched ({mode})' + self._persist(True)
         return response
 
+    def _refused_while_down(self, response) -> bool:
+        """reset, resume and enable change nothing while the motors cannot be commanded:
+        an answer of failure must not take effect later, when the driver is back, by itself
+        (a replugged cable would start motion)."""
+        if not self._motion_unavailable():
+            return False
+        response.success = False
+        response.message = 'refused, nothing changed'
+        return True
+
     def _on_reset(self, request, response):
+        if self._refused_while_down(response):
+            return response
         measured = self._measured_positions()
         with self._lock:
             response.success = self.safety.reset(time.time(), measured)
@@ -517,6 +529,8 @@ class ActuationNode(Node):
         return response
 
     def _on_resume(self, request, response):
+        if self._refused_while_down(response):
+            return response
         with self._lock:
             response.success = self.safety.resume(time.time())
         response.message = ('following commands (after easing to neutral)' if response.success
@@ -526,6 +540,8 @@ class ActuationNode(Node):
 
     def _on_enable(self, request, response):
         """Documented alias of reset + resume, for the dashboard's single button."""
+        if self._refused_while_down(response):
+            return response
         measured = self._measured_positions()
         with self._lock:
             was_following = self.safety.following

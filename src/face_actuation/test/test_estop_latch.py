@@ -274,3 +274,38 @@ def test_a_dynamixel_bus_power_cycled_while_e_stopped_holds_where_the_horns_sagg
     finally:
         bus.close()
     assert not bus.errors
+
+
+def test_reset_resume_and_enable_change_nothing_while_the_driver_is_down(
+        ros_node, node_process, tmp_path):
+    """Before: with the Maestro unplugged, enable answered failure ('driver down') yet
+    cleared the latch and set the face to follow: plugging the cable back in started motion
+    by itself. While the motors cannot be commanded these services change nothing."""
+    state_dir = tmp_path / 'state'
+    device = MaestroEmulator((12, 13))
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+
+    def mode():
+        return diagnostics_values(diagnostics)[1].get('mode')
+
+    try:
+        node = node_process('face_actuation', 'actuation', params={
+            'robot': 'micheal', 'driver': 'maestro', 'port': device.path,
+            'calibration_dir': str(tmp_path), 'state_dir': str(state_dir),
+            'diagnostics_period_s': 0.2, 'reconnect_min_s': 0.1, 'reconnect_max_s': 0.4})
+        assert wait_until(lambda: mode() in ('active', 'watchdog'), 20.0), node.output()
+        assert call(ros_node, 'estop').success
+        device.unplug()
+        assert wait_until(lambda: mode() == 'driver_down', 5.0)
+        answers = {service: call(ros_node, service) for service in ('reset', 'resume',
+                                                                     'enable')}
+        device.replug()
+        assert wait_until(lambda: mode() not in ('driver_down', None), 10.0)
+        assert mode() == 'estop' and node.alive     # not standby, power_up or following
+        assert EstopStore('micheal', state_dir).load() is not None      # still latched
+        for service, answer in answers.items():
+            assert not answer.success and 'nothing changed' in answer.message, service
+            assert 'driver down' in answer.message
+    finally:
+        device.close()
+    assert not device.errors
