@@ -162,7 +162,7 @@ class ActuationNode(Node):
             self._power_up_from_driver()
         except Exception as exc:                  # any failure: start from neutral
             self.get_logger().warn(f'could not read the power-up pose ({exc}); assuming neutral')
-            self.safety.power_up(self.profile.neutral, time.time())
+            self.safety.power_up(np.full(self.profile.num_motors, np.nan), time.time())
         self.get_logger().info(
             f'robot "{self.profile.name}" ({self.profile.num_motors} motors, '
             f'{self.profile.kind}{", calibrated" if self.profile.calibrated else ""}), driver '
@@ -263,6 +263,8 @@ class ActuationNode(Node):
             if self.safety.mode is not Mode.ESTOP:
                 self.safety.power_up(self.profile.neutral if measured is None else measured,
                                      time.time(), follow=self.safety.following)
+            elif measured is not None:
+                self.safety.lost_track(measured)
         self._powering_up = True
 
     def _measured_positions(self):
@@ -496,13 +498,25 @@ class ActuationNode(Node):
     def _on_estop(self, request, response):
         with self._lock:
             self.safety.estop()
-        mode = self.profile.safety.estop_mode
+            mode = 'limp' if self.safety.limp else 'hold'
         self.get_logger().warn(f'E-STOP: motors {"hold" if mode == "hold" else "go limp"}')
         response.success = True
         response.message = f'e-stop engaged and latched ({mode})' + self._persist(True)
         return response
 
+    def _refused_while_down(self, response) -> bool:
+        """reset, resume and enable change nothing while the motors cannot be commanded:
+        an answer of failure must not take effect later, when the driver is back, by itself
+        (a replugged cable would start motion)."""
+        if not self._motion_unavailable():
+            return False
+        response.success = False
+        response.message = 'refused, nothing changed'
+        return True
+
     def _on_reset(self, request, response):
+        if self._refused_while_down(response):
+            return response
         measured = self._measured_positions()
         with self._lock:
             response.success = self.safety.reset(time.time(), measured)
@@ -515,6 +529,8 @@ class ActuationNode(Node):
         return response
 
     def _on_resume(self, request, response):
+        if self._refused_while_down(response):
+            return response
         with self._lock:
             response.success = self.safety.resume(time.time())
         response.message = ('following commands (after easing to neutral)' if response.success
@@ -524,6 +540,8 @@ class ActuationNode(Node):
 
     def _on_enable(self, request, response):
         """Documented alias of reset + resume, for the dashboard's single button."""
+        if self._refused_while_down(response):
+            return response
         measured = self._measured_positions()
         with self._lock:
             was_following = self.safety.following
@@ -539,8 +557,13 @@ class ActuationNode(Node):
 
     def _on_neutral(self, request, response):
         with self._lock:
-            self.safety.command(self.profile.neutral, time.time())
-        response.success, response.message = True, 'going to neutral'
+            response.success = self.safety.command(self.profile.neutral, time.time())
+            latched = self.safety.latched
+        response.message = ('going to neutral' if response.success else
+                            'refused: e-stop latched; call /face/actuation/reset (it eases to '
+                            'neutral)' if latched else
+                            'standby: already easing to / holding neutral')
+        response.success = response.success or not latched
         return response
 
     # ---- diagnostics -----------------------------------------------------------------------

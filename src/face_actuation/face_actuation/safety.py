@@ -13,8 +13,10 @@ limits, whatever arrived:
 - watchdog: no valid command for watchdog_timeout_s -> ease to neutral within
   return_to_neutral_s (never a snap);
 - e-stop latches: hold position (torque on, no motion) or go limp (driver disables torque)
-  until reset; reset eases to neutral and stays there (standby: commands are counted, not
-  executed); resume follows commands again (refused while latched);
+  until reset; a motor whose position is unknown (a servo not yet driven) cannot be held
+  without moving it, so then the e-stop goes limp; reset eases to neutral and stays there
+  (standby: commands are counted, not executed); resume follows commands again (refused
+  while latched);
 - hold-time rules: a motor held above a threshold too long ramps back (the jaw rule);
 - optional left/right symmetry.
 Every intervention is counted.
@@ -24,7 +26,9 @@ measure_motion): tick k outputs positions p_k after dt_k seconds; its step is
 h_k = min(dt_k, max_tick_s); velocity v_k = (p_k - p_{k-1}) / h_k; acceleration
 a_k = (v_k - v_{k-1}) / h_k, where v_{k-1} counts as 0 after a restart from rest (a stall, the
 e-stop's deliberate stop, a reset). Limits: 0 <= p_k <= 1, |v_k| <= max_velocity,
-|a_k| <= max_acceleration, per motor, on every tick.
+|a_k| <= max_acceleration, per motor, on every tick. A motor measured outside 0..1 (a horn
+moved by hand, or sagged while limp) is brought into the range under the same limits, never
+snapped to the range end, and never moves further out.
 """
 from dataclasses import dataclass, field
 from enum import Enum
@@ -154,7 +158,13 @@ class SafetyLayer:
         self.mode = Mode.POWER_UP
         self.following = True
         self.limp = False
+        self.unknown = np.zeros(self.n, dtype=bool)   # not driven since power-up: no pose
+        self._lo = np.zeros(self.n)          # position bounds: 0..1, widened to take in a
+        self._hi = np.ones(self.n)           # motor measured outside, narrowing as it comes in
         self._speed_cap = self.vmax.copy()
+        # Timers (watchdog, power-up, hold rules) run on the ticks' elapsed time, not on
+        # `now`: a wall clock stepped back (NTP) must not stop the watchdog for that long.
+        self._clock = 0.0
         self._silence_since = None
         self._last_stamp = None
         self._started = None
@@ -185,12 +195,22 @@ class SafetyLayer:
         pose = np.asarray(measured_positions, dtype=np.float64).ravel()
         if pose.shape != (self.n,):
             pose = self.neutral.copy()
-        self.position = np.clip(np.where(np.isfinite(pose), pose, self.neutral), 0.0, 1.0)
+        self.unknown = ~np.isfinite(pose)
+        self.position = self.neutral.copy()
+        self._place(pose)
         self.velocity = np.zeros(self.n)
         self.target = self.neutral.copy()
         self._pending = None
         self._enter_ease(mode, self.config.power_up_s)
-        self._started = self._silence_since = now
+        self._started = self._silence_since = self._clock
+
+    def _place(self, pose: np.ndarray) -> None:
+        """Motors are where they were measured (finite entries), outside 0..1 included:
+        clipping would send a range end as the next position, a jump."""
+        known = np.isfinite(pose)
+        self.position[known] = pose[known]
+        self._lo = np.minimum(0.0, self.position)
+        self._hi = np.maximum(1.0, self.position)
 
     def command(self, values, now: float, stamp: float | None = None) -> bool:
         """Offer a new normalised command (stamp: seconds of its source frame, None for
@@ -220,7 +240,7 @@ class SafetyLayer:
             mean = 0.5 * (left + right)
             values[self.pairs[:, 0]] = mean
             values[self.pairs[:, 1]] = mean
-        self._silence_since = now
+        self._silence_since = self._clock
         if self.mode is Mode.POWER_UP:
             self._pending = values                # executed once the face is at neutral
             return True
@@ -257,7 +277,19 @@ class SafetyLayer:
         self.following = False
         self._pending = None
         self.velocity = np.zeros(self.n)
-        self.limp = self.config.estop_mode == 'limp'
+        self.limp = self.config.estop_mode == 'limp' or bool(self.unknown.any())
+
+    def lost_track(self, measured_positions) -> None:
+        """A driver reopened while latched reads these positions: the motors may have moved
+        while it was down (unpowered horns sag), so the e-stop holds them where they are now,
+        not where they were; motors it reports as unknown (NaN: a power-cycled servo sends
+        no pulses) cannot be held without moving them, so then the e-stop goes limp."""
+        pose = np.asarray(measured_positions, dtype=np.float64).ravel()
+        if pose.shape == (self.n,):
+            self._place(pose)
+            self.unknown |= ~np.isfinite(pose)
+        if self.mode is Mode.ESTOP and self.unknown.any():
+            self.limp = True
 
     def reset(self, now: float, measured_positions=None) -> bool:
         """Clear the latch: from the measured pose (a limp face may have sagged) ease to
@@ -278,7 +310,7 @@ class SafetyLayer:
             return False
         if not self.following:
             self.following = True
-            self._silence_since = now
+            self._silence_since = self._clock
             self.mode = Mode.POWER_UP                 # STANDBY: finish the ease, then follow
         return True
 
@@ -291,9 +323,13 @@ class SafetyLayer:
     # ---- the control tick ---------------------------------------------------------------
     def update(self, now: float, dt: float):
         """Positions to send this tick (normalised), or None while limp. `dt`: seconds since
-        the previous tick; no time passed (dt <= 0 or NaN) moves nothing."""
+        the previous tick (from a monotonic clock); no time passed (dt <= 0 or NaN) moves
+        nothing. The timers run on the sum of the ticks' dt; `now` (the wall clock, as the
+        stamps) and the `now` of power_up/reset/resume no longer time anything."""
         if not dt > 0.0:
             return None if self.mode is Mode.ESTOP and self.limp else self.position.copy()
+        self._clock += dt
+        now = self._clock
         if dt > self.max_tick_s:                      # a stall: the motors held still
             self.counters.stalls += 1
             self.velocity = np.zeros(self.n)
@@ -373,12 +409,15 @@ class SafetyLayer:
         velocity = np.clip(wanted, self.velocity - a_step, self.velocity + a_step)
         position = self.position + velocity * dt
         position = np.where(np.abs(target - position) < SNAP, target, position)
-        outside = (position < -ROUNDING) | (position > 1.0 + ROUNDING)
+        outside = (position < self._lo - ROUNDING) | (position > self._hi + ROUNDING)
         if outside.any():               # the invariant rules this out; counted if it happens
             self.counters.boundary_clips += int(outside.sum())
-        position = np.clip(position, 0.0, 1.0)
+        position = np.clip(position, self._lo, self._hi)
+        self._lo = np.minimum(0.0, np.maximum(self._lo, position))     # never further out
+        self._hi = np.maximum(1.0, np.minimum(self._hi, position))
         self.counters.velocity_limited += int(limited_v.any())
         self.counters.acceleration_limited += int(limited_a.any())
         self.velocity = (position - self.position) / dt
         self.position = position
+        self.unknown[:] = False                   # driven: every position is known now
         return position.copy()

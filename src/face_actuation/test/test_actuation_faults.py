@@ -311,3 +311,31 @@ def test_dynamixel_powers_up_from_where_the_horns_were_and_survives_an_unplug(
     finally:
         bus.close()
     assert not bus.errors
+
+
+def test_dynamixel_horns_found_outside_their_range_ease_in_without_a_jump(
+        ros_node, node_process, tmp_path):
+    """Before: a horn found outside the profile's range (turned by hand while unpowered) was
+    clipped to the range end, and that end was the first goal after torque-on: a jump of a
+    fifth of the range in one tick. Now the first goals start where the horns are."""
+    hobbs = load_profile('hobbs', NO_CALIBRATION)
+    ids = [m.channel for m in hobbs.motors]
+    spans = np.array([m.max - m.min for m in hobbs.motors])
+    outside = {i: int(m.min - 0.2 * (m.max - m.min)) for i, m in zip(ids, hobbs.motors,
+                                                                     strict=True)}
+    bus = DynamixelEmulator(ids, horn=outside)
+    try:
+        diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+        actuation = start_actuation(node_process, 'hobbs', 'dynamixel', bus.path, tmp_path)
+        assert wait_until(lambda: diag(diagnostics)[1].get('mode') in RUNNING, 20.0), \
+            actuation.output()
+        goals = np.array([[int.from_bytes(e[3][i], 'little', signed=True) for i in ids]
+                          for e in list(bus.log) if e[0] == 'sync_write' and e[1] == 116])
+        start = np.array([outside[i] for i in ids])
+        assert (np.abs(goals[1] - start) < 0.02 * spans).all()         # no jump at the start
+        assert (np.abs(np.diff(goals, axis=0)) / spans).max() < 0.1    # eased in
+        neutral = np.rint(hobbs.to_native(hobbs.neutral))
+        assert (np.abs(goals[-1] - neutral) <= 1).all()
+    finally:
+        bus.close()
+    assert not bus.errors

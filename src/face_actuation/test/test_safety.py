@@ -262,13 +262,98 @@ def test_power_up_starts_motors_of_unknown_position_at_neutral():
     np.testing.assert_array_equal(safety.position, profile.neutral)
 
 
+@pytest.mark.parametrize('robot', ROBOTS)
+def test_a_motor_measured_outside_its_range_is_brought_in_under_the_limits(robot):
+    """Before: a pose measured outside 0..1 (a horn moved by hand while unpowered, a jaw
+    sagged past its range while limp) was clipped, so the first position sent was the range
+    end: a jump of any size in one tick. Now it eases in under the velocity and acceleration
+    limits, never further out, and is held where it is by an e-stop."""
+    profile = PROFILES[robot]
+    n = profile.num_motors
+    measured = np.where(np.arange(n) % 2, -0.3, 1.25)
+    safety = SafetyLayer(profile)
+    period = safety.period_s
+    safety.power_up(measured, 0.0)
+    log = MotionLog(safety)
+    start = log.rows[0].copy()
+    np.testing.assert_array_equal(start, measured)
+    now = 0.0
+    for _ in range(int(3 * profile.safety.power_up_s / period)):
+        now += period
+        log.tick(now, period)
+    positions = np.array(log.rows)
+    v, a = measure_motion(positions, log.dts, log.restarts, safety.max_tick_s)
+    assert (np.abs(v) <= safety.vmax * (1 + 1e-9)).all()
+    assert (np.abs(a) <= safety.amax * (1 + 1e-6) + 1e-6).all()
+    assert ((positions >= np.minimum(start, 0.0)) & (positions <= np.maximum(start, 1.0))).all()
+    assert safety.counters.boundary_clips == 0
+    np.testing.assert_allclose(safety.position, profile.neutral, atol=1e-4)
+    safety.estop()
+    safety.reset(now, measured)                      # sagged out of range while limp
+    assert safety.update(now + period, period) is not None
+    assert np.all(np.abs(safety.position - measured) <= safety.vmax * period + 1e-9)
+
+
+def test_a_wall_clock_stepped_back_does_not_stop_the_watchdog():
+    """Before: the watchdog, the power-up and the hold rules timed themselves with the wall
+    clock the commands are stamped with; NTP stepping it back an hour right after the last
+    command kept the face on that command for an hour. Timers run on the ticks' time now."""
+    profile = PROFILES['hobbs']
+    safety = SafetyLayer(profile)
+    safety.start_active(profile.neutral, 1000.0)
+    wide = np.clip(profile.neutral + 0.3, 0.0, 1.0)
+    now = 1000.0
+    for _ in range(120):
+        now += DT
+        assert safety.command(wide, now, now)
+        safety.update(now, DT)
+    now -= 3600.0                                   # the clock steps back; commands stop
+    for _ in range(int((profile.safety.watchdog_timeout_s
+                        + profile.safety.return_to_neutral_s + 0.5) / DT)):
+        now += DT
+        safety.update(now, DT)
+    assert safety.counters.watchdog_trips == 1
+    np.testing.assert_allclose(safety.position, profile.neutral, atol=1e-4)
+
+
+def test_a_hold_estop_over_motors_of_unknown_position_goes_limp():
+    """Holding a servo that was never driven means sending its first pulse: it jumps. An
+    e-stop latched before the first tick (a node restarted e-stopped), or over servos a
+    reopened controller reports as unknown, goes limp until reset; once driven, it holds."""
+    profile = PROFILES['micheal']
+    n = profile.num_motors
+    assert profile.safety.estop_mode == 'hold'
+    measured = np.full(n, 0.3)
+    measured[4] = np.nan
+    safety = SafetyLayer(profile)
+    safety.power_up(measured, 0.0)
+    safety.estop()
+    assert safety.limp and safety.update(0.1, 0.02) is None
+    assert safety.reset(0.2, measured)
+    assert safety.update(0.22, 0.02) is not None
+    safety.estop()                                   # driven now: hold
+    assert not safety.limp and safety.update(0.24, 0.02) is not None
+    safety.lost_track(measured)                      # the controller was power-cycled
+    assert safety.limp and safety.update(0.26, 0.02) is None
+    held = SafetyLayer(profile)
+    held.power_up(profile.neutral, 0.0)
+    held.update(0.02, 0.02)
+    held.estop()
+    sagged = np.full(n, 0.1)                         # the horns sagged while unpowered
+    held.lost_track(sagged)
+    assert not held.limp
+    np.testing.assert_array_equal(held.update(0.04, 0.02), sagged)
+
+
 def test_bad_commands_are_counted_and_hold_last_safe_values():
     profile = PROFILES['hobbs']
     n = profile.num_motors
     safety = SafetyLayer(profile)
     safety.power_up(profile.neutral, 0.0)
-    now = profile.safety.power_up_s + DT
-    safety.update(now, DT)
+    now = 0.0
+    while safety.mode is Mode.POWER_UP:            # the power-up ease runs on the ticks
+        now += DT
+        safety.update(now, DT)
     good = np.full(n, 0.4)
     assert safety.command(good, now)
     bad = good.copy()

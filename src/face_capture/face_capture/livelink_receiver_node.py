@@ -219,7 +219,7 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
         if verdict is Verdict.OTHER_DEVICE:
             return (f'frames of device {detail!r} from {sender[0]} dropped: locked to '
                     f'{self.gate.device_id!r} (logged once per device id)')
-        return (f'{sender[0]}:{sender[1]} sends over {self.gate.max_rate_hz:g} packets/s: '
+        return (f'{sender[0]} sends over {self.gate.max_rate_hz:g} packets/s: '
                 'the excess is dropped (logged once per sender)')
 
     def _handle(self, data: bytes, sender, stamp) -> None:

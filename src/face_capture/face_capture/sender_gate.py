@@ -108,7 +108,7 @@ class PacketGate:
         self._burst = max(1.0, self.max_rate_hz * BURST_S)
         self.counters = {verdict.value: 0 for verdict in Verdict if verdict is not Verdict.ACCEPT}
         self._allowed = OrderedDict()          # sender address -> allowed?
-        self._buckets = OrderedDict()          # (address, port) -> _TokenBucket
+        self._buckets = OrderedDict()          # sender address -> _TokenBucket
         self._logged = OrderedDict()           # (verdict, key) already logged
         self._named = dict.fromkeys(Verdict, 0)    # keys logged per verdict
         self.device_id = ''
@@ -136,8 +136,8 @@ class PacketGate:
             except MalformedPacket as exc:
                 return self._reject(Verdict.PRECHECK_FAILED, detail=str(exc))
             return self._reject(Verdict.OTHER_DEVICE, other, other)
-        if not self._within_rate(sender, now):
-            return self._reject(Verdict.RATE_CAPPED, f'{address}:{sender[1]}')
+        if not self._within_rate(address, now):
+            return self._reject(Verdict.RATE_CAPPED, address)
         return Decision(Verdict.ACCEPT)
 
     def _sender_allowed(self, address: str) -> bool:
@@ -148,11 +148,13 @@ class PacketGate:
             _remember(self._allowed, address, allowed)
         return allowed
 
-    def _within_rate(self, sender, now: float) -> bool:
-        bucket = self._buckets.get(sender)
+    def _within_rate(self, address: str, now: float) -> bool:
+        """Per sender address: a sender picks its source ports freely (a new socket per
+        packet would otherwise get a fresh burst every time)."""
+        bucket = self._buckets.get(address)
         if bucket is None:
             bucket = _TokenBucket(self._burst, now)
-            _remember(self._buckets, sender, bucket)
+            _remember(self._buckets, address, bucket)
         bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.stamp) * self.max_rate_hz)
         bucket.stamp = now
         if bucket.tokens < 1.0:

@@ -103,8 +103,9 @@ def test_rate_cap_per_sender_allows_a_burst_then_the_configured_rate():
     at_once = [gate.admit(packet, PHONE, 10.0).verdict for _ in range(100)]
     assert at_once.count(Verdict.ACCEPT) == 60               # half a second of burst
     assert at_once[60:] == [Verdict.RATE_CAPPED] * 40
-    other_port = ('127.0.0.1', 50001)                         # another sender: its own budget
-    assert gate.admit(packet, other_port, 10.0).verdict is Verdict.ACCEPT
+    # a new source port (a new socket per packet) is the same sender: no fresh burst
+    assert {gate.admit(packet, ('127.0.0.1', port), 10.0).verdict
+            for port in range(50001, 50101)} == {Verdict.RATE_CAPPED}
     # a steady 60 Hz phone is never capped
     steady = PacketGate(parse_allowlist('127.0.0.1'))
     assert all(steady.admit(packet, PHONE, i / 60.0).verdict is Verdict.ACCEPT
@@ -114,7 +115,7 @@ def test_rate_cap_per_sender_allows_a_burst_then_the_configured_rate():
     passed = sum(flood.admit(packet, PHONE, i / 240.0).verdict is Verdict.ACCEPT
                  for i in range(2400))
     assert 60 + 1190 <= passed <= 60 + 1210
-    assert gate.counters['rate_capped'] == 40
+    assert gate.counters['rate_capped'] == 140
 
 
 # ---- the kernel filter, with real sockets --------------------------------------------------

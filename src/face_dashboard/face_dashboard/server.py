@@ -72,6 +72,7 @@ class DashboardServer:
         self.port = port
         self.update_hz = update_hz
         self.clients = set()
+        self._read_only_pages = []            # open pages without the token, oldest first
         self.sent = 0
         self.errors = 0
         self._files = {f'/{p.name}': p for p in self.web_dir.iterdir() if p.suffix in
@@ -190,12 +191,22 @@ class DashboardServer:
         return response
 
     async def _session(self, websocket) -> None:
-        if len(self.clients) >= self.max_connections:
-            await websocket.close(TOO_MANY_PAGES, self._refuse(
-                'connections', f'too many dashboard pages open (limit {self.max_connections})'))
-            return
-        self.clients.add(websocket)
         read_only = self._access(websocket.request)
+        if len(self.clients) >= self.max_connections:
+            # a page with the token (the one with the e-stop button) takes the place of the
+            # oldest read-only page: pages without the token cannot lock the operator out
+            if read_only or not self._read_only_pages:
+                await websocket.close(TOO_MANY_PAGES, self._refuse(
+                    'connections',
+                    f'too many dashboard pages open (limit {self.max_connections})'))
+                return
+            oldest = self._read_only_pages.pop(0)
+            self.clients.discard(oldest)
+            await oldest.close(TOO_MANY_PAGES, self._refuse(
+                'connections', 'closed a read-only page to make room for one with the token'))
+        self.clients.add(websocket)
+        if read_only:
+            self._read_only_pages.append(websocket)
         pending = {}                          # action -> (challenge, deadline) to confirm
         try:
             await websocket.send(json.dumps({'type': 'hello', 'read_only': read_only,
@@ -217,6 +228,8 @@ class DashboardServer:
             pass
         finally:
             self.clients.discard(websocket)
+            if websocket in self._read_only_pages:
+                self._read_only_pages.remove(websocket)
 
     def _authorize(self, websocket, request: dict, action: str, pending: dict) -> dict | None:
         """None if the action may run now, else the answer to send instead: a refusal, or

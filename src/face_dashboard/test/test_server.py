@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from conftest import wait_until
 from face_dashboard.server import DashboardServer
@@ -199,3 +199,30 @@ def test_connections_beyond_the_limit_are_refused_with_a_reason(server):
     assert code == 1013 and reason == 'too many dashboard pages open (limit 2)'
     assert 'too many' in str(error)
     assert access == '' and server.refused['connections'] == 1
+
+
+def test_pages_without_the_token_cannot_lock_the_operator_out(server):
+    """Before: any client that passes the Host check (a tool on the LAN sends no Origin) could
+    hold every connection slot without the token, and the operator's page, the one with the
+    e-stop button, was refused. A page with the token now takes the oldest read-only slot."""
+    async def session():
+        async with connect(ws_url(server, None)) as first, \
+                connect(ws_url(server, None)) as second:
+            await next_of(first, 'hello')
+            await next_of(second, 'hello')
+            async with connect(ws_url(server)) as operator:
+                hello = await next_of(operator, 'hello')
+                with pytest.raises(ConnectionClosed):
+                    while True:
+                        await first.recv()
+                evicted = (first.close_code, first.close_reason)
+                async with connect(ws_url(server, None)) as third:
+                    with pytest.raises(ConnectionClosed):
+                        await third.recv()
+                    refused = third.close_code
+                await operator.send(json.dumps({'action': 'estop', 'id': 1}))
+                return hello['read_only'], evicted, refused, await next_of(operator, 'result')
+    access, (code, reason), refused, result = asyncio.run(session())
+    assert access == '' and code == 1013 and 'make room' in reason
+    assert refused == 1013 and result['ok'] is True
+    assert server.refused['connections'] == 2

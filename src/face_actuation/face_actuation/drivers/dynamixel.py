@@ -47,6 +47,7 @@ class DynamixelDriver(Driver):
         self._sync_read = dxl.GroupSyncRead(self.port, self.packet, PRESENT_POSITION, 4)
         for dxl_id in self.ids:
             self._sync_read.addParam(dxl_id)
+        self._limp = False        # torque turned off by limp(): the next write turns it on
 
     def _check(self, result, error, what: str) -> None:
         if result != dxl.COMM_SUCCESS:
@@ -71,9 +72,7 @@ class DynamixelDriver(Driver):
                                                     self.profile_velocity),
                         f'id {dxl_id} profile velocity')
         self._send_goals(self._present_ticks())          # torque on will hold, not move
-        for dxl_id in self.ids:
-            self._check(*self.packet.write1ByteTxRx(self.port, dxl_id, TORQUE_ENABLE, 1),
-                        f'id {dxl_id} torque enable')
+        self._set_torque(1)
 
     def encode(self, positions) -> list:
         """Goal ticks for normalised positions; UnencodableValue, before anything is sent,
@@ -88,6 +87,14 @@ class DynamixelDriver(Driver):
 
     def write(self, positions) -> None:
         self._send_goals(self.encode(positions))
+        if self._limp:            # after limp(): the goal is set first, so torque on holds
+            self._set_torque(1)
+
+    def _set_torque(self, enable: int) -> None:
+        for dxl_id in self.ids:
+            self._check(*self.packet.write1ByteTxRx(self.port, dxl_id, TORQUE_ENABLE, enable),
+                        f'id {dxl_id} torque {"enable" if enable else "disable"}')
+        self._limp = not enable
 
     def _send_goals(self, ticks) -> None:
         self._sync_write.clearParam()
@@ -116,9 +123,7 @@ class DynamixelDriver(Driver):
         return ticks
 
     def limp(self) -> None:
-        for dxl_id in self.ids:
-            self._check(*self.packet.write1ByteTxRx(self.port, dxl_id, TORQUE_ENABLE, 0),
-                        f'id {dxl_id} torque disable')
+        self._set_torque(0)
 
     def disconnect(self) -> None:
         if self.port.is_open:
