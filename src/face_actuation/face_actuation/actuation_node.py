@@ -254,15 +254,16 @@ class ActuationNode(Node):
         self.get_logger().warn(line.format(ahead=ahead_s))
 
     # ---- driver health --------------------------------------------------------------------
-    def _power_up_from_driver(self) -> None:
-        """Ease to neutral from where the driver finds the motors (NaN entries: unknown). A
-        latched e-stop outlives a reconnect: then the pose is left as the e-stop holds it."""
+    def _power_up_from_driver(self, follow: bool = True) -> None:
+        """Ease to neutral from where the driver finds the motors (NaN entries: unknown), then
+        follow commands if `follow`. A latched e-stop outlives a reconnect: then the pose is
+        left as the e-stop holds it."""
         with self._driver_lock:
             measured = self.driver.read_positions()
         with self._lock:
             if self.safety.mode is not Mode.ESTOP:
                 self.safety.power_up(self.profile.neutral if measured is None else measured,
-                                     time.time(), follow=self.safety.following)
+                                     time.time(), follow=follow)
             elif measured is not None:
                 self.safety.lost_track(measured)
         self._powering_up = True
@@ -309,7 +310,9 @@ class ActuationNode(Node):
         try:
             with self._driver_lock:
                 self.driver.connect()
-            self._power_up_from_driver()
+            # power came back after a fault: motion must not restart by itself (EN 60204-1
+            # 7.5), so the face eases to neutral and waits for /face/actuation/resume
+            self._power_up_from_driver(follow=False)
         except Exception as exc:
             text = self._count_driver_error(exc, 'reopen: ')
             self.get_logger().warn(f'driver: {text}; next try in '
@@ -320,7 +323,8 @@ class ActuationNode(Node):
             return
         self._driver_up = True
         self.counters['driver_reconnects'] += 1
-        self.get_logger().info('driver reopened: easing to neutral from the measured pose')
+        self.get_logger().warn('driver reopened: easing to neutral from the measured pose; '
+                               'call /face/actuation/resume to follow commands again')
 
     def _motion_unavailable(self) -> str:
         """Why the motors cannot be commanded now ('' when they can)."""
@@ -448,9 +452,8 @@ class ActuationNode(Node):
             self.driver.limp()
         else:
             self.driver.write(positions)
-        # the controller's own power-up limits stay until the face has eased to neutral: a
-        # node that starts e-stopped holds servos of unknown position under those limits
-        if self._powering_up and self.safety.mode not in (Mode.POWER_UP, Mode.ESTOP):
+        # the controller's own power-up limits stay until the face has eased to neutral
+        if self._powering_up and self._eased_to_neutral():
             self.driver.finish_power_up()
             self._powering_up = False
         if started - self._last_poll >= ERROR_POLL_S:
@@ -459,6 +462,13 @@ class ActuationNode(Node):
             if reported:
                 text = self._count_driver_error(DriverError(reported), 'hardware reports ')
                 self.get_logger().error(f'driver: {text}', throttle_duration_sec=2.0)
+
+    def _eased_to_neutral(self) -> bool:
+        """The power-up ease is over: following commands, or in standby at neutral."""
+        mode = self.safety.mode
+        return mode in (Mode.ACTIVE, Mode.WATCHDOG) or (
+            mode is Mode.STANDBY and np.allclose(self.safety.position, self.safety.neutral,
+                                                 atol=1e-4))
 
     def _publish_twin(self, stamp, render: bool) -> None:
         shown = self.twin.observe()

@@ -242,12 +242,19 @@ def test_maestro_powers_up_at_neutral_with_limited_speed_and_survives_an_unplug(
         replugged = len(device.log)
         device.replug(power_cycle=True)       # a USB-powered Maestro lost power with the cable
         assert wait_until(lambda: diag(diagnostics)[1].get('driver_up') == 'true', 5.0)
-        assert wait_until(lambda: diag(diagnostics)[1].get('mode') in RUNNING, 10.0)
+        # power came back after a fault: the face eases to neutral and waits for resume
+        assert wait_until(lambda: diag(diagnostics)[1].get('mode') == 'standby', 10.0)
         assert diag(diagnostics)[1]['driver_reconnects'] == '1'
+        assert resume(ros_node).success
+        assert wait_until(lambda: diag(diagnostics)[1].get('mode') in RUNNING, 10.0)
         check_maestro_power_up(device, micheal, replugged)     # again from neutral
     finally:
         device.close()
     assert not device.errors
+
+
+def resume(ros_node):
+    return ros_node.call(Trigger, '/face/actuation/resume', Trigger.Request())
 
 
 def check_maestro_power_up(device, micheal, since=0):
@@ -305,9 +312,11 @@ def test_dynamixel_powers_up_from_where_the_horns_were_and_survives_an_unplug(
         bus.replug()                                   # the servos kept their power
         assert wait_until(lambda: diag(diagnostics)[1].get('driver_up') == 'true', 5.0), \
             (diag(diagnostics), actuation.output())
+        assert wait_until(lambda: diag(diagnostics)[1].get('mode') == 'standby', 5.0)
+        assert diag(diagnostics)[1]['driver_reconnects'] == '1'
+        assert resume(ros_node).success
         assert wait_until(lambda: diag(diagnostics)[1].get('mode') in ('power_up', *RUNNING),
                           5.0)
-        assert diag(diagnostics)[1]['driver_reconnects'] == '1'
     finally:
         bus.close()
     assert not bus.errors
