@@ -99,6 +99,12 @@ EOF
 FACE_DASHBOARD_TOKEN=$(python -c 'import secrets; print(secrets.token_urlsafe(24))')
 export FACE_DASHBOARD_TOKEN
 echo "demo: dashboard at http://127.0.0.1:$dashboard_port/?token=$FACE_DASHBOARD_TOKEN"
+# An e-stop pressed in an earlier run is still latched (it survives restarts): say so first.
+estop_file=${FACE_STATE_DIR:-$HOME/.local/share/face_shadowing/state}/estop-$robot.json
+if [ -e "$estop_file" ] && ! grep -q '"estop": false' "$estop_file"; then
+  echo "demo: $robot is E-STOPPED (latched in $estop_file): the face holds until you press" \
+       "Resume on the dashboard (or call /face/actuation/reset, then /face/actuation/resume)"
+fi
 # Neutral calibration (ExFace III-A): a recorded take opens on the performer's resting face.
 # Played from later on, its neutral is computed from that first second before the start;
 # from its beginning (or a real phone), it is captured live once the nodes run.
