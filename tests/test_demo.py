@@ -18,13 +18,16 @@ pytestmark = pytest.mark.ros
 
 
 def face_processes() -> set:
+    """This checkout's node and launch processes (another checkout's, e.g. a developer's
+    second clone running beside the tests, are not the demo's to stop)."""
+    mine = f'{ROOT}/install/face_'             # face-launch and every node run from there
     found = set()
     for proc in Path('/proc').iterdir():
         try:
             cmdline = (proc / 'cmdline').read_bytes().replace(b'\0', b' ').decode()
         except (OSError, ValueError):
             continue
-        if 'install/face_' in cmdline or 'face-launch' in cmdline:
+        if mine in cmdline:
             found.add((proc.name, cmdline))
     return found
 
