@@ -66,6 +66,41 @@ def test_arguments_and_conditions():
         load_launch_file(ROOT / 'launch/capture.launch.yaml', {'prot': '1'})
 
 
+def launch_ros_value(text):
+    """A name:=value parameter as launch_ros types it (evaluate_parameter_dict): an empty
+    string stays '' (launch_ros loads "''"), anything else goes through yaml.safe_load, and a
+    null or mapping is a TypeError there that stops the whole launch."""
+    return '' if text == '' else yaml.safe_load(text)
+
+
+@pytest.mark.parametrize('launch_file', LAUNCH_FILES, ids=lambda p: p.name)
+def test_parameters_on_their_defaults_type_as_launch_ros_would_pass_them(launch_file):
+    for spec in load_launch_file(launch_file, REQUIRED_ARGS.get(launch_file.name, {})):
+        for key, text in spec.params.items():
+            value = launch_ros_value(text)
+            assert isinstance(value, (bool, int, float, str, list)), \
+                f'{launch_file.name}: {spec.name}.{key} := {text!r} reaches launch_ros as ' \
+                f'{value!r}, which it refuses'
+
+
+@pytest.mark.parametrize('launch_file', ['capture.launch.yaml', 'shadow.launch.yaml'])
+def test_livelink_arguments_reach_the_receiver_as_strings(launch_file):
+    """Checked against the real Jazzy `ros2 launch` too: the receiver reports these values."""
+    def receiver(arguments):
+        specs = load_launch_file(ROOT / 'launch' / launch_file, arguments)
+        [spec] = [s for s in specs if s.name == 'livelink_receiver']
+        return {key: launch_ros_value(spec.params[key])
+                for key in ('bind_address', 'allow', 'device_id')}
+
+    assert receiver({}) == {'bind_address': '127.0.0.1', 'allow': '', 'device_id': ''}
+    assert receiver({'livelink_bind_address': '0.0.0.0', 'livelink_allow': '192.168.1.0/24',
+                     'livelink_device_id': '4FC8F60B-2011-41CD-91A0-A387C6D92D3C'}) == {
+        'bind_address': '0.0.0.0', 'allow': '192.168.1.0/24',
+        'device_id': '4FC8F60B-2011-41CD-91A0-A387C6D92D3C'}
+    # An all-digit id is a YAML integer in both launchers (0123 even octal: 83); quoted, a string.
+    assert receiver({'livelink_device_id': "'0123'"})['device_id'] == '0123'
+
+
 def test_unsupported_launch_features_are_errors_not_silently_skipped(tmp_path):
     for body in ('- timer: {period: 1}', '- node: {pkg: a, exec: b, respawn: "true"}',
                  '- node: {pkg: a, exec: b, name: $(command ls)}'):
