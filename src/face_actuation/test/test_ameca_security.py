@@ -115,14 +115,21 @@ def test_with_curve_only_the_authorized_robot_receives(keys):
         driver.disconnect()
 
 
-def test_curve_refuses_a_secret_key_others_can_read_and_a_missing_robot_list(keys):
+def test_curve_refuses_a_secret_key_others_can_read_an_open_or_missing_robot_list(keys):
     out, _ = keys
     secret = out / 'computer' / 'server.key_secret'
     secret.chmod(0o644)
     with pytest.raises(DriverError, match='chmod 600'):
         curve_driver(out, free_port(socket.SOCK_STREAM)).connect()
     secret.chmod(0o600)
-    (out / 'computer' / 'authorized_clients' / 'robot.key').unlink()
+    clients = out / 'computer' / 'authorized_clients'
+    for writable in (clients, clients / 'robot.key'):
+        mode = writable.stat().st_mode
+        writable.chmod(mode | 0o002)
+        with pytest.raises(DriverError, match='writable by other users'):
+            curve_driver(out, free_port(socket.SOCK_STREAM)).connect()
+        writable.chmod(mode)
+    (clients / 'robot.key').unlink()
     with pytest.raises(DriverError, match='no authorized robot keys'):
         curve_driver(out, free_port(socket.SOCK_STREAM)).connect()
 

@@ -60,6 +60,14 @@ def load_secret_key(path) -> tuple:
     return public, secret
 
 
+def check_not_writable_by_others(folder: Path) -> None:
+    """The robot allowlist: a key another user could drop in would admit their subscriber."""
+    for path in (folder, *folder.glob('*.key')):
+        if path.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise DriverError(f'ameca_zmq: {path} is writable by other users (anyone could '
+                              f'add a robot key); chmod go-w it')
+
+
 class AmecaZmqDriver(Driver):
     name = 'ameca_zmq'
 
@@ -109,6 +117,7 @@ class AmecaZmqDriver(Driver):
                     self.authorized_clients.glob('*.key')):
                 raise DriverError(f'ameca_zmq: no authorized robot keys (*.key) in '
                                   f'{self.authorized_clients}')
+            check_not_writable_by_others(self.authorized_clients)
         except DriverError:
             self.disconnect()
             raise
