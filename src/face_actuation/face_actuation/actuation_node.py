@@ -182,10 +182,13 @@ class ActuationNode(Node):
                                                      qos.DIAGNOSTICS)
         self.create_subscription(ControlValues, '/face/command', self._on_command_if_driving,
                                  qos.LIVE_STREAM)
-        for name, callback in (('estop', self._on_estop), ('reset', self._on_reset),
-                               ('resume', self._on_resume), ('enable', self._on_enable),
-                               ('go_to_neutral', self._on_neutral)):
-            self.create_service(Trigger, f'/face/actuation/{name}', self._honest(callback))
+        # (name, callback, whether it may act while the motors cannot be commanded)
+        for name, callback, while_down in (
+                ('estop', self._on_estop, True), ('reset', self._on_reset, False),
+                ('resume', self._on_resume, False), ('enable', self._on_enable, False),
+                ('go_to_neutral', self._on_neutral, True)):
+            self.create_service(Trigger, f'/face/actuation/{name}',
+                                self._honest(callback, while_down))
         self.create_timer(g('diagnostics_period_s').value, self._publish_diagnostics)
         self._twin_hz = max(g('twin_rate_hz').value, 1e-3)
         self._render_hz = g('render_rate_hz').value
@@ -354,12 +357,17 @@ class ActuationNode(Node):
             return
         self._on_command(msg)
 
-    def _honest(self, callback):
-        """A Trigger service that never claims motion it cannot do: the request is still
-        recorded (an e-stop stays latched), but with the driver down or the loop stopped the
-        answer is success=false and says why."""
+    def _honest(self, callback, acts_while_down: bool):
+        """A Trigger service that never claims motion it cannot do. With the driver down or
+        the loop stopped the answer is success=false and says why; a request that would start
+        motion (reset, resume, enable) changes nothing then, since a failure must not take
+        effect later by itself (a replugged cable would start motion), while the others are
+        still recorded (an e-stop stays latched)."""
         def answer(request, response):
-            response = callback(request, response)
+            if not acts_while_down and self._motion_unavailable():
+                response.success, response.message = False, 'refused, nothing changed'
+            else:
+                response = callback(request, response)
             problem = self._motion_unavailable()
             if problem:
                 response.success = False
@@ -514,19 +522,7 @@ class ActuationNode(Node):
         response.message = f'e-stop engaged and latched ({mode})' + self._persist(True)
         return response
 
-    def _refused_while_down(self, response) -> bool:
-        """reset, resume and enable change nothing while the motors cannot be commanded:
-        an answer of failure must not take effect later, when the driver is back, by itself
-        (a replugged cable would start motion)."""
-        if not self._motion_unavailable():
-            return False
-        response.success = False
-        response.message = 'refused, nothing changed'
-        return True
-
     def _on_reset(self, request, response):
-        if self._refused_while_down(response):
-            return response
         measured = self._measured_positions()
         with self._lock:
             response.success = self.safety.reset(time.time(), measured)
@@ -539,8 +535,6 @@ class ActuationNode(Node):
         return response
 
     def _on_resume(self, request, response):
-        if self._refused_while_down(response):
-            return response
         with self._lock:
             response.success = self.safety.resume(time.time())
         response.message = ('following commands (after easing to neutral)' if response.success
@@ -550,8 +544,6 @@ class ActuationNode(Node):
 
     def _on_enable(self, request, response):
         """Documented alias of reset + resume, for the dashboard's single button."""
-        if self._refused_while_down(response):
-            return response
         measured = self._measured_positions()
         with self._lock:
             was_following = self.safety.following
