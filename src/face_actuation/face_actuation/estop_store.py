@@ -1,22 +1,21 @@
 """The latched e-stop survives a node restart (ROS-free): one small JSON file per robot in a
-state folder, replaced atomically (temporary file, fsync, rename), so a crash or a power cut
-never leaves half a file. A state file that exists but cannot be read counts as latched:
-when in doubt, the robot starts stopped."""
+state folder, replaced atomically (face_common.atomic), so a crash or a power cut never
+leaves half a file. A state file that exists but cannot be read counts as latched: when in
+doubt, the robot starts stopped."""
 from datetime import UTC, datetime
 import json
-import os
 from pathlib import Path
-import re
-import tempfile
+
+from face_actuation.profile import check_robot_name
+from face_common.atomic import write_atomic
+from face_common.paths import user_data_dir
 
 STATE_DIR_ENV = 'FACE_STATE_DIR'
 
 
 def default_state_dir() -> Path:
     """$FACE_STATE_DIR, else ~/.local/share/face_shadowing/state."""
-    configured = os.environ.get(STATE_DIR_ENV)
-    return Path(configured) if configured else \
-        Path.home() / '.local' / 'share' / 'face_shadowing' / 'state'
+    return user_data_dir(STATE_DIR_ENV, 'state')
 
 
 class EstopStore:
@@ -24,8 +23,7 @@ class EstopStore:
 
     def __init__(self, robot: str, state_dir=None):
         folder = Path(state_dir) if state_dir else default_state_dir()
-        # the robot name only ever names a file inside the folder
-        self.path = folder / f'estop-{re.sub(r"[^A-Za-z0-9_-]", "_", robot)}.json'
+        self.path = folder / f'estop-{check_robot_name(robot)}.json'     # inside the folder
         self.robot = robot
 
     def load(self) -> dict | None:
@@ -44,22 +42,6 @@ class EstopStore:
 
     def save(self, latched: bool) -> None:
         """Write the latch state; raises OSError (full disk, read-only folder)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        state = {'robot': self.robot, 'estop': latched,
-                 'since': datetime.now(UTC).isoformat(timespec='seconds')}
-        fd, temporary = tempfile.mkstemp(prefix=self.path.name, suffix='.tmp',
-                                         dir=self.path.parent)
-        try:
-            with os.fdopen(fd, 'w') as handle:
-                json.dump(state, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        folder = os.open(self.path.parent, os.O_RDONLY)       # make the rename durable
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        write_atomic(self.path, json.dumps({
+            'robot': self.robot, 'estop': latched,
+            'since': datetime.now(UTC).isoformat(timespec='seconds')}))

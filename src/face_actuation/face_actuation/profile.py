@@ -13,13 +13,14 @@ from dataclasses import dataclass, field, replace
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 import re
-import tempfile
 
 import numpy as np
 import yaml
+
+from face_common.atomic import write_atomic
+from face_common.paths import share_path, user_data_dir
 
 UNITS = ('us', 'ticks', 'control', 'deg')
 DRIVERS = ('sim', 'maestro', 'dynamixel', 'ameca_zmq')
@@ -326,18 +327,9 @@ def _channel_numbers(values: dict, where: str) -> None:
 
 
 def profiles_dir() -> Path:
-    """The bundled profiles (installed share dir, or the source tree)."""
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-        try:
-            installed = Path(get_package_share_directory('face_actuation')) / 'profiles'
-            if installed.is_dir():
-                return installed
-        except PackageNotFoundError:
-            pass
-    except ImportError:
-        pass
-    return Path(__file__).resolve().parent.parent / 'profiles'
+    """The bundled profiles (the source tree, or the installed share dir)."""
+    return share_path('face_actuation', 'profiles',
+                      Path(__file__).resolve().parent.parent / 'profiles')
 
 
 def bundled_robots():
@@ -345,8 +337,8 @@ def bundled_robots():
 
 
 def default_calibration_dir() -> Path:
-    return Path(os.environ.get('FACE_CALIBRATION_DIR',
-                               '~/.local/share/face_shadowing/robots')).expanduser()
+    """$FACE_CALIBRATION_DIR, else ~/.local/share/face_shadowing/robots."""
+    return user_data_dir('FACE_CALIBRATION_DIR', 'robots')
 
 
 def load_profile(name_or_path, calibration_dir=None) -> RobotProfile:
@@ -430,15 +422,7 @@ def save_calibration(profile: RobotProfile, overrides: dict, calibration_dir=Non
     apply_overrides(profile, _overrides(overrides, target), target)
     text = yaml.safe_dump({'robot': profile.name, 'motors': overrides}, sort_keys=True)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
-        try:
-            with os.fdopen(fd, 'w') as handle:
-                handle.write(text)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, text)
     except OSError as exc:                         # read-only or full disk, no permission
         raise ProfileError(f'cannot write calibration {target}: {exc}') from None
     return target

@@ -6,6 +6,7 @@ import numpy as np
 
 from face_actuation.safety import SafetyLayer
 from face_actuation.twin import FaceTwin
+from face_common.arkit import NUM_CHANNELS
 
 
 @dataclass
@@ -27,7 +28,7 @@ def rollout(twin: FaceTwin, commands: np.ndarray, dt: float, noise: bool = True,
     count = len(commands)
     applied = np.empty_like(commands)
     positions = np.empty_like(commands)
-    observed = np.empty((count, 61))
+    observed = np.empty((count, NUM_CHANNELS))
     now = 0.0
     for t in range(count):
         now += dt

@@ -13,7 +13,7 @@ from std_srvs.srv import Trigger
 from conftest import wait_until
 from face_actuation.emulators import DynamixelEmulator, MaestroEmulator
 from face_actuation.estop_store import EstopStore
-from face_actuation.profile import load_profile
+from face_actuation.profile import ProfileError, load_profile
 from face_common import qos
 from face_common.messages import control_values_msg
 from face_msgs.msg import ControlValues
@@ -122,7 +122,8 @@ def test_a_persisted_estop_file_is_replaced_whole_and_unreadable_state_counts_as
     assert [p.name for p in tmp_path.iterdir()] == [store.path.name]      # no temp left
     store.path.write_text('{"estop": tr')                                  # torn write
     assert 'unreadable' in store.load()['reason']
-    assert EstopStore('../../escaped', tmp_path).path.parent == tmp_path
+    with pytest.raises(ProfileError):                       # no name points outside the folder
+        EstopStore('../../escaped', tmp_path)
     blocked = EstopStore('hobbs', tmp_path / 'state.json' / 'sub')     # a file in the way
     (tmp_path / 'state.json').write_text('')
     with pytest.raises(OSError):

@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from face_bag.store import read_messages
-from face_common.arkit import NUM_BLENDSHAPES
-from face_common.messages import blendshapes_to_array
+from face_common.arkit import BLENDSHAPE_NAMES, NUM_BLENDSHAPES, NUM_CHANNELS
+from face_common.frames import blendshapes_to_array
 
 HUMAN, COMMAND, APPLIED, ROBOT = ('/face/human/blendshapes', '/face/command',
                                   '/face/robot/applied', '/face/robot/blendshapes')
-CHANNELS = 61
 
 
 @dataclass
@@ -125,7 +124,7 @@ def static_pairs(episode: Episode, min_hold: int = 6, settled_fraction: float = 
         poses.append(executed[-1])
         readings.append(episode.observed[settled:b].mean(axis=0))
     if not poses:
-        return np.zeros((0, episode.commands.shape[1])), np.zeros((0, CHANNELS))
+        return np.zeros((0, episode.commands.shape[1])), np.zeros((0, NUM_CHANNELS))
     return np.stack(poses), np.stack(readings)
 
 
@@ -155,7 +154,7 @@ def windows(episodes, window: int, stride: int, delay: int):
             cmd.append(commands[start:start + window])
     if not obs:
         motors = episodes[0].commands.shape[1] if episodes else 0
-        return np.zeros((0, window, CHANNELS)), np.zeros((0, window, motors))
+        return np.zeros((0, window, NUM_CHANNELS)), np.zeros((0, window, motors))
     return np.stack(obs), np.stack(cmd)
 
 
@@ -188,7 +187,7 @@ def export_dataset(dynamic_bags, out, static_bags=(), window: int = 60, stride: 
     val_obs, val_cmd = windows(validation, window, stride, delay)
     pairs = [static_pairs(e) for e in static]
     poses = np.concatenate([p for p, _ in pairs]) if pairs else np.zeros((0, 0))
-    readings = np.concatenate([r for _, r in pairs]) if pairs else np.zeros((0, CHANNELS))
+    readings = np.concatenate([r for _, r in pairs]) if pairs else np.zeros((0, NUM_CHANNELS))
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / 'dataset.npz', train_observed=train_obs.astype(np.float32),
                         train_commands=train_cmd.astype(np.float32),
@@ -230,7 +229,6 @@ def dataset_card(dynamic, static, train, validation, poses, delay, window, strid
 
 
 def _most_active(observed: np.ndarray, count: int = 5) -> dict:
-    from face_common.arkit import BLENDSHAPE_NAMES
     std = observed.std(axis=0)
     return {BLENDSHAPE_NAMES[i]: round(float(std[i]), 4) for i in np.argsort(std)[::-1][:count]}
 

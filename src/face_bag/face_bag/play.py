@@ -1,14 +1,15 @@
-"""Replay timing, ROS-free: when each recorded message is due, at a rate factor, from a start
-offset, looping. Sleeps on the monotonic clock against an absolute schedule, so a slow
-publish does not accumulate drift."""
+"""Replay timing, ROS-free: the bag's messages from a start offset, each published at its
+recorded spacing divided by a rate factor, looping (the schedule is face_common.pacing's)."""
 import time
 
 from face_bag.store import read_messages
+from face_common.pacing import paced
 
 
 def load(path, topics=None, start_s: float = 0.0):
-    """The bag's messages from start_s (seconds after its first message) on; BagError if one
-    does not decode (its bytes would go out to every subscriber as they are)."""
+    """The bag's messages from start_s (seconds after its first message) on, each decoded
+    once here (kept for the player): BagError if one does not decode (its bytes would go out
+    to every subscriber as they are)."""
     messages = list(read_messages(path, topics))
     for message in messages:
         message.decode()
@@ -25,20 +26,12 @@ def play(messages, publish, rate: float = 1.0, loop: bool = False, running=lambd
     returns how many went out. Stops when running() turns false."""
     if not messages or rate <= 0:
         return 0
-    sent = 0
     first = messages[0].timestamp_ns
+    times = [(m.timestamp_ns - first) / 1e9 for m in messages]
+    sent = 0
     while running():
-        t0 = clock()
-        for message in messages:
-            due = t0 + (message.timestamp_ns - first) / 1e9 / rate
-            while running():
-                wait = due - clock()
-                if wait <= 0:
-                    break
-                sleep(min(wait, 0.05))
-            if not running():
-                return sent
-            publish(message)
+        for index, _ in paced(times, rate, running, clock, sleep):
+            publish(messages[index])
             sent += 1
         if not loop:
             break

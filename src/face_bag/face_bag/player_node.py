@@ -2,6 +2,7 @@
 start offset), publishing the recorded bytes unchanged (header stamps included) on the
 project's QoS. With restamp, each header stamp becomes the replay time less the latency the
 message had when recorded, so the nodes downstream see fresh frames (they drop stale ones)."""
+from dataclasses import replace
 import threading
 import time
 
@@ -62,15 +63,18 @@ class PlayerNode(Node):
         if message is self.messages[0] and self.counters['published']:
             self.counters['loops'] += 1
         if self.restamp:
-            decoded = message.decode()
+            decoded = message.decode()           # decoded once, by load()
             header = getattr(decoded, 'header', None)
             if header is not None:
-                # Now, less the latency the message had when it was recorded.
+                # Now, less the latency the message had when it was recorded; on copies, so
+                # the loaded message keeps its recorded stamp for the next loop.
                 recorded_age = message.timestamp_ns - (header.stamp.sec * 10**9 +
                                                        header.stamp.nanosec)
                 stamp_ns = self.get_clock().now().nanoseconds - max(0, recorded_age)
-                header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 10**9)
-                data = serialize(decoded, message.msgtype)
+                sec, nanosec = divmod(stamp_ns, 10**9)
+                stamp = replace(header.stamp, sec=sec, nanosec=nanosec)
+                data = serialize(replace(decoded, header=replace(header, stamp=stamp)),
+                                 message.msgtype)
         self.publishers_[message.topic].publish(data)
         self.counters['published'] += 1
 

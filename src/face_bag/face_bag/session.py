@@ -16,9 +16,10 @@ import numpy as np
 
 from face_bag.export import Episode, estimate_delay
 from face_bag.store import read_messages
+from face_common.arkit import NUM_BLENDSHAPES, NUM_CHANNELS
+from face_common.frames import blendshapes_to_array
 from face_common.latency import LatencySummary, Stage, TraceJoiner
-from face_common.messages import blendshapes_to_array
-from face_common.metrics import jitter
+from face_common.metrics import blendshape_distance, jitter
 
 HUMAN, COMMAND, ROBOT, LATENCY = ('/face/human/blendshapes', '/face/command',
                                   '/face/robot/blendshapes', '/face/latency')
@@ -91,8 +92,8 @@ def summarise(session: dict) -> dict:
     stamps = [stamp for stamp, _, _ in human]
     paired = [(values, robot[stamps[i + delay]]) for i, (_, _, values) in
               enumerate(human[:len(human) - delay]) if stamps[i + delay] in robot]
-    distance = float(np.mean([np.mean((r[:52] - h[:52]) ** 2) for h, r in paired])) \
-        if paired else float('nan')
+    distance = blendshape_distance(np.stack([h for h, _ in paired]),
+                                   np.stack([r for _, r in paired])) if paired else float('nan')
     values = np.stack([v for _, v in commands]) if commands else np.zeros((0, 0))
     duration = (human[-1][1] - human[0][1]) / 1e9 if len(human) > 1 else 0.0
     latency = {name: {k: round(v, 3) for k, v in s.as_dict().items()}
@@ -131,7 +132,7 @@ def write_video(session: dict, path: Path, fps: float = 30.0, size: int = 320) -
 
     from face_common.render import draw_face, side_by_side
     writer = None
-    robot_values = np.zeros(61)
+    robot_values = np.zeros(NUM_CHANNELS)
     count = 0
     t0 = session['human'][0][1] if session['human'] else 0
     try:
@@ -173,7 +174,7 @@ def markdown(summary: dict) -> str:
     lines = ['# Shadowing session', '',
              f'- bag: `{summary["bag"]}`; {summary["duration_s"]} s, {summary["human_frames"]} '
              f'human frames at {summary["human_rate_hz"]} Hz, {summary["commands"]} commands',
-             f'- blendshape distance (human vs robot face, MSE over 52): '
+             f'- blendshape distance (human vs robot face, MSE over {NUM_BLENDSHAPES}): '
              f'{summary["blendshape_distance"]:.5f} over {summary["robot_frames_paired"]} frames '
              f'(robot face {summary["delay_frames"]} frames later: the actuator delay)',
              f'- jitter (mean |second difference| of commands): {summary["jitter"]:.5f}',

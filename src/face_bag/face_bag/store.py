@@ -10,7 +10,8 @@ current chunk in memory until it reaches 1 MiB. BagWriter closes the chunk and f
 from the complete chunks of an unclosed one (what `ros2 bag reindex` does on a ROS install).
 """
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+import errno
 import functools
 import os
 from pathlib import Path
@@ -135,7 +136,7 @@ class BagWriter:
     def _fail(self, exc: OSError) -> None:
         self.failed = (f'writing {self.path} failed: {exc.strerror or exc}; recording stopped '
                        f'after {self.messages} messages. What was flushed before the failure '
-                       f'is on disk: free some space, then run face-bag-recover {self.path} '
+                       f'is on disk: {_remedy(exc)}, then run face-bag-recover {self.path} '
                        'to make it readable')
         raise BagError(self.failed) from exc
 
@@ -160,13 +161,18 @@ class BagMessage:
     msgtype: str
     timestamp_ns: int          # receive (log) time
     data: bytes
+    _decoded: object = field(default=None, init=False, repr=False, compare=False)
 
     def decode(self):
-        try:
-            return deserialize(self.data, self.msgtype)
-        except Exception as exc:        # rosbags' SerdeError, struct.error, IndexError...
-            raise BagError(f'a {self.topic} message at {self.timestamp_ns} ns does not '
-                           f'decode as {self.msgtype}: {exc}') from None
+        """The message object, deserialized once and then kept (a player validates a bag
+        on load and restamps the same objects later); BagError when the bytes are bad."""
+        if self._decoded is None:
+            try:
+                self._decoded = deserialize(self.data, self.msgtype)
+            except Exception as exc:        # rosbags' SerdeError, struct.error, IndexError...
+                raise BagError(f'a {self.topic} message at {self.timestamp_ns} ns does not '
+                               f'decode as {self.msgtype}: {exc}') from None
+        return self._decoded
 
 
 @contextmanager
@@ -243,16 +249,6 @@ def _scan(files) -> _Scan:
     return _Scan(channels, messages, truncated, size)
 
 
-def _decodes(data: bytes, msgtype: str) -> bool:
-    """Whether a recovered message's bytes deserialize (a corrupt one is dropped and
-    counted, so every reader of the recovered bag can decode all of it)."""
-    try:
-        deserialize(data, msgtype)
-    except Exception:                 # rosbags raises whatever the bad bytes trip over
-        return False
-    return True
-
-
 def recover(path) -> dict:
     """Make an unclosed bag (its recorder killed or out of disk) readable again.
 
@@ -285,8 +281,8 @@ def recover(path) -> dict:
             topic, msgtype = scan.channels[channel_id]
             if msgtype not in typestore().types:
                 unknown += 1
-            elif not _decodes(data, msgtype):
-                corrupt += 1
+            elif not _decodes(BagMessage(topic, msgtype, timestamp, data)):
+                corrupt += 1            # dropped, so every reader can decode all of the bag
             else:
                 writer.write(topic, msgtype, timestamp, data)
                 kept += 1
@@ -296,13 +292,39 @@ def recover(path) -> dict:
             writer.close()                 # after a failure: only releases the file
         shutil.rmtree(staging, ignore_errors=True)
         cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
-        raise BagError(_no_space(path, scan.size, getattr(cause, 'strerror', None) or
-                                 str(cause))) from None
+        why = getattr(cause, 'strerror', None) or str(cause)
+        if _out_of_space(cause):
+            raise BagError(_no_space(path, scan.size, why)) from None
+        raise BagError(f'cannot write the recovered copy of {path} ({why}). The bag is '
+                       f'unchanged: {_remedy(cause)}, then run face-bag-recover {path} '
+                       'again') from None
     path.rename(crashed)
     staging.rename(path)    # metadata.yaml names its .mcap relative to the folder
     return {'path': str(path), 'recovered': True, 'messages': kept,
             'unknown_type_messages': unknown, 'corrupt_messages': corrupt,
             'truncated_tail': scan.truncated, 'original': str(crashed)}
+
+
+def _decodes(message: BagMessage) -> bool:
+    try:
+        message.decode()
+    except BagError:
+        return False
+    return True
+
+
+def _out_of_space(exc) -> bool:
+    """A write refused for room: a full disk, a quota, or a file-size limit."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _remedy(exc) -> str:
+    """What to do before trying again, for the error that stopped a write."""
+    if _out_of_space(exc):
+        return 'free some space'
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return 'make the folder writable'
+    return 'fix the cause'
 
 
 def _no_space(path: Path, needed: int, why: str) -> str:

@@ -11,14 +11,13 @@ in a file beside them so it survives restarts.
 from dataclasses import dataclass
 import datetime
 import json
-import os
 from pathlib import Path
 import re
-import tempfile
 
 import numpy as np
 
 from face_common.arkit import CHANNEL_NAMES, NUM_BLENDSHAPES, NUM_CHANNELS
+from face_common.atomic import write_atomic
 
 _ACTIVE_FILE = 'active_profile'
 # Full match: '$' would also accept a trailing newline ('alice\n'). A leading letter or digit
@@ -138,7 +137,7 @@ class ProfileStore:
 
     def save(self, profile: NeutralProfile) -> Path:
         target = self.path(profile.name)
-        self._write_atomic(target, json.dumps(profile.to_json(), indent=1))
+        write_atomic(target, json.dumps(profile.to_json(), indent=1))
         return target
 
     def load(self, name: str) -> NeutralProfile:
@@ -164,23 +163,10 @@ class ProfileStore:
     def set_active(self, name: str) -> None:
         if name:
             self.load(name)                    # refuse to activate what cannot be loaded
-        self._write_atomic(self.directory / _ACTIVE_FILE, name + '\n')
+        write_atomic(self.directory / _ACTIVE_FILE, name + '\n')
 
     def load_active(self):
         """The active profile, or None when none is selected."""
         name = self.active_name()
         return self.load(name) if name else None
 
-    def _write_atomic(self, target: Path, text: str) -> None:
-        # Write-then-rename: a crash or a full disk never leaves a half-written profile.
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix='.tmp-')
-        try:
-            with os.fdopen(fd, 'w') as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise

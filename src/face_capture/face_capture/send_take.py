@@ -12,6 +12,7 @@ import uuid
 from face_capture.bundled import bundled_take_path
 from face_capture.livelink import DEFAULT_PORT, pack_packet
 from face_capture.takes import TakeFormatError, read_take
+from face_common.pacing import paced
 
 # The packet's frame number is an int32: a take looped for months wraps instead of overflowing.
 _FRAME_NUMBERS = 2**31
@@ -34,11 +35,8 @@ def send_take(take, host: str, port: int, rate: float = 1.0, loop: bool = False,
     first = int(take.times.searchsorted(start_s))
     try:
         while True:
-            t0 = time.monotonic() - take.times[min(first, len(take) - 1)] / rate
-            for i in range(first, len(take)):
-                delay = t0 + take.times[i] / rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+            for offset, _ in paced(take.times[first:], rate):
+                i = first + offset
                 frame = (int(take.frame_numbers[i]) + frame_offset) % _FRAME_NUMBERS
                 if no_face_every and sent % no_face_every == no_face_every - 1:
                     packet = pack_packet(device_id, subject, frame)       # no face in view

@@ -5,7 +5,6 @@ stamped with the moment they are played; optionally looping. The take is validat
 short or truncated rows are skipped and counted (logged once, in diagnostics).
 """
 import threading
-import time
 
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 
@@ -13,6 +12,9 @@ from face_capture.bundled import bundled_take_path
 from face_capture.source_node import BlendshapeSourceNode, run_source_node
 from face_capture.takes import TakeFormatError, read_take
 from face_common.node import start_publishing_thread
+from face_common.pacing import paced
+
+LATE_S = 0.05           # a frame handed out later than this after its time counts as late
 
 
 class TakePlayerNode(BlendshapeSourceNode):
@@ -54,18 +56,15 @@ class TakePlayerNode(BlendshapeSourceNode):
         frame_offset = 0
         span = int(self.take.frame_numbers[-1] - self.take.frame_numbers[0]) + 2
         while self._running:
-            t0 = time.monotonic() - times[first] / rate
-            for i in range(first, len(times)):
-                if not self._running:
-                    return
-                delay = t0 + times[i] / rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                elif delay < -0.05:
+            for offset, late_s in paced(times[first:], rate, lambda: self._running):
+                i = first + offset
+                if late_s > LATE_S:
                     with self._lock:
                         self.counters['late_frames'] += 1
                 self.publish_frame(self.take.values[i], self.take.frame_numbers[i] + frame_offset,
                                    subject, '')
+            if not self._running:
+                return                  # stopped: not finished
             if not loop:
                 break
             first = 0

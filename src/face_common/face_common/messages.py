@@ -1,11 +1,16 @@
-"""Build the project's messages from arrays, in one place (every node fills them the same)."""
+"""Build the project's rclpy messages from arrays, in one place (every node fills them the
+same). ROS glue: the pure reading side (message -> 61 values) is face_common.frames."""
 import numpy as np
 from sensor_msgs.msg import Image
 
 from face_common.arkit import BLENDSHAPE_NAMES, HEAD, LEFT_EYE, NUM_BLENDSHAPES, RIGHT_EYE
+from face_common.frames import blendshapes_to_array
 from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace, StageTiming
 
 _NAMES = list(BLENDSHAPE_NAMES)
+# nodes read frames through here too, so one import serves a node's both directions
+__all__ = ['blendshapes_msg', 'blendshapes_to_array', 'control_values_msg', 'image_msg',
+           'image_to_array', 'latency_msg']
 
 
 def blendshapes_msg(values, stamp, *, source: str, subject: str = '', frame_id: str = '',
@@ -31,29 +36,6 @@ def blendshapes_msg(values, stamp, *, source: str, subject: str = '', frame_id: 
     msg.left_eye_rotation = values[LEFT_EYE].tolist()
     msg.right_eye_rotation = values[RIGHT_EYE].tolist()
     return msg
-
-
-def blendshapes_to_array(msg: Blendshapes, index_cache: dict | None = None):
-    """61 wire-order values from a Blendshapes message, matching channels by name; None when
-    the message is unusable (no face, lengths that disagree, non-finite values)."""
-    if not msg.face_tracked or len(msg.names) != len(msg.weights):
-        return None
-    names = tuple(msg.names)
-    cache = index_cache if index_cache is not None else {}
-    order = cache.get(names)
-    if order is None:
-        lookup = {n: i for i, n in enumerate(BLENDSHAPE_NAMES)}
-        order = cache[names] = np.array([lookup.get(n, -1) for n in names])
-    values = np.zeros(61, np.float32)
-    weights = np.asarray(msg.weights, np.float32)
-    known = order >= 0
-    values[order[known]] = weights[known]
-    values[HEAD] = msg.head_rotation
-    values[LEFT_EYE] = msg.left_eye_rotation
-    values[RIGHT_EYE] = msg.right_eye_rotation
-    if not np.isfinite(values).all():
-        return None
-    return values
 
 
 def control_values_msg(values, names, stamp, *, robot: str, source: str,

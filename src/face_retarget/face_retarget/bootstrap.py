@@ -27,6 +27,7 @@ from face_actuation.twin import FaceTwin
 from face_bag import messages
 from face_bag.export import estimate_delay, read_episodes, static_pairs, windows
 from face_bag.store import BagWriter
+from face_common.atomic import write_atomic
 from face_common.metrics import blendshape_distance, jitter
 from face_retarget.baselines import LinearRetarget
 from face_retarget.data import exploration_noise, interpolation_commands
@@ -213,9 +214,7 @@ class Bootstrap:
 
     def _finish(self, stage: str, result: dict) -> None:
         self.state['stages'][stage] = result
-        tmp = self.state_path.with_suffix('.tmp')
-        tmp.write_text(json.dumps(self.state, indent=1))
-        tmp.replace(self.state_path)
+        write_atomic(self.state_path, json.dumps(self.state, indent=1))
 
     def _record(self, stage: str, commands, human=None, source: str = '') -> list:
         """Bags for one stage (one per episode), recorded afresh if the stage was cut off."""

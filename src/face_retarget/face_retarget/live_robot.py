@@ -16,6 +16,7 @@ from face_bag import messages
 from face_bag.store import BagWriter
 from face_common import qos
 from face_common.messages import control_values_msg
+from face_common.pacing import paced
 from face_msgs.msg import Blendshapes, ControlValues
 
 RESPONSE_TOPICS = {'/face/robot/applied': (ControlValues, messages.CONTROL_VALUES),
@@ -84,13 +85,9 @@ class LiveRobot:
         with self._lock:
             self._writer = writer
         names, robot = self.profile.motor_names, self.profile.name
-        period = 1.0 / self.rate
-        start = time.monotonic()
         try:
-            for i, command in enumerate(commands):
-                delay = start + i * period - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+            for i, _ in paced([k / self.rate for k in range(len(commands))]):
+                command = commands[i]
                 now = self.node.get_clock().now()
                 msg = control_values_msg(command, names, now.to_msg(), robot=robot,
                                          source=source)

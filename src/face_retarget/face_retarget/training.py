@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from face_common.paths import share_path
 from face_retarget.models import (
     MLPRegressor,
     Normaliser,
@@ -93,17 +94,8 @@ def train(model, observed: np.ndarray, commands: np.ndarray, normaliser: Normali
 def default_checkpoint_dir() -> Path:
     """The shipped checkpoints: the source tree in a development checkout (always current),
     else the installed share directory."""
-    source = Path(__file__).resolve().parent.parent / 'checkpoints'
-    if source.is_dir():
-        return source
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        installed = Path(get_package_share_directory('face_retarget')) / 'checkpoints'
-        if installed.is_dir():
-            return installed
-    except (ImportError, LookupError, ValueError):
-        pass
-    return source
+    return share_path('face_retarget', 'checkpoints',
+                      Path(__file__).resolve().parent.parent / 'checkpoints')
 
 
 def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainConfig,
