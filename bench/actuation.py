@@ -25,7 +25,7 @@ DT = 1.0 / 60.0
 
 def active_safety(profile):
     safety = SafetyLayer(profile)
-    safety.start_active(profile.neutral, 0.0)
+    safety.start_active(profile.neutral)
     return safety
 
 
@@ -44,7 +44,7 @@ def bench_robot(name: str, iterations: int) -> None:
         clock['now'] += DT
         clock['i'] = (clock['i'] + 1) % len(commands)
         safety.command(commands[clock['i']], clock['now'])
-        return safety.update(clock['now'], DT)
+        return safety.update(DT)
 
     report(f'{name}: safety command+update ({profile.num_motors} motors)',
            time_calls(safety_step, iterations),
@@ -101,7 +101,7 @@ def run_loop(profile, hz: float, seconds: float):
         lateness.append(late * 1e3)
         overruns += late > period
         safety.command(commands[count % 64], now)
-        twin.step(safety.update(now, period), period)
+        twin.step(safety.update(period), period)
         count += 1
         next_tick += period
         delay = next_tick - time.monotonic()

@@ -84,7 +84,7 @@ def soak(name: str, wanted: int, seed: int) -> bool:
     safety = SafetyLayer(profile)
     period = safety.period_s
     now = last_stamp = 1.7e9
-    safety.power_up(np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0, 1, n)), now)
+    safety.power_up(np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0, 1, n)))
     tally = LimitTally(safety)
     clock = time.perf_counter_ns
     update_ns, command_ns, baseline_ns = [], [], []
@@ -113,13 +113,13 @@ def soak(name: str, wanted: int, seed: int) -> bool:
             if safety.latched or not safety.following:
                 if events[i, 1] < RELEASE_P:
                     if safety.latched:
-                        refused += not safety.resume(now)
+                        refused += not safety.resume()
                         if events[i, 2] < 0.5:
-                            safety.reset(now)
+                            safety.reset()
                         else:
-                            safety.enable(now)
+                            safety.enable()
                     else:
-                        safety.resume(now)
+                        safety.resume()
             elif events[i, 1] < ESTOP_P:
                 safety.estop()
                 restart_next = True
@@ -137,7 +137,7 @@ def soak(name: str, wanted: int, seed: int) -> bool:
                 baseline_ns.append(clock() - t1)
                 command_ns.append(t1 - t0)
             t0 = clock()
-            out = safety.update(now, dts[i])
+            out = safety.update(dts[i])
             update_ns.append(clock() - t0)
             positions[i] = safety.position if out is None else out     # limp: unchanged
             restarts[i], restart_next = restart_next, False

@@ -301,7 +301,7 @@ def check_safety(value, workdir) -> None:
     n, period = profile.num_motors, 1.0 / profile.control_rate_hz
     now = rng.uniform(0, 1e6)
     start = [rng.choice((math.nan, rng.random(), rng.uniform(-2, 3))) for _ in range(n)]
-    layer.power_up(start, now)
+    layer.power_up(start)
     # a motor measured outside its range eases in; none may ever move further out
     outside = _beyond_range(np.nan_to_num(np.asarray(start), nan=0.5))
     stamp = None
@@ -313,10 +313,10 @@ def check_safety(value, workdir) -> None:
         elif roll < 0.75:
             layer.estop()
         elif roll < 0.8:
-            layer.enable(now)
+            layer.enable()
         dt = _tick(rng, period)
         now += dt
-        out = layer.update(now, dt)
+        out = layer.update(dt)
         if out is None:
             _require(layer.limp, 'no positions while not limp')
             continue

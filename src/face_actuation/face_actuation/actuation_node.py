@@ -162,7 +162,7 @@ class ActuationNode(Node):
             self._power_up_from_driver()
         except Exception as exc:                  # any failure: start from neutral
             self.get_logger().warn(f'could not read the power-up pose ({exc}); assuming neutral')
-            self.safety.power_up(np.full(self.profile.num_motors, np.nan), time.time())
+            self.safety.power_up(np.full(self.profile.num_motors, np.nan))
         self.get_logger().info(
             f'robot "{self.profile.name}" ({self.profile.num_motors} motors, '
             f'{self.profile.kind}{", calibrated" if self.profile.calibrated else ""}), driver '
@@ -266,7 +266,7 @@ class ActuationNode(Node):
         with self._lock:
             if self.safety.mode is not Mode.ESTOP:
                 self.safety.power_up(self.profile.neutral if measured is None else measured,
-                                     time.time(), follow=follow)
+                                     follow=follow)
             elif measured is not None:
                 self.safety.lost_track(measured)
         self._powering_up = True
@@ -421,7 +421,7 @@ class ActuationNode(Node):
         if self.twin is not None:
             self.driver.advance(dt)            # the elapsed time under the previous command
         with self._lock:
-            positions = self.safety.update(time.time(), dt)
+            positions = self.safety.update(dt)
             stamp = self._stamp
             accepted, received_ns = self._accepted, self._received_ns
         try:
@@ -525,7 +525,7 @@ class ActuationNode(Node):
     def _on_reset(self, request, response):
         measured = self._measured_positions()
         with self._lock:
-            response.success = self.safety.reset(time.time(), measured)
+            response.success = self.safety.reset(measured)
         if response.success:
             response.message = ('reset: e-stop cleared, easing to neutral; commands are not '
                                 'followed until /face/actuation/resume' + self._persist(False))
@@ -536,7 +536,7 @@ class ActuationNode(Node):
 
     def _on_resume(self, request, response):
         with self._lock:
-            response.success = self.safety.resume(time.time())
+            response.success = self.safety.resume()
         response.message = ('following commands (after easing to neutral)' if response.success
                             else 'refused: e-stop latched; call /face/actuation/reset first')
         self.get_logger().info(response.message)
@@ -547,7 +547,7 @@ class ActuationNode(Node):
         measured = self._measured_positions()
         with self._lock:
             was_following = self.safety.following
-            was_stopped = self.safety.enable(time.time(), measured)
+            was_stopped = self.safety.enable(measured)
         response.success = True
         if was_stopped:
             response.message = ('enabled: e-stop cleared, easing to neutral, then following '

@@ -156,7 +156,6 @@ class SafetyLayer:
         self.velocity = np.zeros(self.n)
         self.target = self.neutral.copy()
         self.mode = Mode.POWER_UP
-        self.following = True
         self.limp = False
         self.unknown = np.zeros(self.n, dtype=bool)   # not driven since power-up: no pose
         self._lo = np.zeros(self.n)          # position bounds: 0..1, widened to take in a
@@ -175,23 +174,28 @@ class SafetyLayer:
     def latched(self) -> bool:
         return self.mode is Mode.ESTOP
 
+    @property
+    def following(self) -> bool:
+        """Whether commands are executed (after the power-up ease): not while e-stopped
+        or in standby."""
+        return self.mode not in (Mode.ESTOP, Mode.STANDBY)
+
     # ---- inputs ----------------------------------------------------------------------------
-    def power_up(self, measured_positions, now: float, follow: bool = True) -> None:
+    def power_up(self, measured_positions, follow: bool = True) -> None:
         """Start from where the motors are (normalised), easing to neutral over power_up_s,
         then follow commands (or, with follow=False, stay in standby until resume: a driver
         reopened after a reset must not start motion by itself). NaN = position unknown:
         that motor starts at neutral."""
-        self._restart_from(measured_positions, now, Mode.POWER_UP if follow else Mode.STANDBY)
-        self.following = follow
+        self._restart_from(measured_positions, Mode.POWER_UP if follow else Mode.STANDBY)
 
-    def start_active(self, positions, now: float) -> None:
+    def start_active(self, positions) -> None:
         """Start following commands at once from `positions` (offline rollouts, benchmarks):
         no power-up ease, because nothing physical has to be brought to neutral."""
-        self.power_up(positions, now)
+        self.power_up(positions)
         self.mode = Mode.ACTIVE
         self._speed_cap = self.vmax.copy()
 
-    def _restart_from(self, measured_positions, now: float, mode: Mode) -> None:
+    def _restart_from(self, measured_positions, mode: Mode) -> None:
         pose = np.asarray(measured_positions, dtype=np.float64).ravel()
         if pose.shape != (self.n,):
             pose = self.neutral.copy()
@@ -274,7 +278,6 @@ class SafetyLayer:
         if self.mode is not Mode.ESTOP:
             self.counters.estops += 1
         self.mode = Mode.ESTOP
-        self.following = False
         self._pending = None
         self.velocity = np.zeros(self.n)
         self.limp = self.config.estop_mode == 'limp' or bool(self.unknown.any())
@@ -291,7 +294,7 @@ class SafetyLayer:
         if self.mode is Mode.ESTOP and self.unknown.any():
             self.limp = True
 
-    def reset(self, now: float, measured_positions=None) -> bool:
+    def reset(self, measured_positions=None) -> bool:
         """Clear the latch: from the measured pose (a limp face may have sagged) ease to
         neutral and stay there; commands are not followed until resume. False when not
         latched."""
@@ -299,33 +302,30 @@ class SafetyLayer:
             return False
         self.limp = False
         self._restart_from(self.position if measured_positions is None else measured_positions,
-                           now, Mode.STANDBY)
-        self.following = False
+                           Mode.STANDBY)
         return True
 
-    def resume(self, now: float) -> bool:
+    def resume(self) -> bool:
         """Follow commands again (after the ease to neutral if it is still running); refused
         (False) while latched."""
         if self.mode is Mode.ESTOP:
             return False
         if not self.following:
-            self.following = True
             self._silence_since = self._clock
             self.mode = Mode.POWER_UP                 # STANDBY: finish the ease, then follow
         return True
 
-    def enable(self, now: float, measured_positions=None) -> bool:
+    def enable(self, measured_positions=None) -> bool:
         """Reset + resume (the dashboard's one button); returns whether it was latched."""
-        was_latched = self.reset(now, measured_positions)
-        self.resume(now)
+        was_latched = self.reset(measured_positions)
+        self.resume()
         return was_latched
 
     # ---- the control tick ---------------------------------------------------------------
-    def update(self, now: float, dt: float):
+    def update(self, dt: float):
         """Positions to send this tick (normalised), or None while limp. `dt`: seconds since
         the previous tick (from a monotonic clock); no time passed (dt <= 0 or NaN) moves
-        nothing. The timers run on the sum of the ticks' dt; `now` (the wall clock, as the
-        stamps) and the `now` of power_up/reset/resume no longer time anything."""
+        nothing. The timers run on the sum of the ticks' dt, never on the wall clock."""
         if not dt > 0.0:
             return None if self.mode is Mode.ESTOP and self.limp else self.position.copy()
         self._clock += dt
@@ -413,8 +413,8 @@ class SafetyLayer:
         if outside.any():               # the invariant rules this out; counted if it happens
             self.counters.boundary_clips += int(outside.sum())
         position = np.clip(position, self._lo, self._hi)
-        self._lo = np.minimum(0.0, np.maximum(self._lo, position))     # never further out
-        self._hi = np.maximum(1.0, np.minimum(self._hi, position))
+        np.minimum(0.0, np.maximum(self._lo, position, out=self._lo), out=self._lo)
+        np.maximum(1.0, np.minimum(self._hi, position, out=self._hi), out=self._hi)  # never out
         self.counters.velocity_limited += int(limited_v.any())
         self.counters.acceleration_limited += int(limited_a.any())
         self.velocity = (position - self.position) / dt

@@ -24,7 +24,7 @@ def rollout(twin: FaceTwin, commands: np.ndarray, dt: float, noise: bool = True,
     commands = np.asarray(commands, dtype=np.float64)
     if safety is None:
         safety = SafetyLayer(twin.profile)
-        safety.start_active(twin.positions, 0.0)
+        safety.start_active(twin.positions)
     count = len(commands)
     applied = np.empty_like(commands)
     positions = np.empty_like(commands)
@@ -33,7 +33,7 @@ def rollout(twin: FaceTwin, commands: np.ndarray, dt: float, noise: bool = True,
     for t in range(count):
         now += dt
         safety.command(commands[t], now)
-        out = safety.update(now, dt)
+        out = safety.update(dt)
         applied[t] = out if out is not None else twin.positions
         positions[t] = twin.step(applied[t], dt)
         observed[t] = twin.observe(noise=noise)

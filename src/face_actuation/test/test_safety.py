@@ -46,9 +46,9 @@ class MotionLog:
         self.safety.estop()
         self._restart_next = True
 
-    def tick(self, now, dt):
+    def tick(self, dt):
         before = self.safety.position.copy()
-        out = self.safety.update(now, dt)
+        out = self.safety.update(dt)
         if out is None:                                   # limp: the motors are free
             self.rows = None
             return None
@@ -126,7 +126,7 @@ def test_no_limit_violations_whatever_arrives_and_whatever_the_tick_spacing(
     safety = SafetyLayer(profile)
     period = safety.period_s
     now = 1000.0
-    safety.power_up(np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 1, n)), now)
+    safety.power_up(np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 1, n)))
     log = MotionLog(safety)
     last_stamp = now
     for kind, count in events:
@@ -138,7 +138,7 @@ def test_no_limit_violations_whatever_arrives_and_whatever_the_tick_spacing(
                 safety.command(random_command(rng, n), now, stamp)
                 dt = random_dt(rng, period)             # the tick the command triggers
                 now += dt
-                log.tick(now, dt)
+                log.tick(dt)
             ticks = int(rng.integers(0, 3))
         elif kind == 'bad_len':
             safety.command(random_command(rng, int(rng.choice([0, 1, n - 1, n + 1, 3 * n]))),
@@ -146,22 +146,22 @@ def test_no_limit_violations_whatever_arrives_and_whatever_the_tick_spacing(
         elif kind == 'stall':
             dt = rng.uniform(MAX_TICK_PERIODS * period, 2.0)
             now += dt
-            log.tick(now, dt)
+            log.tick(dt)
         elif kind == 'estop':
             log.estop()
         elif kind == 'reset':
             sagged = rng.uniform(0, 1, n) if safety.limp else None
-            safety.reset(now, sagged)
+            safety.reset(sagged)
         elif kind == 'resume':
-            assert safety.resume(now) == (safety.mode is not Mode.ESTOP)
+            assert safety.resume() == (safety.mode is not Mode.ESTOP)
         elif kind == 'enable':
-            safety.enable(now, rng.uniform(0, 1, n) if safety.limp else None)
+            safety.enable(rng.uniform(0, 1, n) if safety.limp else None)
         elif kind == 'neutral':
             safety.command(profile.neutral, now)
         for _ in range(ticks):
             dt = random_dt(rng, period)
             now += dt
-            log.tick(now, dt)
+            log.tick(dt)
     log.assert_within_limits()
 
 
@@ -175,7 +175,7 @@ def test_variable_tick_spacing_from_the_node_keeps_acceleration_and_range(robot)
     n = profile.num_motors
     rng = np.random.default_rng(15)
     safety = SafetyLayer(profile)
-    safety.start_active(profile.neutral, 0.0)
+    safety.start_active(profile.neutral)
     log = MotionLog(safety)
     now = 0.0
     for _ in range(6000):
@@ -184,7 +184,7 @@ def test_variable_tick_spacing_from_the_node_keeps_acceleration_and_range(robot)
         if rng.random() < 0.6:
             pose = rng.choice([0.0, 1.0], n) if rng.random() < 0.5 else rng.uniform(0, 1, n)
             safety.command(pose, now, now)
-        log.tick(now, dt)
+        log.tick(dt)
     log.assert_within_limits()
     reached = np.concatenate([rows for rows, _, _ in log.segments])
     assert (reached == 1.0).any() and (reached == 0.0).any()     # the ends, exactly, unclipped
@@ -200,7 +200,7 @@ def test_watchdog_reaches_neutral_in_time_without_violations(robot, seed, holds)
     rng = np.random.default_rng(seed)
     safety = SafetyLayer(profile)
     now = 0.0
-    safety.start_active(profile.neutral, now)
+    safety.start_active(profile.neutral)
     log = MotionLog(safety)
     # drive to random extremes for a while (through the limits), then go silent
     for hold in holds:
@@ -209,14 +209,14 @@ def test_watchdog_reaches_neutral_in_time_without_violations(robot, seed, holds)
             dt = random_dt(rng, safety.period_s)
             now += dt
             safety.command(pose, now)
-            log.tick(now, dt)
+            log.tick(dt)
     last_command = now
     config = profile.safety
     deadline = last_command + config.watchdog_timeout_s + config.return_to_neutral_s
     while now < deadline + 1e-9:
         dt = random_dt(rng, safety.period_s)
         now += dt
-        log.tick(now, dt)
+        log.tick(dt)
     log.assert_within_limits()
     assert safety.counters.watchdog_trips == 1
     np.testing.assert_allclose(safety.position, profile.neutral, atol=1e-3)
@@ -226,7 +226,7 @@ def test_power_up_eases_to_neutral_then_follows_commands():
     profile = PROFILES['micheal']
     safety = SafetyLayer(profile)
     start = np.where(profile.neutral > 0.5, 0.0, 1.0)          # far from neutral
-    safety.power_up(start, 0.0)
+    safety.power_up(start)
     log = MotionLog(safety)
     wanted = np.full(profile.num_motors, 0.7)
     now, pose_at_handover = 0.0, None
@@ -234,14 +234,14 @@ def test_power_up_eases_to_neutral_then_follows_commands():
         pose_at_handover = safety.position.copy()
         now += DT
         safety.command(wanted, now)                             # held until at neutral
-        log.tick(now, DT)
+        log.tick(DT)
     assert safety.mode is Mode.ACTIVE
     assert profile.safety.power_up_s <= now <= profile.safety.power_up_s + 2 * DT
     np.testing.assert_allclose(pose_at_handover, profile.neutral, atol=1e-4)
     for _ in range(120):
         now += DT
         safety.command(wanted, now)
-        log.tick(now, DT)
+        log.tick(DT)
     log.assert_within_limits()
     np.testing.assert_allclose(safety.position, wanted, atol=1e-3)
 
@@ -254,11 +254,11 @@ def test_power_up_starts_motors_of_unknown_position_at_neutral():
     measured = np.full(n, 0.2)
     measured[[0, 5, 17]] = np.nan
     safety = SafetyLayer(profile)
-    safety.power_up(measured, 0.0)
+    safety.power_up(measured)
     expected = np.full(n, 0.2)
     expected[[0, 5, 17]] = profile.neutral[[0, 5, 17]]
     np.testing.assert_array_equal(safety.position, expected)
-    safety.power_up(np.full(n - 1, 0.2), 0.0)                   # wrong length: all unknown
+    safety.power_up(np.full(n - 1, 0.2))                        # wrong length: all unknown
     np.testing.assert_array_equal(safety.position, profile.neutral)
 
 
@@ -273,14 +273,12 @@ def test_a_motor_measured_outside_its_range_is_brought_in_under_the_limits(robot
     measured = np.where(np.arange(n) % 2, -0.3, 1.25)
     safety = SafetyLayer(profile)
     period = safety.period_s
-    safety.power_up(measured, 0.0)
+    safety.power_up(measured)
     log = MotionLog(safety)
     start = log.rows[0].copy()
     np.testing.assert_array_equal(start, measured)
-    now = 0.0
     for _ in range(int(3 * profile.safety.power_up_s / period)):
-        now += period
-        log.tick(now, period)
+        log.tick(period)
     positions = np.array(log.rows)
     v, a = measure_motion(positions, log.dts, log.restarts, safety.max_tick_s)
     assert (np.abs(v) <= safety.vmax * (1 + 1e-9)).all()
@@ -289,8 +287,8 @@ def test_a_motor_measured_outside_its_range_is_brought_in_under_the_limits(robot
     assert safety.counters.boundary_clips == 0
     np.testing.assert_allclose(safety.position, profile.neutral, atol=1e-4)
     safety.estop()
-    safety.reset(now, measured)                      # sagged out of range while limp
-    assert safety.update(now + period, period) is not None
+    safety.reset(measured)                           # sagged out of range while limp
+    assert safety.update(period) is not None
     assert np.all(np.abs(safety.position - measured) <= safety.vmax * period + 1e-9)
 
 
@@ -300,18 +298,18 @@ def test_a_wall_clock_stepped_back_does_not_stop_the_watchdog():
     command kept the face on that command for an hour. Timers run on the ticks' time now."""
     profile = PROFILES['hobbs']
     safety = SafetyLayer(profile)
-    safety.start_active(profile.neutral, 1000.0)
+    safety.start_active(profile.neutral)
     wide = np.clip(profile.neutral + 0.3, 0.0, 1.0)
     now = 1000.0
     for _ in range(120):
         now += DT
         assert safety.command(wide, now, now)
-        safety.update(now, DT)
+        safety.update(DT)
     now -= 3600.0                                   # the clock steps back; commands stop
     for _ in range(int((profile.safety.watchdog_timeout_s
                         + profile.safety.return_to_neutral_s + 0.5) / DT)):
         now += DT
-        safety.update(now, DT)
+        safety.update(DT)
     assert safety.counters.watchdog_trips == 1
     np.testing.assert_allclose(safety.position, profile.neutral, atol=1e-4)
 
@@ -326,34 +324,34 @@ def test_a_hold_estop_over_motors_of_unknown_position_goes_limp():
     measured = np.full(n, 0.3)
     measured[4] = np.nan
     safety = SafetyLayer(profile)
-    safety.power_up(measured, 0.0)
+    safety.power_up(measured)
     safety.estop()
-    assert safety.limp and safety.update(0.1, 0.02) is None
-    assert safety.reset(0.2, measured)
-    assert safety.update(0.22, 0.02) is not None
+    assert safety.limp and safety.update(0.02) is None
+    assert safety.reset(measured)
+    assert safety.update(0.02) is not None
     safety.estop()                                   # driven now: hold
-    assert not safety.limp and safety.update(0.24, 0.02) is not None
+    assert not safety.limp and safety.update(0.02) is not None
     safety.lost_track(measured)                      # the controller was power-cycled
-    assert safety.limp and safety.update(0.26, 0.02) is None
+    assert safety.limp and safety.update(0.02) is None
     held = SafetyLayer(profile)
-    held.power_up(profile.neutral, 0.0)
-    held.update(0.02, 0.02)
+    held.power_up(profile.neutral)
+    held.update(0.02)
     held.estop()
     sagged = np.full(n, 0.1)                         # the horns sagged while unpowered
     held.lost_track(sagged)
     assert not held.limp
-    np.testing.assert_array_equal(held.update(0.04, 0.02), sagged)
+    np.testing.assert_array_equal(held.update(0.02), sagged)
 
 
 def test_bad_commands_are_counted_and_hold_last_safe_values():
     profile = PROFILES['hobbs']
     n = profile.num_motors
     safety = SafetyLayer(profile)
-    safety.power_up(profile.neutral, 0.0)
+    safety.power_up(profile.neutral)
     now = 0.0
     while safety.mode is Mode.POWER_UP:            # the power-up ease runs on the ticks
         now += DT
-        safety.update(now, DT)
+        safety.update(DT)
     good = np.full(n, 0.4)
     assert safety.command(good, now)
     bad = good.copy()
@@ -369,7 +367,7 @@ def test_bad_commands_are_counted_and_hold_last_safe_values():
 def test_stale_and_late_commands_are_dropped():
     profile = PROFILES['ameca']
     safety = SafetyLayer(profile, max_command_age_s=0.1)
-    safety.start_active(profile.neutral, 0.0)
+    safety.start_active(profile.neutral)
     pose = profile.neutral
     assert safety.command(pose, now=1.0, stamp=0.99)
     assert not safety.command(pose, now=1.01, stamp=0.98)         # reordered
@@ -382,7 +380,7 @@ def test_far_future_and_zero_stamps_are_rejected_and_never_lock_out_fresh_comman
     stale; a zero stamp skipped the age and order checks."""
     profile = PROFILES['micheal']
     safety = SafetyLayer(profile)
-    safety.start_active(profile.neutral, 0.0)
+    safety.start_active(profile.neutral)
     pose = profile.neutral
     now = 1_700_000_000.0
     assert not safety.command(pose, now, stamp=2147483647.0)
@@ -410,7 +408,7 @@ def test_no_command_sequence_locks_out_a_later_fresh_command(seed, sequence, lat
     rng = np.random.default_rng(seed)
     safety = SafetyLayer(profile)
     now = 5000.0
-    safety.start_active(profile.neutral, now)
+    safety.start_active(profile.neutral)
     last = now
     for kind, spacing in sequence:
         now += spacing
@@ -428,40 +426,40 @@ def test_estop_latches_until_reset_which_eases_to_neutral_without_following(mode
     profile = with_safety(PROFILES['micheal'], estop_mode=mode)
     n = profile.num_motors
     safety = SafetyLayer(profile)
-    safety.start_active(profile.neutral, 0.0)
+    safety.start_active(profile.neutral)
     log = MotionLog(safety)
     now, wanted = 0.0, np.full(n, 0.8)
     for _ in range(60):
         now += DT
         safety.command(wanted, now, now)
-        log.tick(now, DT)
+        log.tick(DT)
     held = safety.position.copy()
     log.estop()
     assert safety.latched
     for _ in range(30):
         now += DT
         assert not safety.command(np.zeros(n), now, now)        # counted, not executed
-        out = log.tick(now, DT)
+        out = log.tick(DT)
         if mode == 'limp':
             assert out is None
         else:
             np.testing.assert_array_equal(out, held)
-    assert not safety.resume(now)                               # refused while latched
+    assert not safety.resume()                                  # refused while latched
     assert safety.latched
-    assert safety.reset(now)
+    assert safety.reset()
     assert safety.mode is Mode.STANDBY and not safety.latched
     for _ in range(int(profile.safety.power_up_s / DT) + 30):
         now += DT
         assert not safety.command(wanted, now, now)             # standby: not followed
-        log.tick(now, DT)
+        log.tick(DT)
     assert safety.mode is Mode.STANDBY
     np.testing.assert_array_equal(safety.position, profile.neutral)
     assert safety.counters.ignored_commands == 30 + int(profile.safety.power_up_s / DT) + 30
-    assert safety.resume(now)
+    assert safety.resume()
     for _ in range(90):
         now += DT
         assert safety.command(wanted, now, now)
-        log.tick(now, DT)
+        log.tick(DT)
     assert safety.mode is Mode.ACTIVE
     np.testing.assert_allclose(safety.position, wanted, atol=1e-3)
     log.assert_within_limits()
@@ -471,17 +469,17 @@ def test_estop_latches_until_reset_which_eases_to_neutral_without_following(mode
 def test_enable_is_reset_then_resume():
     profile = PROFILES['ameca']
     safety = SafetyLayer(profile)
-    safety.start_active(profile.neutral, 0.0)
-    assert not safety.enable(0.1)                               # nothing latched
+    safety.start_active(profile.neutral)
+    assert not safety.enable()                                  # nothing latched
     assert safety.mode is Mode.ACTIVE
     safety.estop()
-    assert safety.enable(0.2)
+    assert safety.enable()
     assert safety.mode is Mode.POWER_UP and safety.following
     now = 0.2
     while safety.mode is Mode.POWER_UP:
         now += DT
         safety.command(profile.neutral, now, now)
-        safety.update(now, DT)
+        safety.update(DT)
     assert safety.mode is Mode.ACTIVE and now <= 0.2 + profile.safety.power_up_s + 2 * DT
 
 
@@ -490,35 +488,35 @@ def test_a_power_up_after_reset_stays_in_standby_until_resume():
     start following commands by itself."""
     profile = PROFILES['hobbs']
     safety = SafetyLayer(profile)
-    safety.start_active(profile.neutral, 0.0)
+    safety.start_active(profile.neutral)
     safety.estop()
-    assert safety.reset(0.1)
-    safety.power_up(np.full(profile.num_motors, np.nan), 0.2, follow=safety.following)
+    assert safety.reset()
+    safety.power_up(np.full(profile.num_motors, np.nan), follow=safety.following)
     now, wanted = 0.2, np.clip(profile.neutral + 0.2, 0.0, 1.0)
     for _ in range(int(2 * profile.safety.power_up_s / DT)):
         now += DT
         safety.command(wanted, now, now)
-        position = safety.update(now, DT)
+        position = safety.update(DT)
     assert safety.mode is Mode.STANDBY and not safety.following
     np.testing.assert_allclose(position, profile.neutral, atol=1e-6)
-    assert safety.resume(now)
+    assert safety.resume()
 
 
 def test_a_stall_restarts_from_rest_with_one_bounded_step():
     profile = PROFILES['hobbs']
     n = profile.num_motors
     safety = SafetyLayer(profile)
-    safety.start_active(np.zeros(n), 0.0)
+    safety.start_active(np.zeros(n))
     log = MotionLog(safety)
     now = 0.0
     for _ in range(20):                                         # moving fast toward 1
         now += DT
         safety.command(np.ones(n), now, now)
-        log.tick(now, DT)
+        log.tick(DT)
     before = safety.position.copy()
     now += 2.0
     safety.command(np.ones(n), now, now)
-    log.tick(now, 2.0)
+    log.tick(2.0)
     assert safety.counters.stalls == 1
     step = MAX_TICK_PERIODS * safety.period_s
     assert (np.abs(safety.position - before) <= safety.amax * step ** 2 + 1e-12).all()
@@ -528,12 +526,12 @@ def test_a_stall_restarts_from_rest_with_one_bounded_step():
 def test_a_tick_without_elapsed_time_moves_nothing():
     profile = PROFILES['hobbs']
     safety = SafetyLayer(profile)
-    safety.start_active(np.zeros(profile.num_motors), 0.0)
+    safety.start_active(np.zeros(profile.num_motors))
     safety.command(np.ones(profile.num_motors), 0.0)
-    safety.update(DT, DT)
+    safety.update(DT)
     pose = safety.position.copy()
     for dt in (0.0, -1.0, float('nan')):
-        np.testing.assert_array_equal(safety.update(DT, dt), pose)
+        np.testing.assert_array_equal(safety.update(dt), pose)
 
 
 @pytest.mark.parametrize('robot', ['micheal', 'ameca'])     # jaw opens toward 1 / toward 0
@@ -543,7 +541,7 @@ def test_jaw_hold_rule_ramps_back_after_max_hold(robot):
     sign = 1.0 if rule.direction == 'above' else -1.0
     jaw = profile.index(rule.motor)
     safety = SafetyLayer(profile)
-    safety.power_up(profile.neutral, 0.0)
+    safety.power_up(profile.neutral)
     now, wide = 0.0, profile.neutral.copy()
     wide[jaw] = 0.95 if sign > 0 else 0.05
     log = MotionLog(safety)
@@ -551,7 +549,7 @@ def test_jaw_hold_rule_ramps_back_after_max_hold(robot):
     while now < profile.safety.power_up_s + rule.max_hold_s + rule.ramp_s + 1.5:
         now += DT
         safety.command(wide, now)
-        out = log.tick(now, DT)
+        out = log.tick(DT)
         if now > profile.safety.power_up_s + rule.max_hold_s + rule.ramp_s + 1.0:
             peak_after_ramp.append(sign * out[jaw])
     log.assert_within_limits()
@@ -562,7 +560,7 @@ def test_jaw_hold_rule_ramps_back_after_max_hold(robot):
 def test_symmetry_averages_pairs():
     profile = with_safety(PROFILES['micheal'], symmetry=True)
     safety = SafetyLayer(profile)
-    safety.start_active(profile.neutral, 0.0)
+    safety.start_active(profile.neutral)
     command = profile.neutral.copy()
     left, right = profile.pair_indices()[0]
     command[left], command[right] = 0.9, 0.1
