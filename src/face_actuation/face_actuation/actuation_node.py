@@ -49,9 +49,6 @@ from face_common.render import draw_face
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
 
-MIN_TICK_FRACTION = MIN_TICK_PERIODS     # ticks at least this far apart: bounds bus writes
-
-
 # Dropped commands worth a log line (each is also a counter in /diagnostics).
 REJECTION_LINES = {
     'future_stamps': 'command stamped {ahead:.3f} s ahead of this clock dropped (over '
@@ -227,14 +224,13 @@ class ActuationNode(Node):
             values = self.safety.target.copy()                 # motors not named: hold
             present = order >= 0
             values[present] = incoming[order[present]]
-            before = self.safety.counters.as_dict()
             accepted = self.safety.command(values, now, stamp)
             if accepted:
                 self._stamp = msg.header.stamp
                 self._accepted += 1
                 self._received_ns = int(now * 1e9)
             else:
-                self._explain_rejection(before, stamp - now)
+                self._explain_rejection(self.safety.rejection, stamp - now)
         if accepted:
             self._new_command.set()
         self.counters['commands'] += 1
@@ -242,12 +238,10 @@ class ActuationNode(Node):
             self.command_rate.tick(time.monotonic())
             self.command_latency_ms.add((now - stamp) * 1e3)
 
-    def _explain_rejection(self, before: dict, ahead_s: float) -> None:
+    def _explain_rejection(self, kind: str, ahead_s: float) -> None:
         """One log line per kind of dropped command, at most every 5 s per kind."""
-        after = self.safety.counters.as_dict()
-        kind = next((k for k in REJECTION_LINES if after[k] > before[k]), None)
         now = time.monotonic()
-        if kind is None or now - self._warned_at.get(kind, -np.inf) < 5.0:
+        if kind not in REJECTION_LINES or now - self._warned_at.get(kind, -np.inf) < 5.0:
             return
         self._warned_at[kind] = now
         line = REJECTION_LINES[kind]
@@ -389,11 +383,11 @@ class ActuationNode(Node):
         for no timer (that wait was most of the end-to-end latency), and between commands
         the safety layer keeps ramping, the watchdog keeps watching. Every tick moves the
         motors by the time that actually passed, so speed and acceleration limits hold
-        whatever the spacing; ticks are at least MIN_TICK_FRACTION of a period apart, which
+        whatever the spacing; ticks are at least MIN_TICK_PERIODS of a period apart, which
         bounds the bus write rate. While the driver is down, ticks go on (heartbeat) and
         try to reopen it when the backoff allows."""
         period = 1.0 / self.rate_hz
-        min_gap = period * MIN_TICK_FRACTION
+        min_gap = period * MIN_TICK_PERIODS     # bounds the bus write rate
         last_tick = next_tick = time.monotonic()
         while self._running and self.context.ok():
             woken = self._new_command.wait(max(0.0, next_tick - time.monotonic()))

@@ -157,6 +157,7 @@ class SafetyLayer:
         self.target = self.neutral.copy()
         self.mode = Mode.POWER_UP
         self.limp = False
+        self.rejection = ''                   # why the last command was not taken ('' = taken)
         self.unknown = np.zeros(self.n, dtype=bool)   # not driven since power-up: no pose
         self._lo = np.zeros(self.n)          # position bounds: 0..1, widened to take in a
         self._hi = np.ones(self.n)           # motor measured outside, narrowing as it comes in
@@ -218,16 +219,19 @@ class SafetyLayer:
 
     def command(self, values, now: float, stamp: float | None = None) -> bool:
         """Offer a new normalised command (stamp: seconds of its source frame, None for
-        internal commands); returns whether it will be executed."""
+        internal commands); returns whether it will be executed. A command that is not is
+        counted, and `rejection` names its counter ('' after one that is)."""
         self.counters.commands += 1
         values = np.asarray(values, dtype=np.float64).ravel()
+        self.rejection = ''
         if values.shape != (self.n,):
-            self.counters.rejected_length += 1
-            return False
-        if stamp is not None and not self._fresh(stamp, now):
-            return False
-        if not self.following:
-            self.counters.ignored_commands += 1
+            self.rejection = 'rejected_length'
+        elif stamp is not None:
+            self.rejection = self._stamp_problem(stamp, now)
+        if not self.rejection and not self.following:
+            self.rejection = 'ignored_commands'
+        if self.rejection:
+            setattr(self.counters, self.rejection, getattr(self.counters, self.rejection) + 1)
             return False
         bad = ~np.isfinite(values)
         if bad.any():
@@ -254,24 +258,21 @@ class SafetyLayer:
             self._speed_cap = self.vmax.copy()
         return True
 
-    def _fresh(self, stamp: float, now: float) -> bool:
-        """Stamp checks. The newest stamp remembered for ordering is never later than the
-        arrival time, so a command stamped ahead (within the tolerance) cannot make the
-        fresh commands after it look stale."""
+    def _stamp_problem(self, stamp: float, now: float) -> str:
+        """Stamp checks: the counter of what is wrong, '' for a fresh stamp. The newest
+        stamp remembered for ordering is never later than the arrival time, so a command
+        stamped ahead (within the tolerance) cannot make the fresh commands after it look
+        stale."""
         if not stamp > 0.0:                       # zero (unset), negative or NaN
-            self.counters.zero_stamps += 1
-            return False
+            return 'zero_stamps'
         if stamp - now > self.future_stamp_tolerance_s:
-            self.counters.future_stamps += 1
-            return False
+            return 'future_stamps'
         if now - stamp > self.max_command_age_s:
-            self.counters.late_commands += 1
-            return False
+            return 'late_commands'
         if self._last_stamp is not None and stamp <= self._last_stamp:
-            self.counters.stale_commands += 1
-            return False
+            return 'stale_commands'
         self._last_stamp = min(stamp, now)
-        return True
+        return ''
 
     def estop(self) -> None:
         """Latch: stop at once and hold (or go limp) until reset."""

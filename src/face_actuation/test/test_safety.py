@@ -567,3 +567,23 @@ def test_symmetry_averages_pairs():
     safety.command(command, 1.0)
     assert safety.target[left] == safety.target[right] == pytest.approx(0.5)
     assert safety.counters.symmetry_corrections == 1
+
+
+def test_a_refused_command_names_the_counter_it_added_to():
+    profile = PROFILES['hobbs']
+    n = profile.num_motors
+    safety = SafetyLayer(profile)
+    safety.start_active(profile.neutral)
+    now = 100.0
+    cases = [(np.zeros(n - 1), now, 'rejected_length'), (np.zeros(n), 0.0, 'zero_stamps'),
+             (np.zeros(n), now + 5.0, 'future_stamps'), (np.zeros(n), now - 5.0, 'late_commands'),
+             (np.zeros(n), now, ''), (np.zeros(n), now, 'stale_commands')]
+    for values, stamp, reason in cases:
+        before = safety.counters.as_dict()
+        assert safety.command(values, now, stamp) is (reason == '')
+        assert safety.rejection == reason
+        grew = {k for k, v in safety.counters.as_dict().items() if v > before[k]}
+        assert grew == ({'commands', reason} if reason else {'commands'})
+    safety.estop()
+    assert not safety.command(np.zeros(n), now + 0.01, now + 0.01)
+    assert safety.rejection == 'ignored_commands'
