@@ -112,7 +112,7 @@ class ActuationNode(Node):
             if g('driver').value:
                 overrides['type'] = g('driver').value
             if g('port').value:
-                key = 'endpoint' if (overrides.get('type') or self.profile.driver.get('type')) \
+                key = 'endpoint' if (overrides.get('type') or self.profile.driver.type) \
                     == 'ameca_zmq' else 'port'
                 overrides[key] = g('port').value
             self.driver = make_driver(self.profile, overrides)

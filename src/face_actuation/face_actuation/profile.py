@@ -9,7 +9,7 @@ Per-robot calibration overrides (min/max/neutral measured on the real head) live
 file written by `face-calibrate` and are applied on load, so they survive restarts and profile
 updates.
 """
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 import hashlib
 import json
 import math
@@ -19,18 +19,16 @@ import re
 import numpy as np
 import yaml
 
+from face_common.arkit import CHANNEL_INDEX
 from face_common.atomic import write_atomic
 from face_common.paths import share_path, user_data_dir
 
 UNITS = ('us', 'ticks', 'control', 'deg')
-DRIVERS = ('sim', 'maestro', 'dynamixel', 'ameca_zmq')
 KINDS = ('cable', 'linkage', 'servo_rig')
 ESTOP_MODES = ('hold', 'limp')
 # A robot's name becomes a file name (its calibration file): letters, digits, '_' and '-'
 # only, so no name can point outside its folder ('../../escaped', 'a/b', '.hidden').
 ROBOT_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_-]{0,63}')
-TWIN_NUMBERS = ('time_constant_s', 'noise_std', 'asymmetry', 'slack', 'hysteresis',
-                'saturation', 'coupling', 'linkage_angle', 'jaw_coupling', 'gamma')
 
 
 class ProfileError(ValueError):
@@ -86,8 +84,8 @@ class RobotProfile:
     kind: str
     motors: tuple
     pairs: tuple                                  # (left name, right name)
-    driver: dict
-    twin: dict
+    driver: 'DriverConfig'
+    twin: 'TwinConfig'
     safety: SafetyConfig
     control_rate_hz: float = 60.0
     source: str = ''
@@ -162,7 +160,8 @@ def _mapping(value, where: str) -> dict:
 def _unknown(data: dict, known, where: str) -> None:
     unknown = set(data) - set(known)
     if unknown:
-        raise ProfileError(f'{where}: unknown field(s) {sorted(map(str, unknown))}')
+        raise ProfileError(f'{where}: unknown field(s) {sorted(map(str, unknown))}; known: '
+                           f'{", ".join(sorted(known))}')
 
 
 def _require(data: dict, key: str, where: str, kind=None):
@@ -178,13 +177,16 @@ def _require(data: dict, key: str, where: str, kind=None):
 def _number(data: dict, key: str, where: str, default=None) -> float:
     if key not in data and default is not None:
         return float(default)
-    value = _require(data, key, where)
+    return _finite(_require(data, key, where), f'{where}.{key}')
+
+
+def _finite(value, where: str) -> float:
     try:
         number = float(value) if isinstance(value, int | float) else math.nan
     except OverflowError:                               # an integer beyond a float's range
         number = math.nan
     if isinstance(value, bool) or not math.isfinite(number):
-        raise ProfileError(f'{where}.{key}: expected a finite number, got {str(value)[:40]}')
+        raise ProfileError(f'{where}: expected a finite number, got {str(value)[:40]}')
     return number
 
 
@@ -221,6 +223,7 @@ def _motor(data, where: str) -> Motor:
 
 def _safety(data, motors: dict, where: str) -> SafetyConfig:
     data = _mapping(data if data is not None else {}, where)
+    _unknown(data, [f.name for f in fields(SafetyConfig)], where)
     mode = data.get('estop_mode', 'hold')
     if not isinstance(mode, str) or mode not in ESTOP_MODES:
         raise ProfileError(f'{where}.estop_mode: {mode!r} is not one of {ESTOP_MODES}')
@@ -234,6 +237,7 @@ def _safety(data, motors: dict, where: str) -> SafetyConfig:
     for i, rule in enumerate(raw_rules):
         rwhere = f'{where}.hold_rules[{i}]'
         motor = _require(_mapping(rule, rwhere), 'motor', rwhere, str)
+        _unknown(rule, [f.name for f in fields(HoldRule)], rwhere)
         if motor not in motors:
             raise ProfileError(f'{rwhere}.motor: no motor named {motor!r}')
         threshold = _number(rule, 'threshold', rwhere)
@@ -280,9 +284,7 @@ def parse_profile(data: dict, source: str = '<memory>') -> RobotProfile:
             raise ProfileError(f'{where}.pairs[{i}]: expected [left, right] motor names, '
                                f'got {pair!r}')
         pairs.append(tuple(pair))
-    driver = dict(_mapping(data.get('driver') or {'type': 'sim'}, f'{where}.driver'))
-    if not isinstance(driver.get('type'), str) or driver['type'] not in DRIVERS:
-        raise ProfileError(f'{where}.driver.type: {driver.get("type")!r} is not one of {DRIVERS}')
+    driver = parse_driver(data.get('driver') or {'type': 'sim'}, f'{where}.driver')
     rate = _number(data, 'control_rate_hz', where, 60.0)
     if not 1 <= rate <= 200:
         raise ProfileError(f'{where}.control_rate_hz: {rate} is outside 1..200')
@@ -291,39 +293,189 @@ def parse_profile(data: dict, source: str = '<memory>') -> RobotProfile:
         raise ProfileError(f'{where}.description: expected a string')
     return RobotProfile(name=name, description=description, kind=kind,
                         motors=motors, pairs=tuple(pairs), driver=driver,
-                        twin=_twin(data.get('twin'), by_name, f'{where}.twin'),
+                        twin=parse_twin(data.get('twin'), by_name, f'{where}.twin'),
                         safety=_safety(data.get('safety'), by_name, f'{where}.safety'),
                         control_rate_hz=rate, source=str(source))
 
 
-def _twin(data, motors: dict, where: str) -> dict:
-    """The digital twin's parameters, checked for shape: numbers where numbers go, effects
-    as motor -> up/down -> {ARKit channel: gain}, rest as {ARKit channel: value}."""
-    data = dict(_mapping(data if data is not None else {}, where))
-    for key in TWIN_NUMBERS:
-        if key in data:
-            _number(data, key, where)
-    seed = data.get('seed', 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
-        raise ProfileError(f'{where}.seed: expected an integer 0..2^32-1')
-    data['effects'] = _mapping(data.get('effects') or {}, f'{where}.effects')
-    for name, entry in data['effects'].items():
-        ewhere = f'{where}.effects.{name}'
-        if name not in motors:
-            raise ProfileError(f'{ewhere}: no motor named {name!r}')
+# ---- typed sections: every option spelled once, with its default and its check ----------
+SEED_LIMIT = 2 ** 32 - 1
+
+
+def _option(default, check):
+    """A section field: its default and the check that turns a YAML value into it (None
+    stays None where the default is None: the option is unset)."""
+    return field(default=default, metadata={'check': check})
+
+
+def _section(cls, data, where: str):
+    """A typed section from its mapping: an unknown key names the file and the field."""
+    data = _mapping(data if data is not None else {}, where)
+    _unknown(data, [f.name for f in fields(cls)], where)
+    values = {}
+    for option in fields(cls):
+        if option.name in data:
+            value = data[option.name]
+            if value is not None or option.default is not None:
+                value = option.metadata['check'](value, f'{where}.{option.name}')
+            values[option.name] = value
+    return cls(**values)
+
+
+def _integer(lo: int, hi: int):
+    def check(value, where: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ProfileError(f'{where}: expected an integer in {lo}..{hi}, got '
+                               f'{repr(value)[:40]}')
+        return value
+    return check
+
+
+def _integers(lo: int, hi: int):
+    def check(value, where: str) -> tuple:
+        if not (isinstance(value, list | tuple) and value
+                and all(type(v) is int and lo <= v <= hi for v in value)):
+            raise ProfileError(f'{where}: expected a list of integers {lo}..{hi}, got '
+                               f'{repr(value)[:40]}')
+        return tuple(value)
+    return check
+
+
+def _text(empty: bool = False):
+    def check(value, where: str) -> str:
+        if not isinstance(value, str) or not (value or empty):
+            raise ProfileError(f'{where}: expected a {"" if empty else "non-empty "}string, '
+                               f'got {repr(value)[:40]}')
+        return value
+    return check
+
+
+def _choice(options):
+    def check(value, where: str) -> str:
+        if not isinstance(value, str) or value not in options:
+            raise ProfileError(f'{where}: {repr(value)[:40]} is not one of {options}')
+        return value
+    return check
+
+
+@dataclass(frozen=True)
+class SimDriverConfig:
+    """The digital twin stands in for the hardware."""
+
+    type: str = _option('sim', _choice(('sim',)))
+    seed: int | None = _option(None, _integer(0, SEED_LIMIT))    # None: the twin's own seed
+
+
+@dataclass(frozen=True)
+class MaestroConfig:
+    """Pololu Maestro servo controllers on one serial line (drivers/maestro.py)."""
+
+    type: str = _option('maestro', _choice(('maestro',)))
+    port: str = _option('/dev/ttyACM0', _text())
+    baudrate: int = _option(115200, _integer(1, 10_000_000))
+    # '' = pololu for several controllers, compact for one
+    protocol: str = _option('', _choice(('pololu', 'compact')))
+    device_numbers: tuple = _option((12,), _integers(0, 127))
+    channels_per_controller: int = _option(24, _integer(1, 24))
+    speed: int = _option(0, _integer(0, (1 << 14) - 1))         # Maestro units, 0 = unlimited
+    acceleration: int = _option(0, _integer(0, 255))
+
+
+@dataclass(frozen=True)
+class DynamixelConfig:
+    """Dynamixel X-series servos, Protocol 2.0 (drivers/dynamixel.py)."""
+
+    type: str = _option('dynamixel', _choice(('dynamixel',)))
+    port: str = _option('/dev/ttyUSB0', _text())
+    baudrate: int = _option(1_000_000, _integer(1, 10_500_000))
+    profile_velocity: int = _option(0, _integer(0, 32767))
+    profile_acceleration: int = _option(0, _integer(0, 32767))
+
+
+@dataclass(frozen=True)
+class AmecaConfig:
+    """Engineered Arts Ameca through ZeroMQ (drivers/ameca.py)."""
+
+    type: str = _option('ameca_zmq', _choice(('ameca_zmq',)))
+    bind_address: str = _option('', _text(empty=True))      # this computer on the robot LAN
+    port: int = _option(6666, _integer(1, 65535))
+    endpoint: str = _option('', _text(empty=True))          # tcp://ADDRESS:PORT, over both
+    x2c_controls: int = _option(30, _integer(1, 1024))      # controls per message
+    curve_server_secret_key: str = _option('', _text(empty=True))
+    curve_authorized_clients: str = _option('', _text(empty=True))
+
+
+DRIVER_CONFIGS = {'sim': SimDriverConfig, 'maestro': MaestroConfig,
+                  'dynamixel': DynamixelConfig, 'ameca_zmq': AmecaConfig}
+DRIVERS = tuple(DRIVER_CONFIGS)
+DriverConfig = SimDriverConfig | MaestroConfig | DynamixelConfig | AmecaConfig
+
+
+def parse_driver(data, where: str) -> DriverConfig:
+    """The driver section, typed by its `type`."""
+    data = _mapping(data, where)
+    kind = data.get('type')
+    if not isinstance(kind, str) or kind not in DRIVER_CONFIGS:
+        raise ProfileError(f'{where}.type: {repr(kind)[:40]} is not one of {DRIVERS}')
+    return _section(DRIVER_CONFIGS[kind], data, where)
+
+
+def driver_with(config: DriverConfig, overrides: dict, where: str) -> DriverConfig:
+    """The driver section with overrides (node parameters, CLI flags) applied and checked
+    like the profile's; another `type` starts from that driver's defaults."""
+    kind = overrides.get('type') or config.type
+    base = asdict(config) if kind == config.type else {}
+    return parse_driver({**base, **overrides, 'type': kind}, where)
+
+
+def _effects(value, where: str) -> dict:
+    """twin.effects: motor -> up/down -> {ARKit channel: gain}, both directions filled."""
+    effects = {}
+    for motor, entry in _mapping(value if value is not None else {}, where).items():
+        ewhere = f'{where}.{motor}'
         _unknown(_mapping(entry, ewhere), ('up', 'down'), ewhere)
-        for direction in ('up', 'down'):
-            gains = _mapping(entry.get(direction) or {}, f'{ewhere}.{direction}')
-            _channel_numbers(gains, f'{ewhere}.{direction}')
-    _channel_numbers(_mapping(data.get('rest') or {}, f'{where}.rest'), f'{where}.rest')
-    return data
+        effects[motor] = {direction: _channels(entry.get(direction) or {},
+                                               f'{ewhere}.{direction}')
+                          for direction in ('up', 'down')}
+    return effects
 
 
-def _channel_numbers(values: dict, where: str) -> None:
-    for channel in values:
-        if not isinstance(channel, str):
-            raise ProfileError(f'{where}: channel names must be strings, got {channel!r}')
-        _number(values, channel, where)
+def _channels(value, where: str) -> dict:
+    """{ARKit channel name: number}, names checked (any case, as exports vary)."""
+    values = {}
+    for channel, number in _mapping(value if value is not None else {}, where).items():
+        if not isinstance(channel, str) or channel.lower() not in CHANNEL_INDEX:
+            raise ProfileError(f'{where}: {repr(channel)[:40]} is not an ARKit channel')
+        values[channel] = _finite(number, f'{where}.{channel}')
+    return values
+
+
+@dataclass(frozen=True)
+class TwinConfig:
+    """The digital twin's parameters (see twin.py for what each does)."""
+
+    seed: int = _option(0, _integer(0, SEED_LIMIT))
+    time_constant_s: float = _option(0.05, _finite)
+    noise_std: float = _option(0.005, _finite)
+    asymmetry: float = _option(0.05, _finite)
+    slack: float = _option(0.0, _finite)
+    hysteresis: float = _option(0.0, _finite)
+    saturation: float = _option(1.0, _finite)
+    coupling: float = _option(0.0, _finite)
+    linkage_angle: float = _option(0.0, _finite)
+    jaw_coupling: float = _option(0.0, _finite)
+    gamma: float = _option(1.0, _finite)
+    # motor -> up/down -> {ARKit channel: gain}; and {ARKit channel: value} at neutral
+    effects: dict = field(default_factory=dict, metadata={'check': _effects})
+    rest: dict = field(default_factory=dict, metadata={'check': _channels})
+
+
+def parse_twin(data, motors: dict, where: str) -> TwinConfig:
+    twin = _section(TwinConfig, data, where)
+    for name in twin.effects:
+        if name not in motors:
+            raise ProfileError(f'{where}.effects.{name}: no motor named {name!r}')
+    return twin
 
 
 def profiles_dir() -> Path:

@@ -13,49 +13,22 @@ Two parts, both deterministic from the profile's seed:
    - all: left/right gain asymmetry, measurement noise, and redundancy (several motors move the
      same blendshape, so the inverse is many-to-one).
 """
-from dataclasses import dataclass
-
 import numpy as np
 
-from face_actuation.profile import ProfileError, RobotProfile
+from face_actuation.profile import RobotProfile
 from face_common.arkit import CHANNEL_INDEX, NUM_BLENDSHAPES, NUM_CHANNELS
 
 
-@dataclass
-class TwinParams:
-    seed: int = 0
-    time_constant_s: float = 0.05
-    noise_std: float = 0.005
-    asymmetry: float = 0.05
-    slack: float = 0.0
-    hysteresis: float = 0.0
-    saturation: float = 1.0
-    coupling: float = 0.0
-    linkage_angle: float = 0.0
-    jaw_coupling: float = 0.0
-    gamma: float = 1.0
-
-    @classmethod
-    def from_profile(cls, profile: RobotProfile) -> 'TwinParams':
-        known = set(cls.__dataclass_fields__)
-        values = {k: v for k, v in profile.twin.items() if k in known}
-        return cls(**values)
-
-
 def _effect_matrices(profile: RobotProfile):
-    """(n_motors, 61) gains for moving up and down from neutral, from twin.effects."""
-    effects = profile.twin.get('effects', {})
+    """(n_motors, 61) gains for moving up and down from neutral, from twin.effects (names
+    checked when the profile was read)."""
     up = np.zeros((profile.num_motors, NUM_CHANNELS))
     down = np.zeros((profile.num_motors, NUM_CHANNELS))
-    for name, entry in effects.items():
+    for name, entry in profile.twin.effects.items():
         row = profile.index(name)
         for direction, matrix in (('up', up), ('down', down)):
-            for channel, gain in (entry.get(direction) or {}).items():
-                try:
-                    matrix[row, CHANNEL_INDEX[channel.lower()]] = float(gain)
-                except KeyError:
-                    raise ProfileError(f'{profile.name}: twin.effects.{name}.{direction}: '
-                                       f'unknown ARKit channel {channel!r}') from None
+            for channel, gain in entry[direction].items():
+                matrix[row, CHANNEL_INDEX[channel.lower()]] = gain
     return up, down
 
 
@@ -64,7 +37,7 @@ class FaceTwin:
 
     def __init__(self, profile: RobotProfile, seed: int | None = None):
         self.profile = profile
-        self.params = TwinParams.from_profile(profile)
+        self.params = profile.twin
         seed = self.params.seed if seed is None else seed
         rng = np.random.default_rng(seed)
         self.up, self.down = _effect_matrices(profile)
@@ -75,8 +48,8 @@ class FaceTwin:
         self.up_span = np.maximum(1.0 - self.neutral, 1e-6)
         self.down_span = np.maximum(self.neutral, 1e-6)
         self.rest = np.zeros(NUM_CHANNELS)
-        for channel, value in (profile.twin.get('rest') or {}).items():
-            self.rest[CHANNEL_INDEX[channel.lower()]] = float(value)
+        for channel, value in profile.twin.rest.items():
+            self.rest[CHANNEL_INDEX[channel.lower()]] = value
         self.coupling = self._coupling_matrix()
         self.jaw = profile.index('jaw_open') if 'jaw_open' in profile.motor_names else None
         self.corner_motors = np.array([m.group == 'mouth_corner' for m in profile.motors])

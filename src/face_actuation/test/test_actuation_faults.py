@@ -23,7 +23,7 @@ from conftest import wait_until
 from face_actuation import actuation_node
 from face_actuation.drivers.sim import SimDriver
 from face_actuation.emulators import DynamixelEmulator, MaestroEmulator
-from face_actuation.profile import load_profile
+from face_actuation.profile import SimDriverConfig, load_profile
 from face_common import qos
 from face_common.messages import control_values_msg
 from face_msgs.msg import ControlValues
@@ -39,8 +39,8 @@ class FaultyDriver(SimDriver):
 
     name = 'faulty'
 
-    def __init__(self, profile, options):
-        super().__init__(profile, options)
+    def __init__(self, profile, config):
+        super().__init__(profile, config)
         self.faults = {}          # method name -> the exception every call of it raises
         self.hang_s = 0.0         # write() blocks this long (a stalled bus)
         self.calls = Counter()
@@ -75,7 +75,7 @@ def faulty_node(monkeypatch, tmp_path):
     drivers = []
 
     def make_driver(profile, overrides=None):
-        drivers.append(FaultyDriver(profile, {}))
+        drivers.append(FaultyDriver(profile, SimDriverConfig()))
         return drivers[-1]
 
     monkeypatch.setattr(actuation_node, 'make_driver', make_driver)

@@ -30,7 +30,7 @@ def accepts(address: str, port: int) -> bool:
 
 def test_the_shipped_profile_binds_one_lan_address_not_every_interface():
     driver = make_driver(AMECA)
-    assert driver.endpoint == f'tcp://{AMECA.driver["bind_address"]}:6666'
+    assert driver.endpoint == f'tcp://{AMECA.driver.bind_address}:6666'
     assert not binds_every_interface(driver.endpoint)
     with pytest.raises(DriverError, match='bind_address'):
         make_driver(AMECA, {'bind_address': ''})

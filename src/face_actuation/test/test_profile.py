@@ -183,7 +183,7 @@ def test_any_wrong_value_anywhere_in_a_profile_is_one_profile_error(robot, tmp_p
             try:
                 profile = parse_profile(data, f'{robot}.yaml')
                 FaceTwin(profile)
-                if profile.driver['type'] != 'ameca_zmq':    # ameca.py's options: issue 15, h5
+                if profile.driver.type != 'ameca_zmq':    # ameca.py's options: issue 15, h5
                     make_driver(profile)
             except (ProfileError, DriverError) as exc:
                 assert '\n' not in str(exc)
@@ -203,3 +203,44 @@ def test_a_bad_calibration_file_is_one_profile_error(text, tmp_path, capsys):
     assert '\n' not in str(caught.value)
     assert calibrate(['micheal', '--calibration-dir', str(tmp_path), 'show']) == 2
     assert capsys.readouterr().err.count('\n') == 1
+
+
+@pytest.mark.parametrize('robot,section,typo,field', [
+    ('micheal', 'twin', 'hysterisis', 'twin'),
+    ('hobbs', 'driver', 'baudrte', 'driver'),
+    ('ameca', 'driver', 'parts', 'driver'),                   # the old alias of x2c_controls
+    ('hobbs', 'safety', 'watchdog_timeout', 'safety'),
+])
+def test_a_misspelt_option_fails_loudly_naming_file_and_field(robot, section, typo, field,
+                                                              tmp_path):
+    """Before: twin.hysterisis and driver.baudrte loaded silently (the defaults ran)."""
+    data = raw(robot)
+    data[section][typo] = 1
+    path = tmp_path / f'{robot}.yaml'
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path, NONE)
+    assert f'{robot}.yaml.{field}: unknown field(s) [\'{typo}\']' in str(caught.value)
+
+
+def test_a_misspelt_hold_rule_or_twin_channel_fails_at_load():
+    data = raw('hobbs')
+    data['safety']['hold_rules'][0]['max_hold'] = 5
+    with pytest.raises(ProfileError, match=r'hold_rules\[0\]: unknown field'):
+        parse_profile(data, 'hobbs.yaml')
+    data = raw('hobbs')
+    data['twin']['rest'] = {'JawOpn': 0.1}
+    with pytest.raises(ProfileError, match=r"hobbs.yaml.twin.rest: 'JawOpn' is not an ARKit"):
+        parse_profile(data, 'hobbs.yaml')
+
+
+def test_sections_are_typed_and_overrides_are_checked_like_the_profile():
+    hobbs = load_profile('hobbs', NONE)
+    assert (hobbs.driver.type, hobbs.driver.baudrate) == ('dynamixel', 1_000_000)
+    assert hobbs.twin.linkage_angle == 1.25 and hobbs.twin.hysteresis == 0.0
+    with pytest.raises(ProfileError, match=r'hobbs: driver.baudrate: expected an integer'):
+        make_driver(hobbs, {'baudrate': 'fast'})
+    with pytest.raises(ProfileError, match=r'hobbs: driver: unknown field\(s\) \[\'baud\'\]'):
+        make_driver(hobbs, {'baud': 9600})
+    sim = make_driver(hobbs, {'type': 'sim'})             # another driver: from its defaults
+    assert sim.name == 'sim' and sim.config.seed is None

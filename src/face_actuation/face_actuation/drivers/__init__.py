@@ -3,9 +3,10 @@
 A driver follows LeRobot's small robot interface: connect(), read_positions(), write(),
 limp(), disconnect(). Positions cross it normalised 0..1 in the profile's motor order; each
 driver converts to its native units (Maestro quarter-microseconds, Dynamixel ticks, Ameca
-control units) with the profile. The safety layer always sits in front of write().
+control units) with the profile. The safety layer always sits in front of write(). Each takes
+its typed section of the profile (profile.py: MaestroConfig, ...), checked when read.
 """
-from face_actuation.profile import ProfileError, RobotProfile
+from face_actuation.profile import DriverConfig, RobotProfile, driver_with
 
 
 class DriverError(RuntimeError):
@@ -22,26 +23,10 @@ class Driver:
 
     name = 'driver'
 
-    def __init__(self, profile: RobotProfile, options: dict):
+    def __init__(self, profile: RobotProfile, config: DriverConfig):
         self.profile = profile
-        self.options = options
+        self.config = config
         self.errors = 0
-
-    def option_int(self, key: str, default: int, lo: int, hi: int) -> int:
-        """An integer driver option from the profile, checked: a bad one is a ProfileError
-        that names it, not a ValueError from deep inside the driver."""
-        value = self.options.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise ProfileError(f'{self.profile.name}: driver.{key}: expected an integer in '
-                               f'{lo}..{hi}, got {value!r}')
-        return value
-
-    def option_str(self, key: str, default: str) -> str:
-        value = self.options.get(key, default)
-        if not isinstance(value, str) or not value:
-            raise ProfileError(f'{self.profile.name}: driver.{key}: expected a non-empty '
-                               f'string, got {value!r}')
-        return value
 
     def connect(self) -> None:
         """Open the link; motors stay where they are until the first write()."""
@@ -67,24 +52,20 @@ class Driver:
     def disconnect(self) -> None:
         """Close the link."""
 
-    def status(self) -> dict:
-        return {'driver': self.name, 'driver_errors': self.errors}
-
 
 def make_driver(profile: RobotProfile, overrides: dict | None = None) -> Driver:
-    """The driver named in the profile (or in overrides['type'])."""
-    options = {**profile.driver, **(overrides or {})}
-    kind = options.get('type', 'sim')
-    if kind == 'sim':
+    """The driver named in the profile, with overrides of its options (overrides['type']:
+    another driver, from its defaults); a bad option is a ProfileError that names it."""
+    config = driver_with(profile.driver, overrides, f'{profile.name}: driver') \
+        if overrides else profile.driver
+    if config.type == 'sim':
         from face_actuation.drivers.sim import SimDriver
-        return SimDriver(profile, options)
-    if kind == 'maestro':
+        return SimDriver(profile, config)
+    if config.type == 'maestro':
         from face_actuation.drivers.maestro import MaestroDriver
-        return MaestroDriver(profile, options)
-    if kind == 'dynamixel':
+        return MaestroDriver(profile, config)
+    if config.type == 'dynamixel':
         from face_actuation.drivers.dynamixel import DynamixelDriver
-        return DynamixelDriver(profile, options)
-    if kind == 'ameca_zmq':
-        from face_actuation.drivers.ameca import AmecaZmqDriver
-        return AmecaZmqDriver(profile, options)
-    raise ProfileError(f'{profile.name}: unknown driver type {kind!r}')
+        return DynamixelDriver(profile, config)
+    from face_actuation.drivers.ameca import AmecaZmqDriver
+    return AmecaZmqDriver(profile, config)

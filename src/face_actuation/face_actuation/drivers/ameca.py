@@ -4,7 +4,8 @@ External software does not set Ameca's motors: an on-robot Tritium script (see
 face_actuation/tritium/ameca_follower.py) subscribes and applies the demands. Each write
 publishes one multipart message on a PUB socket: one part per X2C control (the 30 controls in
 alphabetical order, the vector order of the X2C dataset), each the value in the control's
-native units as a UTF-8 decimal string. With `parts: 32` the two extra controls follow.
+native units as a UTF-8 decimal string. With `x2c_controls: 32` the two extra controls
+follow.
 
 Who may listen: the socket binds to one address, this computer's address on the robot LAN
 (`bind_address` in the profile's driver section, never every interface unless asked), and
@@ -26,16 +27,16 @@ WILDCARD_HOSTS = ('*', '0.0.0.0', '::', '[::]')
 log = logging.getLogger(__name__)
 
 
-def bind_endpoint(options: dict) -> str:
+def bind_endpoint(config) -> str:
     """The endpoint to bind: `endpoint` as given, else tcp://bind_address:port."""
-    if options.get('endpoint'):
-        return str(options['endpoint'])
-    address = str(options.get('bind_address') or '').strip()
+    if config.endpoint:
+        return config.endpoint
+    address = config.bind_address.strip()
     if not address:
         raise DriverError('ameca_zmq: no bind_address: set the driver\'s bind_address in the '
                           'profile to this computer\'s address on the robot LAN '
                           '(or port:=tcp://ADDRESS:6666)')
-    return f'tcp://{address}:{int(options.get("port", 6666))}'
+    return f'tcp://{address}:{config.port}'
 
 
 def binds_every_interface(endpoint: str) -> bool:
@@ -71,21 +72,21 @@ def check_not_writable_by_others(folder: Path) -> None:
 class AmecaZmqDriver(Driver):
     name = 'ameca_zmq'
 
-    def __init__(self, profile, options):
-        super().__init__(profile, options)
-        self.endpoint = bind_endpoint(options)
-        self.parts = int(options.get('parts', options.get('x2c_controls', 30)))
+    def __init__(self, profile, config):
+        super().__init__(profile, config)
+        self.endpoint = bind_endpoint(config)
+        self.parts = config.x2c_controls
         if not 1 <= self.parts <= profile.num_motors:
-            raise DriverError(f'parts must be 1..{profile.num_motors}')
-        self.server_key = options.get('curve_server_secret_key') or ''
-        clients = options.get('curve_authorized_clients') or (
+            raise DriverError(f'{profile.name}: driver.x2c_controls must be '
+                              f'1..{profile.num_motors} (its motors)')
+        self.server_key = config.curve_server_secret_key
+        clients = config.curve_authorized_clients or (
             Path(self.server_key).expanduser().parent / 'authorized_clients'
             if self.server_key else '')
         self.authorized_clients = Path(clients).expanduser() if clients else None
         self.context = None
         self.authenticator = None
         self.socket = None
-        self.sending = False
 
     def connect(self) -> None:
         if binds_every_interface(self.endpoint):
@@ -104,7 +105,6 @@ class AmecaZmqDriver(Driver):
             self.disconnect()
             raise DriverError(f'cannot bind {self.endpoint}: {exc} (bind_address must be an '
                               'address of this computer)') from None
-        self.sending = True
 
     def _enable_curve(self) -> None:
         """CURVE server with a ZAP handler that admits only the authorized robots' keys."""
@@ -134,7 +134,6 @@ class AmecaZmqDriver(Driver):
 
     def write(self, positions) -> None:
         native = self.profile.to_native(positions)[:self.parts]
-        self.sending = True
         try:
             self.socket.send_multipart([self.format_value(v) for v in native], zmq.NOBLOCK)
         except zmq.Again:
@@ -145,8 +144,7 @@ class AmecaZmqDriver(Driver):
 
     def limp(self) -> None:
         """Ameca's motors are not ours to switch off: stop sending, and the on-robot script
-        eases the face to neutral after 2 s of silence."""
-        self.sending = False
+        eases the face to neutral after 2 s of silence (the node stops calling write())."""
 
     def disconnect(self) -> None:
         if self.socket is not None:
@@ -158,7 +156,3 @@ class AmecaZmqDriver(Driver):
         if self.context is not None:
             self.context.term()
             self.context = None
-
-    def status(self) -> dict:
-        return {**super().status(), 'endpoint': self.endpoint,
-                'curve': bool(self.server_key)}

@@ -31,18 +31,18 @@ def _le32(value: int):
 class DynamixelDriver(Driver):
     name = 'dynamixel'
 
-    def __init__(self, profile, options):
-        super().__init__(profile, options)
+    def __init__(self, profile, config):
+        super().__init__(profile, config)
         if any(m.unit != 'ticks' for m in profile.motors):
             raise DriverError(f'{profile.name}: the Dynamixel driver needs motors in ticks')
         self.ids = [m.channel for m in profile.motors]
         if any(not 0 <= i <= 252 for i in self.ids) or len(set(self.ids)) != len(self.ids):
             raise DriverError(f'{profile.name}: Dynamixel ids must be unique, 0..252')
-        self.port = dxl.PortHandler(self.option_str('port', '/dev/ttyUSB0'))
+        self.port = dxl.PortHandler(config.port)
         self.packet = dxl.PacketHandler(2.0)
-        self.baudrate = self.option_int('baudrate', 1000000, 1, 10_500_000)
-        self.profile_velocity = self.option_int('profile_velocity', 0, 0, 32767)
-        self.profile_acceleration = self.option_int('profile_acceleration', 0, 0, 32767)
+        self.baudrate = config.baudrate
+        self.profile_velocity = config.profile_velocity
+        self.profile_acceleration = config.profile_acceleration
         self._sync_write = dxl.GroupSyncWrite(self.port, self.packet, GOAL_POSITION, 4)
         self._sync_read = dxl.GroupSyncRead(self.port, self.packet, PRESENT_POSITION, 4)
         for dxl_id in self.ids:

@@ -17,14 +17,12 @@ import numpy as np
 import serial
 
 from face_actuation.drivers import Driver, DriverError, UnencodableValue
-from face_actuation.profile import ProfileError
 
 SET_TARGET = 0x84
 SET_SPEED = 0x87
 SET_ACCELERATION = 0x89
 GET_POSITION = 0x90
 GET_ERRORS = 0xA1
-GO_HOME = 0xA2
 SET_MULTIPLE_TARGETS = 0x9F
 POLOLU_START = 0xAA
 TARGET_LIMIT = 1 << 14           # targets are 14-bit quarter-microseconds
@@ -79,26 +77,19 @@ def set_acceleration(channel: int, acceleration: int, device=None) -> bytes:
 class MaestroDriver(Driver):
     name = 'maestro'
 
-    def __init__(self, profile, options):
-        super().__init__(profile, options)
+    def __init__(self, profile, config):
+        super().__init__(profile, config)
         if any(m.unit != 'us' for m in profile.motors):
             raise DriverError(f'{profile.name}: the Maestro driver needs motors in microseconds')
-        self.port_name = self.option_str('port', '/dev/ttyACM0')
-        self.baudrate = self.option_int('baudrate', 115200, 1, 10_000_000)
-        per = self.option_int('channels_per_controller', 24, 1, 24)
-        devices = options.get('device_numbers', [12])
-        if not (isinstance(devices, list) and devices
-                and all(type(d) is int and 0 <= d <= 127 for d in devices)):
-            raise ProfileError(f'{profile.name}: driver.device_numbers: expected a list of '
-                               f'integers 0..127, got {devices!r}')
-        protocol = self.option_str('protocol', 'pololu' if len(devices) > 1 else 'compact')
-        if protocol not in ('pololu', 'compact'):
-            raise ProfileError(f'{profile.name}: driver.protocol: {protocol!r} is not pololu '
-                               f'or compact')
+        self.port_name = config.port
+        self.baudrate = config.baudrate
+        per = config.channels_per_controller
+        devices = config.device_numbers
+        protocol = config.protocol or ('pololu' if len(devices) > 1 else 'compact')
         if protocol == 'compact' and len(devices) > 1:
             raise DriverError('several Maestros on one line need the Pololu protocol')
-        self.speed = self.option_int('speed', 0, 0, TARGET_LIMIT - 1)
-        self.acceleration = self.option_int('acceleration', 0, 0, MAX_ACCELERATION)
+        self.speed = config.speed
+        self.acceleration = config.acceleration
         spans = [m.max - m.min for m in profile.motors]
         self.power_up_speeds = [speed_units(m.max_velocity * span)
                                 for m, span in zip(profile.motors, spans, strict=True)]

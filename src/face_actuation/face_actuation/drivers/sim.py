@@ -6,9 +6,9 @@ from face_actuation.twin import FaceTwin
 class SimDriver(Driver):
     name = 'sim'
 
-    def __init__(self, profile, options):
-        super().__init__(profile, options)
-        self.twin = FaceTwin(profile, seed=options.get('seed'))
+    def __init__(self, profile, config):
+        super().__init__(profile, config)
+        self.twin = FaceTwin(profile, seed=config.seed)
         self._command = self.twin.positions.copy()
         self.torque = True
 
