@@ -83,12 +83,11 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
             raise SystemExit(f'livelink_receiver: {exc}') from None
         self.gate = PacketGate(networks, str(self.get_parameter('device_id').value or ''),
                                self.get_parameter('max_rate_hz').value)
-        for key in ('malformed', 'non_finite', 'stale_frames', 'dropped_frames',
-                    'sender_restarts'):
+        for key in ('malformed', 'non_finite'):
             self.counters[key] = 0
         self.packets = 0                # every datagram read (only the receive thread writes)
         self._next_precheck_log = 0.0
-        self._sequence = FrameSequence()
+        self._sequence = FrameSequence()     # counts stale, dropped frames and restarts
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
@@ -244,21 +243,19 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
                                    'for this session')
             if self.kernel_filter.startswith('on'):
                 self._install_kernel_filter()
-        before = self._sequence.counters.dropped
         verdict = self._sequence.observe(frame.frame_number)
-        with self._lock:
-            self.counters['dropped_frames'] += self._sequence.counters.dropped - before
         if verdict is FrameVerdict.STALE:
-            self._count('stale_frames')
             return
         if verdict is FrameVerdict.RESTART:
-            self._count('sender_restarts')
             self.get_logger().info(f'{frame.device_id}: frame counter restarted')
         self.publish_frame(frame.values, frame.frame_number, frame.subject, frame.device_id,
                            stamp)
 
     def diagnostic_values(self) -> dict:
         values = self.gate.diagnostic_values()
+        sequence = self._sequence.counters
+        values.update(stale_frames=sequence.stale, dropped_frames=sequence.dropped,
+                      sender_restarts=sequence.restarts)
         values['packets'] = self.packets
         values['bind_address'] = f'{self.bind_address}:{self.port}'
         values['kernel_filter'] = self.kernel_filter

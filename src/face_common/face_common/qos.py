@@ -2,8 +2,6 @@
 
 - Live streams (blendshapes, commands, images, traces): best effort, keep last, small depth.
   A late face frame is worth less than the next one; retransmitting it only adds latency.
-- State (active calibration, robot profile, applied limits): reliable + transient local, so a
-  node that starts later still receives the last value.
 Commands that must not be lost (neutral capture, e-stop) are services, not topics.
 """
 from rclpy.qos import (
@@ -40,13 +38,6 @@ RECORD = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=100,
     durability=DurabilityPolicy.VOLATILE,
-)
-
-STATE = QoSProfile(
-    reliability=ReliabilityPolicy.RELIABLE,
-    history=HistoryPolicy.KEEP_LAST,
-    depth=1,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
 
 # /diagnostics follows the ROS convention (reliable, volatile) so rqt_robot_monitor sees it.

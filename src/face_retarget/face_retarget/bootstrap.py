@@ -27,6 +27,7 @@ from face_actuation.twin import FaceTwin
 from face_bag import messages
 from face_bag.export import estimate_delay, read_episodes, static_pairs, windows
 from face_bag.store import BagWriter
+from face_common.arkit import NUM_CHANNELS
 from face_common.atomic import write_atomic
 from face_common.metrics import blendshape_distance, jitter
 from face_retarget.baselines import LinearRetarget
@@ -416,7 +417,7 @@ def _hold_noise(episodes, hold: int) -> np.ndarray:
         for start in range(0, len(e.observed) - hold + 1, hold):
             settled = e.observed[start + hold // 2:start + hold]
             residuals.append(settled - settled.mean(0))
-    return np.concatenate(residuals).std(0) if residuals else np.zeros(61)
+    return np.concatenate(residuals).std(0) if residuals else np.zeros(NUM_CHANNELS)
 
 
 def write_report(report: dict, out: Path) -> dict:
