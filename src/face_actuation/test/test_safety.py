@@ -570,11 +570,9 @@ def test_symmetry_averages_pairs():
 
 
 def test_a_refused_command_names_the_counter_it_added_to():
-    profile = PROFILES['hobbs']
-    n = profile.num_motors
-    safety = SafetyLayer(profile)
-    safety.start_active(profile.neutral)
-    now = 100.0
+    safety = SafetyLayer(PROFILES['hobbs'])
+    safety.start_active(safety.neutral)
+    n, now = safety.n, 100.0
     cases = [(np.zeros(n - 1), now, 'rejected_length'), (np.zeros(n), 0.0, 'zero_stamps'),
              (np.zeros(n), now + 5.0, 'future_stamps'), (np.zeros(n), now - 5.0, 'late_commands'),
              (np.zeros(n), now, ''), (np.zeros(n), now, 'stale_commands')]

@@ -1,5 +1,6 @@
 """Bags written with rosbags: valid rosbag2 (metadata.yaml + mcap), round trip, the same
 bytes rclpy sends, crash recovery and a full disk."""
+import errno
 import signal
 import subprocess
 import sys
@@ -249,3 +250,22 @@ def test_corrupt_closed_bags_are_one_error_line_in_every_cli(tmp_path, capsys):
             assert err.count('\n') == 1 and 'Traceback' not in err, (name, err)
     with pytest.raises(BagError, match='does not decode'):
         list(m.decode() for m in read_messages(bag))
+
+
+def test_a_recovery_that_fails_for_another_reason_than_space_says_so(tmp_path, monkeypatch):
+    """Before: every write failure of face-bag-recover read 'it needs about N MB free ...
+    free some space', an input/output error included."""
+    from face_bag import store
+    path = tmp_path / 'bag'
+    mcap = unclosed_bag(path, count=50)
+    before = mcap.read_bytes()
+
+    def broken_medium(*_):
+        raise OSError(errno.EIO, 'Input/output error')
+    monkeypatch.setattr(store.Writer, 'write', broken_medium)
+    with pytest.raises(BagError) as caught:
+        recover(path)
+    message = str(caught.value)
+    assert 'Input/output error' in message and 'free' not in message
+    assert f'fix the cause, then run face-bag-recover {path} again' in message
+    assert mcap.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ['bag']

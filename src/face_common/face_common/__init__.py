@@ -1,2 +1,7 @@
-"""Shared, ROS-light pieces of the face shadowing stack: ARKit channel tables, QoS profiles,
-rolling statistics and the launch runner for machines without ros2cli."""
+"""Shared pieces of the face shadowing stack.
+
+Pure (no ROS; src/face_common/test/test_ros_free.py imports them with ROS hidden): arkit
+(channel names and counts), frames (a Blendshapes message as 61 values), stats, latency,
+metrics, pacing, atomic, paths, realtime, render (OpenCV drawing).
+ROS glue, for nodes only: messages (building rclpy messages), node, qos; and the launch
+runner for machines without ros2cli."""

@@ -6,46 +6,43 @@ from pathlib import Path
 import pytest
 
 from face_common.atomic import write_atomic
-from face_common.pacing import paced
+from face_common.pacing import MAX_SLEEP_S, paced
 from face_common.paths import share_path, user_data_dir
 
 
-class FakeClock:
-    """Time that moves only when the scheduler sleeps (or a consumer is slow)."""
+def simulated_time(start: float = 50.0):
+    """(clock, sleep, now): time that moves only when the scheduler sleeps on it or a test
+    moves now[0] (a slow consumer)."""
+    now = [start]
 
-    def __init__(self):
-        self.now = 50.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        assert 0 < seconds <= 0.05            # short sleeps: a stop request is seen soon
-        self.now += seconds
+    def sleep(seconds):
+        assert 0 < seconds <= MAX_SLEEP_S          # short sleeps: a stop request is seen soon
+        now[0] += seconds
+    return (lambda: now[0]), sleep, now
 
 
 def test_items_come_out_at_their_offsets_divided_by_the_rate():
-    clock = FakeClock()
+    clock, sleep, _ = simulated_time()
     out = [(i, clock() - 50.0) for i, _ in paced([10.0, 10.1, 10.4], 2.0, clock=clock,
-                                                   sleep=clock.sleep)]
+                                                   sleep=sleep)]
     assert [(i, round(t, 9)) for i, t in out] == [(0, 0.0), (1, 0.05), (2, 0.2)]
 
 
 def test_a_slow_consumer_does_not_push_the_schedule_back():
-    clock = FakeClock()
+    clock, sleep, now = simulated_time()
     lateness = []
-    for _, late in paced([0.0, 0.1, 0.2, 0.3], clock=clock, sleep=clock.sleep):
+    for _, late in paced([0.0, 0.1, 0.2, 0.3], clock=clock, sleep=sleep):
         lateness.append(round(late, 9))
-        clock.now += 0.15                    # each item takes longer than the spacing
+        now[0] += 0.15                       # each item takes longer than the spacing
     # absolute schedule: item k is due at 0.1 k; handed out at 0.15 k
     assert lateness == [0.0, 0.05, 0.1, 0.15]
 
 
 def test_a_stop_request_ends_the_schedule_and_a_bad_rate_is_refused():
-    clock = FakeClock()
+    clock, sleep, _ = simulated_time()
     seen = []
     for i, _ in paced([0.0, 1.0, 2.0], running=lambda: len(seen) < 2, clock=clock,
-                      sleep=clock.sleep):
+                      sleep=sleep):
         seen.append(i)
     assert seen == [0, 1]
     with pytest.raises(ValueError):
