@@ -179,7 +179,7 @@ def test_a_stalled_or_stopped_loop_is_an_error_and_services_do_not_claim_success
 
     died = []
 
-    def broken_update(now, dt):
+    def broken_update(dt):
         died.append(time.time())
         raise RuntimeError('safety layer bug')
     monkeypatch.setattr(node.safety, 'update', broken_update)
