@@ -22,8 +22,12 @@ class Driver:
     """Base class; subclasses talk to one kind of hardware."""
 
     name = 'driver'
+    unit = ''                    # the motor unit the hardware speaks ('' = any)
 
     def __init__(self, profile: RobotProfile, config: DriverConfig):
+        if self.unit and any(m.unit != self.unit for m in profile.motors):
+            raise DriverError(f'{profile.name}: the {self.name} driver needs every motor in '
+                              f'{self.unit} (the profile\'s unit)')
         self.profile = profile
         self.config = config
         self.errors = 0

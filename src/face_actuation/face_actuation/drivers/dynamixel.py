@@ -30,11 +30,10 @@ def _le32(value: int):
 
 class DynamixelDriver(Driver):
     name = 'dynamixel'
+    unit = 'ticks'
 
     def __init__(self, profile, config):
         super().__init__(profile, config)
-        if any(m.unit != 'ticks' for m in profile.motors):
-            raise DriverError(f'{profile.name}: the Dynamixel driver needs motors in ticks')
         self.ids = [m.channel for m in profile.motors]
         if any(not 0 <= i <= 252 for i in self.ids) or len(set(self.ids)) != len(self.ids):
             raise DriverError(f'{profile.name}: Dynamixel ids must be unique, 0..252')

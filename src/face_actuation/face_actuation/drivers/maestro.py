@@ -76,11 +76,10 @@ def set_acceleration(channel: int, acceleration: int, device=None) -> bytes:
 
 class MaestroDriver(Driver):
     name = 'maestro'
+    unit = 'us'
 
     def __init__(self, profile, config):
         super().__init__(profile, config)
-        if any(m.unit != 'us' for m in profile.motors):
-            raise DriverError(f'{profile.name}: the Maestro driver needs motors in microseconds')
         self.port_name = config.port
         self.baudrate = config.baudrate
         per = config.channels_per_controller
