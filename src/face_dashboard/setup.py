@@ -23,6 +23,7 @@ setup(
     entry_points={
         'console_scripts': [
             'dashboard = face_dashboard.dashboard_node:main',
+            'foxglove_bridge = face_dashboard.foxglove_bridge_node:main',
             'latency_monitor = face_dashboard.latency_monitor_node:main',
         ],
     },
