@@ -3,8 +3,9 @@ face topics, the bridge in its own process, and a client speaking the Foxglove W
 protocol's documented ops (serverInfo, advertise, subscribe, binary message data) over the
 `websockets` library: no maintained Python client of the protocol exists on PyPI. The pinned
 foxglove-sdk (0.30) negotiates the subprotocol `foxglove.sdk.v1`, the successor of
-`foxglove.websocket.v1` (which it refuses with HTTP 400), as the current Foxglove app does. The client decodes each message with the schema the server
-advertised, through mcap-ros2-support's CDR decoder, as the Foxglove app would."""
+`foxglove.websocket.v1` (which it refuses with HTTP 400), as the current Foxglove app does.
+The client decodes each message with the schema the server advertised, through
+mcap-ros2-support's CDR decoder, as the Foxglove app would."""
 import asyncio
 import json
 import socket
