@@ -12,7 +12,6 @@ from pathlib import Path
 import re
 
 from diagnostic_msgs.msg import DiagnosticArray
-import pytest
 from rclpy.serialization import serialize_message
 import yaml
 
