@@ -13,6 +13,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/config', glob('config/*.yaml')),
         ('share/' + package_name + '/web', glob('web/*')),
+        ('share/' + package_name + '/foxglove', glob('foxglove/*.json')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
