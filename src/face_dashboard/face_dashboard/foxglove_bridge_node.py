@@ -27,6 +27,11 @@ SERVED_TOPICS = {
     '/face/latency/frames': 'face_msgs/msg/LatencyTrace',
     '/diagnostics': 'diagnostic_msgs/msg/DiagnosticArray',
 }
+PARAMETERS = (
+    ('host', '127.0.0.1', 'Address the WebSocket server listens on (0.0.0.0: every interface).'),
+    ('port', 8765, 'WebSocket port (0: any free port, logged).'),
+    ('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.'),
+)
 HEARS_EVERY_PUBLISHER = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT,
                                    history=HistoryPolicy.KEEP_LAST, depth=10,
                                    durability=DurabilityPolicy.VOLATILE)
@@ -48,12 +53,8 @@ class FoxgloveBridgeNode(Node):
 
     def __init__(self):
         super().__init__('foxglove_bridge')
-        self.declare_parameter('host', '127.0.0.1', ParameterDescriptor(
-            description='Address the WebSocket server listens on (0.0.0.0: every interface).'))
-        self.declare_parameter('port', 8765, ParameterDescriptor(
-            description='WebSocket port (0: any free port, logged).'))
-        self.declare_parameter('diagnostics_period_s', 1.0, ParameterDescriptor(
-            description='Period of /diagnostics messages.'))
+        for name, default, description in PARAMETERS:
+            self.declare_parameter(name, default, ParameterDescriptor(description=description))
         self.server = foxglove.start_server(
             name='face shadowing', host=self.get_parameter('host').value,
             port=int(self.get_parameter('port').value))
