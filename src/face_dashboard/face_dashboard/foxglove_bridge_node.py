@@ -55,9 +55,11 @@ class FoxgloveBridgeNode(Node):
         super().__init__('foxglove_bridge')
         for name, default, description in PARAMETERS:
             self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        self.server = foxglove.start_server(
-            name='face shadowing', host=self.get_parameter('host').value,
-            port=int(self.get_parameter('port').value))
+        host, port = self.get_parameter('host').value, self.get_parameter('port').value
+        try:
+            self.server = foxglove.start_server(name='face shadowing', host=host, port=port)
+        except (RuntimeError, OverflowError, TypeError) as exc:   # port taken, bad address
+            raise SystemExit(f'foxglove_bridge: cannot serve on {host}:{port}: {exc}') from None
         self.url = f'ws://{self.get_parameter("host").value}:{self.server.port}'
         self.forwarded = dict.fromkeys(SERVED_TOPICS, 0)
         for topic, msgtype in SERVED_TOPICS.items():

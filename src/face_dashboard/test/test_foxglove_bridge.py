@@ -112,3 +112,15 @@ def test_a_foxglove_client_receives_the_live_topics_decoded(ros_node, node_proce
     assert wait_until(lambda: any(s.name == 'face_dashboard: foxglove'
                                   for a in diagnostics.snapshot() for s in a.status), 10)
     assert bridge.alive
+
+
+def test_a_port_already_taken_is_one_clear_line(node_process):
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        bridge = node_process('face_dashboard', 'foxglove_bridge',
+                              params={'port': taken.getsockname()[1]})
+        assert bridge.proc.wait(30) == 1
+    output = bridge.output().strip()
+    assert output.startswith('foxglove_bridge: cannot serve on 127.0.0.1:')
+    assert 'Address already in use' in output and 'Traceback' not in output
