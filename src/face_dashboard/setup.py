@@ -13,6 +13,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/config', glob('config/*.yaml')),
         ('share/' + package_name + '/web', glob('web/*')),
+        ('share/' + package_name + '/foxglove', glob('foxglove/*.json')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
@@ -23,6 +24,7 @@ setup(
     entry_points={
         'console_scripts': [
             'dashboard = face_dashboard.dashboard_node:main',
+            'foxglove_bridge = face_dashboard.foxglove_bridge_node:main',
             'latency_monitor = face_dashboard.latency_monitor_node:main',
         ],
     },
