@@ -24,6 +24,7 @@ setup(
         'console_scripts': [
             'dashboard = face_dashboard.dashboard_node:main',
             'latency_monitor = face_dashboard.latency_monitor_node:main',
+            'face-demo = face_dashboard.demo:main',
         ],
     },
 )

@@ -35,10 +35,10 @@ class PlayerNode(Node):
                         'subscriber (0: start at once).'))
         self.declare_parameter('restamp', True, ParameterDescriptor(
             description='Shift header stamps to replay time (live-looking frames).'))
-        topics = [t for t in self.get_parameter('topics').value if t] or None
+        wanted = [t for t in self.get_parameter('topics').value if t] or None
         path = self.get_parameter('bag').value
         try:
-            self.messages = load(path, topics, self.get_parameter('start_s').value)
+            self.messages = load(path, wanted, self.get_parameter('start_s').value)
         except (BagError, OSError) as exc:
             raise SystemExit(f'player: cannot play {path!r}: {exc}') from None
         self.restamp = bool(self.get_parameter('restamp').value)
