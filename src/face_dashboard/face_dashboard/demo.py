@@ -56,7 +56,8 @@ class UsageError(DemoError):
 
 @dataclass
 class Robot:
-    name: str            # profile name: also the namespace with two robots
+    profile: str         # as given: a bundled robot's name or a profile YAML
+    name: str            # the profile's name: also the namespace with two robots
     model: str
     out: Path            # bag/, summary, video
     dashboard_port: int
@@ -108,10 +109,10 @@ def checked(args) -> list:
     profiles = []
     for name in names:
         try:
-            profiles.append(load_profile(name).name)
+            profiles.append((name, load_profile(name).name))
         except ProfileError as exc:
             raise UsageError(str(exc)) from None
-    if len(set(profiles)) != len(profiles):
+    if len({name for _, name in profiles}) != len(profiles):
         raise UsageError(f'--robot names the same robot twice: {args.robot!r}')
     if args.input == 'udp' and not args.allow:
         raise UsageError('--input udp listens on the network: give the phone\'s address with '
@@ -187,11 +188,12 @@ def launch_arguments(args, robots: list, out: Path, start: float) -> tuple:
     if len(robots) == 1:
         robot, = robots
         return {
-            **common, 'robot': robot.name, 'model': robot.model,
+            **common, 'robot': robot.profile, 'model': robot.model,
             'dashboard_port': robot.dashboard_port, 'bag': robot.out / 'bag'}
     pair = {}
     for suffix, robot in zip('ab', robots, strict=True):
-        pair.update({f'robot_{suffix}': robot.name, f'model_{suffix}': robot.model,
+        pair.update({f'robot_{suffix}': robot.profile, f'namespace_{suffix}': robot.name,
+                     f'model_{suffix}': robot.model,
                      f'dashboard_port_{suffix}': robot.dashboard_port,
                      f'bag_{suffix}': robot.out / 'bag'})
     return {**common, **pair}
@@ -339,14 +341,14 @@ def run(args) -> int:
     robots_models = checked(args)
     out = output_dir(args.out)
     robots, taken = [], set()
-    for name, model in robots_models:
+    for (profile, name), model in robots_models:
         folder = out if len(robots_models) == 1 else out / name
         if (folder / 'bag').exists():
             raise UsageError(f'{folder / "bag"} exists; choose another --out')
         folder.mkdir(parents=True, exist_ok=True)
         port = free_port(args.dashboard_port + len(robots), taken)
         taken.add(port)
-        robots.append(Robot(name, model, folder, port))
+        robots.append(Robot(profile, name, model, folder, port))
     path = launch_file(len(robots))
     from face_retarget.recipe import TRAIN_END_S
     start = args.start if args.start is not None else (
