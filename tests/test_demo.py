@@ -109,11 +109,13 @@ def test_two_robots_shadow_one_face_in_their_own_namespaces(tmp_path):
     lines = run.stdout.splitlines()
     assert lines[0].startswith('demo: dashboard (hobbs) at http://127.0.0.1:')
     assert lines[1].startswith('demo: dashboard (ameca) at http://127.0.0.1:')
-    assert lines[0].split(':')[3] != lines[1].split(':')[3]        # one port each
-    for robot in ('hobbs', 'ameca'):
+    ports = [line.split(':')[3].split('/')[0] for line in lines[:2]]
+    assert ports[0] != ports[1]                                    # one dashboard each
+    for robot, port in zip(('hobbs', 'ameca'), ports, strict=True):
         check_session(out / robot, robot)
-        # Each robot's nodes in its namespace, logged apart; each dashboard on its own port.
+        # Each robot's nodes in its namespace, logged apart; each dashboard on its port.
         assert 'robot "' + robot in (out / 'logs' / f'{robot}.actuation.log').read_text()
+        assert f'127.0.0.1:{port}/' in (out / 'logs' / f'{robot}.dashboard.log').read_text()
         assert (out / robot / 'monitor.log').read_text().count('end-to-end (ms):') >= 1
     assert face_processes() - before == set(), 'processes left behind'
 

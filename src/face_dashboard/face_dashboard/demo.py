@@ -346,7 +346,8 @@ def run(args) -> int:
         if (folder / 'bag').exists():
             raise UsageError(f'{folder / "bag"} exists; choose another --out')
         folder.mkdir(parents=True, exist_ok=True)
-        port = free_port(args.dashboard_port + len(robots), taken)
+        port = free_port(args.dashboard_port + len(robots) if args.dashboard_port else 0,
+                         taken)
         taken.add(port)
         robots.append(Robot(profile, name, model, folder, port))
     path = launch_file(len(robots))
