@@ -31,25 +31,21 @@ class Service:
     purpose: str
 
 
-HUMAN_BLENDSHAPES = Topic('face/human/blendshapes', 'face_msgs/msg/Blendshapes', 'LIVE_STREAM',
+BLENDSHAPES, CONTROL_VALUES, TRACE = ('face_msgs/msg/Blendshapes', 'face_msgs/msg/ControlValues',
+                                      'face_msgs/msg/LatencyTrace')
+# One line a topic: name, type, the publishers' QoS, what it carries.
+HUMAN_BLENDSHAPES = Topic('face/human/blendshapes', BLENDSHAPES, 'LIVE_STREAM',
                           "the performer's face, calibrated (receiver or take player)")
-COMMAND = Topic('face/command', 'face_msgs/msg/ControlValues', 'LIVE_STREAM',
-                'motor commands from the retarget model, stamped with the human frame')
-ROBOT_APPLIED = Topic('face/robot/applied', 'face_msgs/msg/ControlValues', 'LIVE_STREAM',
-                      'what the safety layer let through to the driver')
-ROBOT_BLENDSHAPES = Topic('face/robot/blendshapes', 'face_msgs/msg/Blendshapes', 'LIVE_STREAM',
-                          "the robot's face as its twin (or a camera) reads it")
-ROBOT_IMAGE = Topic('face/robot/image', 'sensor_msgs/msg/Image', 'LIVE_STREAM',
-                    "the twin's rendered face")
-LATENCY = Topic('face/latency', 'face_msgs/msg/LatencyTrace', 'TRACE',
-                "each node's per-frame stage timings")
-LATENCY_FRAMES = Topic('face/latency/frames', 'face_msgs/msg/LatencyTrace', 'TRACE',
-                       "every frame's joined trace with end-to-end latency (latency monitor)")
+COMMAND = Topic('face/command', CONTROL_VALUES, 'LIVE_STREAM', 'retarget model -> motors')
+ROBOT_APPLIED = Topic('face/robot/applied', CONTROL_VALUES, 'LIVE_STREAM', 'what safety passed')
+ROBOT_BLENDSHAPES = Topic('face/robot/blendshapes', BLENDSHAPES, 'LIVE_STREAM', "the twin's face")
+ROBOT_IMAGE = Topic('face/robot/image', 'sensor_msgs/msg/Image', 'LIVE_STREAM', 'twin rendering')
+LATENCY = Topic('face/latency', TRACE, 'TRACE', "each node's per-frame stage timings")
+LATENCY_FRAMES = Topic('face/latency/frames', TRACE, 'TRACE', 'joined traces, with end-to-end')
 LATENCY_SUMMARY = Topic('face/latency/summary', 'face_msgs/msg/LatencySummary', 'DIAGNOSTICS',
-                        'per-stage percentiles and histograms over the sliding window, '
-                        'once a second (latency monitor)')
+                        'per-stage percentiles and histograms, once a second')
 DIAGNOSTICS = Topic('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', 'DIAGNOSTICS',
-                    "every node's health, human-readable key/values for rqt")
+                    "every node's health, key/values for rqt")
 
 TOPICS = (HUMAN_BLENDSHAPES, COMMAND, ROBOT_APPLIED, ROBOT_BLENDSHAPES, ROBOT_IMAGE, LATENCY,
           LATENCY_FRAMES, LATENCY_SUMMARY, DIAGNOSTICS)
