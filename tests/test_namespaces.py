@@ -79,3 +79,43 @@ def test_shadow_pair_runs_one_input_and_two_pipelines_apart():
         assert '/face/latency' in pipeline['recorder'].params['topics']
     ports = {spec.params['port'] for spec in specs if spec.name == 'dashboard'}
     assert len(ports) == 2
+
+
+@pytest.mark.ros
+def test_a_namespaced_recorder_and_player_keep_names_relative(ros_node, node_process, tmp_path):
+    """Recorded under /left, the bag says /face/command (export reads it like any bag);
+    played under /right, it comes back on /right/face/command."""
+    import time
+
+    import numpy as np
+
+    from conftest import wait_until
+    from face_bag.store import bag_info
+    from face_common import qos
+    from face_common.messages import control_values_msg
+    from face_msgs.msg import ControlValues
+
+    recorder = node_process('face_bag', 'recorder', namespace='/left', params={
+        'output': str(tmp_path / 'bag'), 'topics': "['face/command']"})
+    command = ros_node.node.create_publisher(ControlValues, '/left/face/command',
+                                             qos.LIVE_STREAM)
+    root = ros_node.node.create_publisher(ControlValues, '/face/command', qos.LIVE_STREAM)
+    assert wait_until(lambda: command.get_subscription_count() > 0, 15), recorder.output()
+    time.sleep(0.3)
+    for i in range(40):
+        stamp = ros_node.node.get_clock().now().to_msg()
+        command.publish(control_values_msg([i / 40], ['m'], stamp, robot='left', source='t'))
+        root.publish(control_values_msg([0.0], ['other'], stamp, robot='root', source='t'))
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert recorder.stop() == 0
+    topics_in_bag = bag_info(tmp_path / 'bag')['topics']
+    assert list(topics_in_bag) == [topics.COMMAND.bag_name]
+    assert 35 <= topics_in_bag[topics.COMMAND.bag_name]['count'] <= 40   # not the root's
+
+    replayed = ros_node.subscribe(ControlValues, '/right/face/command')
+    player = node_process('face_bag', 'player', namespace='/right', params={
+        'bag': str(tmp_path / 'bag'), 'wait_for_subscribers_s': 10.0, 'restamp': False})
+    assert wait_until(lambda: len(replayed.snapshot()) >= 30, 15), player.output()
+    assert {msg.robot_id for msg in replayed.snapshot()} == {'left'}
+    assert np.all(np.diff([msg.values[0] for msg in replayed.snapshot()]) > 0)

@@ -339,6 +339,7 @@ def report(robot: Robot) -> None:
 
 def run(args) -> int:
     robots_models = checked(args)
+    path = launch_file(len(robots_models))
     out = output_dir(args.out)
     robots, taken = [], set()
     for (profile, name), model in robots_models:
@@ -350,7 +351,6 @@ def run(args) -> int:
                          taken)
         taken.add(port)
         robots.append(Robot(profile, name, model, folder, port))
-    path = launch_file(len(robots))
     from face_retarget.recipe import TRAIN_END_S
     start = args.start if args.start is not None else (
         TRAIN_END_S if not args.take and args.input != 'udp' else 0.0)
