@@ -36,9 +36,9 @@ import threading
 import time
 
 from face_actuation.profile import ProfileError, load_profile
+from face_dashboard.dashboard_node import TOKEN_ENV
 
 LAUNCH_DIR = Path('launch')        # the checkout's launch files (make demo runs at its root)
-TOKEN_ENV = 'FACE_DASHBOARD_TOKEN'
 STANDIN_DELAY_S = 6.0              # every node is up (PyTorch loads in ~3 s) before frame one
 EXITED = '[face-launch] '
 POLL_S = 0.1
@@ -285,15 +285,14 @@ def monitors(robots: list, duration: float, tty: bool) -> list:
                         '-r', 'face/human/blendshapes:=/face/human/blendshapes']
         if index == 0 and tty:
             started.append(subprocess.Popen(command))
-            continue
-        with open(robot.out / 'monitor.log', 'w') as log:
-            if index:
-                started.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
-                continue
+        elif index == 0:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        threading.Thread(target=_tee, args=(process.stdout, robot.out / 'monitor.log'),
-                         daemon=True).start()
-        started.append(process)
+            threading.Thread(target=_tee, args=(process.stdout, robot.out / 'monitor.log'),
+                             daemon=True).start()
+            started.append(process)
+        else:
+            with open(robot.out / 'monitor.log', 'w') as log:
+                started.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
     return started
 
 
