@@ -74,6 +74,8 @@ def test_shadow_pair_runs_one_input_and_two_pipelines_apart():
                                  'recorder'}
         for spec in pipeline.values():
             assert ('face/human/blendshapes', '/face/human/blendshapes') in spec.remaps
+        assert ('face/human/capture_neutral', '/face/human/capture_neutral') in \
+            pipeline['dashboard'].remaps
         assert pipeline['actuation'].params['robot'] == robot
         assert '/face/latency' in pipeline['latency_monitor'].params['trace_topics']
         assert '/face/latency' in pipeline['recorder'].params['topics']
