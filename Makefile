@@ -7,7 +7,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	bash scripts/demo.sh $(ARGS)
+	bash -c '. scripts/env.sh && face-demo $(ARGS)'
 
 test: setup
 	bash scripts/setup_browser.sh

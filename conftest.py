@@ -32,9 +32,10 @@ def free_port(kind=socket.SOCK_DGRAM) -> int:
 class NodeProcess:
     """A package executable in its own process (as `ros2 run` would start it)."""
 
-    def __init__(self, package, executable, params=None, args=(), name=None, log_dir=None):
+    def __init__(self, package, executable, params=None, args=(), name=None, log_dir=None,
+                 namespace=''):
         from face_common.launch_runner import NodeSpec, find_executable
-        spec = NodeSpec(package, executable, name or executable, args=list(args),
+        spec = NodeSpec(package, executable, name or executable, namespace, args=list(args),
                         params={k: _param(v) for k, v in (params or {}).items()})
         self.spec = spec
         log_dir = Path(log_dir or ARTIFACTS / 'node-logs')

@@ -65,7 +65,7 @@ def bench_udp_baseline(frames: int, hz: float):
 def bench_node_hop(frames: int, hz: float):
     import rclpy
 
-    from face_common import qos
+    from face_common import qos, topics
     from face_common.launch_runner import NodeSpec, find_executable
     from face_msgs.msg import Blendshapes
 
@@ -87,7 +87,8 @@ def bench_node_hop(frames: int, hz: float):
         if t0 is not None:
             latencies.append((time.perf_counter_ns() - t0) / 1e6)
         arrived.set()
-    node.create_subscription(Blendshapes, '/face/human/blendshapes', on_frame, qos.LIVE_STREAM)
+    node.create_subscription(Blendshapes, topics.HUMAN_BLENDSHAPES.name, on_frame,
+                             qos.of(topics.HUMAN_BLENDSHAPES))
     spinner = threading.Thread(target=rclpy.spin, args=(node,), daemon=True)
     spinner.start()
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 from face_capture.livelink import pack_packet
 from face_capture.sender_gate import attach_kernel_filter
+from face_common import topics
 from face_common.arkit import NUM_CHANNELS
 
 
@@ -109,10 +110,10 @@ class Probe:
         self.diagnostics = {}
         # deep, so a frame the bench process is late to read counts as late, not as lost
         deep = QoSProfile(depth=1000, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.node.create_subscription(Blendshapes, '/face/human/blendshapes', self._on_frame,
+        self.node.create_subscription(Blendshapes, topics.HUMAN_BLENDSHAPES.name, self._on_frame,
                                       deep)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
-                                      qos.DIAGNOSTICS)
+        self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS.name,
+                                      self._on_diagnostics, qos.DIAGNOSTICS)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
 

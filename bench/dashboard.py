@@ -100,7 +100,7 @@ def main():
 
     import rclpy
 
-    from face_common import qos
+    from face_common import qos, topics
     from face_msgs.msg import LatencyTrace
 
     udp = free_port(socket.SOCK_DGRAM)
@@ -119,7 +119,7 @@ def main():
     rclpy.init()
     node = rclpy.create_node('bench_dashboard_probe')
     samples = []
-    node.create_subscription(LatencyTrace, '/face/latency/frames',
+    node.create_subscription(LatencyTrace, topics.LATENCY_FRAMES.name,
                              lambda m: samples.append(m.end_to_end_ms), qos.TRACE)
     threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
     without, with_open, cpu, browser_cpu = [], [], [], []

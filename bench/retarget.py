@@ -52,7 +52,7 @@ def bench_node(robot: str, frames: np.ndarray, seconds: float, hz: float) -> Non
     import rclpy
     from rclpy.time import Time
 
-    from face_common import qos
+    from face_common import qos, topics
     from face_common.launch_runner import NodeSpec, find_executable
     from face_common.messages import blendshapes_msg
     from face_msgs.msg import Blendshapes, ControlValues
@@ -65,11 +65,12 @@ def bench_node(robot: str, frames: np.ndarray, seconds: float, hz: float) -> Non
     rclpy.init()
     node = rclpy.create_node('bench_retarget_probe')
     latencies, received = [], []
-    node.create_subscription(ControlValues, '/face/command', lambda m: (
+    node.create_subscription(ControlValues, topics.COMMAND.name, lambda m: (
         received.append(m.header.stamp),
         latencies.append((node.get_clock().now() - Time.from_msg(m.header.stamp)).nanoseconds
                          / 1e6)), qos.LIVE_STREAM)
-    pub = node.create_publisher(Blendshapes, '/face/human/blendshapes', qos.LIVE_STREAM)
+    pub = node.create_publisher(Blendshapes, topics.HUMAN_BLENDSHAPES.name,
+                               qos.of(topics.HUMAN_BLENDSHAPES))
     threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
     try:
         deadline = time.monotonic() + 30

@@ -392,13 +392,15 @@ def _unclosed_bag() -> bytes:
 
     from face_bag import messages
     from face_bag.store import BagWriter
+    from face_common import topics
     with tempfile.TemporaryDirectory() as directory:
         writer = BagWriter(Path(directory) / 'bag', flush_period_s=0.0)
         for i in range(4):
-            writer.write_message('/face/human/blendshapes', messages.BLENDSHAPES, i * 1000,
+            writer.write_message(topics.HUMAN_BLENDSHAPES.bag_name, messages.BLENDSHAPES,
+                                 i * 1000,
                                  messages.blendshapes(np.full(61, 0.5), i, source='f',
                                                       frame_number=i))
-            writer.write_message('/face/command', messages.CONTROL_VALUES, i * 1000 + 5,
+            writer.write_message(topics.COMMAND.bag_name, messages.CONTROL_VALUES, i * 1000 + 5,
                                  messages.control_values([0.5, 0.25], ['a', 'b'], i,
                                                          robot='r', source='f'))
         writer._writer.storage.bio.close()             # killed: no footer, no metadata.yaml

@@ -1,17 +1,23 @@
-"""`make demo`, headless and short: the whole product on its defaults (stand-in iPhone ->
-receiver with neutral calibration -> ExFace -> safety -> Micheal's twin, with recorder,
-latency monitor and dashboard) leaves a video, a summary and a bag, and no process behind."""
+"""`make demo` (face-demo), headless and short: the whole product on its defaults (stand-in
+iPhone -> receiver with neutral calibration -> ExFace -> safety -> Micheal's twin, with
+recorder, latency monitor and dashboard) leaves a video, a summary and a bag, and no process
+behind; two robots shadow one face in two namespaced pipelines, a report each; a wrong
+argument or a node that dies ends the demo at once with one line and a non-zero status."""
 import json
 import math
 from pathlib import Path
+import socket
 import subprocess
+import time
 
 import cv2
 import numpy as np
 import pytest
 
 from conftest import free_port
-from face_bag.store import bag_info
+from face_actuation.profile import load_profile
+from face_bag.store import bag_info, read_messages
+from face_common import topics
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.ros
@@ -32,20 +38,13 @@ def face_processes() -> set:
     return found
 
 
-def test_demo_runs_headless_and_leaves_its_outputs(tmp_path):
-    before = face_processes()
-    out = tmp_path / 'demo'
-    run = subprocess.run(['bash', 'scripts/demo.sh', '--duration', '12', '--out', str(out),
-                          '--port', str(free_port()), '--dashboard-port', '0'],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    lines = run.stdout.splitlines()
-    assert lines[0].startswith('demo: dashboard at http://127.0.0.1:')
-    token = lines[0].split('/?token=')[1]        # the dashboard ran with the printed token
-    assert len(token) >= 32 and token in (out / 'logs' / 'dashboard.log').read_text()
-    assert any(line.startswith('end-to-end (ms):') for line in lines)      # terminal summary
-    assert any(line.startswith('safety: mode') for line in lines)
+def demo(*args, timeout=300):
+    return subprocess.run(['face-demo', *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
 
+
+def check_session(out: Path, robot: str) -> dict:
+    """A session folder's summary, video and bag as a user would check them."""
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['human_frames'] > 200 and 25 < summary['human_rate_hz'] < 35
     assert 0 < summary['blendshape_distance'] < 0.05
@@ -74,7 +73,83 @@ def test_demo_runs_headless_and_leaves_its_outputs(tmp_path):
     assert np.abs(shots[1] - shots[2]).mean() > 0.3
 
     info = bag_info(out / 'bag')
-    for topic in ('/face/human/blendshapes', '/face/command', '/face/robot/applied',
-                  '/face/robot/blendshapes', '/face/latency'):
-        assert info['topics'][topic]['count'] > 100, topic
+    for topic in topics.RECORDED:
+        assert info['topics'][topic.bag_name]['count'] > 100, topic
+    # This robot's commands only: its own motors, about one per human frame (a second
+    # pipeline's commands on the same topic would double them).
+    commands = [m.decode() for m in read_messages(out / 'bag', {topics.COMMAND.bag_name})]
+    assert {tuple(c.motor_names) for c in commands} == {tuple(load_profile(robot).motor_names)}
+    assert len(commands) <= 1.05 * summary['human_frames']
+    return summary
+
+
+def test_demo_runs_headless_and_leaves_its_outputs(tmp_path):
+    before = face_processes()
+    out = tmp_path / 'demo'
+    run = demo('--duration', '12', '--out', str(out), '--port', str(free_port()),
+               '--dashboard-port', '0')
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith('demo: dashboard at http://127.0.0.1:')
+    token = lines[0].split('/?token=')[1]        # the dashboard ran with the printed token
+    assert len(token) >= 32 and token in (out / 'logs' / 'dashboard.log').read_text()
+    assert any(line.startswith('end-to-end (ms):') for line in lines)      # terminal summary
+    assert any(line.startswith('safety: mode') for line in lines)
+    assert 'end-to-end (ms):' in (out / 'monitor.log').read_text()
+    check_session(out, 'micheal')
+    assert face_processes() - before == set(), 'processes left behind'
+
+
+def test_two_robots_shadow_one_face_in_their_own_namespaces(tmp_path):
+    before = face_processes()
+    out = tmp_path / 'pair'
+    run = demo('--robot', 'hobbs,ameca', '--model', 'exface,mlp', '--duration', '12',
+               '--out', str(out), '--port', str(free_port()), '--dashboard-port', '0')
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith('demo: dashboard (hobbs) at http://127.0.0.1:')
+    assert lines[1].startswith('demo: dashboard (ameca) at http://127.0.0.1:')
+    ports = [line.split(':')[3].split('/')[0] for line in lines[:2]]
+    assert ports[0] != ports[1]                                    # one dashboard each
+    for robot, port in zip(('hobbs', 'ameca'), ports, strict=True):
+        check_session(out / robot, robot)
+        # Each robot's nodes in its namespace, logged apart; each dashboard on its port.
+        assert 'robot "' + robot in (out / 'logs' / f'{robot}.actuation.log').read_text()
+        assert f'127.0.0.1:{port}/' in (out / 'logs' / f'{robot}.dashboard.log').read_text()
+        assert (out / robot / 'monitor.log').read_text().count('end-to-end (ms):') >= 1
+    assert face_processes() - before == set(), 'processes left behind'
+
+
+@pytest.mark.parametrize('args, error', [
+    (['--robot', 'nosuch'], "no robot profile named 'nosuch'"),
+    (['--model', 'nosuch'], "unknown model 'nosuch'"),
+    (['--robot', 'hobbs,hobbs'], 'the same robot twice'),
+    (['--robot', 'hobbs,ameca', '--model', 'mlp,mlp,mlp'], 'one model or one per robot'),
+    (['--input', 'udp'], '--allow'),
+])
+def test_a_wrong_argument_fails_at_once_with_one_line(tmp_path, args, error):
+    started = time.monotonic()
+    run = demo(*args, '--out', str(tmp_path / 'demo'), timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.count('\n') == 1 and error in run.stderr, run.stderr
+    assert run.stderr.startswith('demo: ')
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / 'demo' / 'bag').exists()
+
+
+def test_a_node_that_dies_ends_the_demo_with_its_error(tmp_path):
+    """The UDP port is taken: the receiver cannot listen and exits; the demo says so and
+    stops every node, instead of running on to a report of an unmoving robot."""
+    before = face_processes()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(('127.0.0.1', 0))
+        started = time.monotonic()
+        run = demo('--duration', '60', '--out', str(tmp_path / 'demo'),
+                   '--port', str(taken.getsockname()[1]), '--dashboard-port', '0')
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    assert run.stderr.count('\n') == 1, run.stderr
+    assert run.stderr.startswith('demo: node livelink_receiver died (exit code')
+    assert 'cannot listen on 127.0.0.1' in run.stderr
+    assert time.monotonic() - started < 45               # not the 60 s asked for
+    assert not (tmp_path / 'demo' / 'summary.json').exists()
     assert face_processes() - before == set(), 'processes left behind'

@@ -13,7 +13,7 @@ import pytest
 from std_srvs.srv import Trigger
 
 from conftest import free_port, wait_until
-from face_common import qos
+from face_common import qos, topics
 from face_common.node import OK, WARN
 
 pytestmark = pytest.mark.ros
@@ -41,7 +41,7 @@ def number(values, key):
 
 
 def test_every_node_reports_levels_keys_and_values(ros_node, node_process, tmp_path):
-    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    diagnostics = ros_node.subscribe(DiagnosticArray, topics.DIAGNOSTICS.name, qos.DIAGNOSTICS)
     port = free_port()
     node_process('face_capture', 'livelink_receiver',
                  params={'port': port, 'calibration_dir': str(tmp_path), **FAST})
@@ -57,9 +57,9 @@ def test_every_node_reports_levels_keys_and_values(ros_node, node_process, tmp_p
     # Before any input: the input-driven nodes say so with WARN.
     _, message, _ = wait_level(diagnostics, 'face_capture: livelink_receiver', WARN)
     assert 'no face frames' in message
-    _, message, _ = wait_level(diagnostics, 'face_retarget: retarget', WARN)
+    _, message, _ = wait_level(diagnostics, topics.STATUS_RETARGET, WARN)
     assert 'no human frames' in message
-    _, message, _ = wait_level(diagnostics, 'face_dashboard: latency', WARN)
+    _, message, _ = wait_level(diagnostics, topics.STATUS_LATENCY, WARN)
     assert 'no complete frame traces' in message
 
     sender = subprocess.Popen([sys.executable, '-m', 'face_capture.send_take', '--port',
@@ -77,15 +77,15 @@ def test_every_node_reports_levels_keys_and_values(ros_node, node_process, tmp_p
         assert 0 <= number(values, 'latency_ms_mean') <= number(values, 'latency_ms_p99')
         assert int(values['malformed']) == 0
 
-        _, message, values = wait_level(diagnostics, 'face_retarget: retarget', OK)
+        _, message, values = wait_level(diagnostics, topics.STATUS_RETARGET, OK)
         assert values['model'] == 'linear' and values['robot'] == 'hobbs'
         assert int(values['published']) > 0 and int(values['bad_frames']) == 0
         assert number(values, 'compute_ms_p99') >= 0
         assert values['scheduling'] == 'normal scheduling'
 
-        assert wait_until(lambda: latest(diagnostics, 'face_actuation: actuation')[2]
+        assert wait_until(lambda: latest(diagnostics, topics.STATUS_ACTUATION)[2]
                           .get('mode') == 'active', 20)
-        level, _, values = latest(diagnostics, 'face_actuation: actuation')
+        level, _, values = latest(diagnostics, topics.STATUS_ACTUATION)
         assert level == OK
         for key in ('control_rate_hz', 'command_rate_hz', 'loop_ms_p99', 'command_age_ms_p99',
                     'overruns', 'driver_errors', 'watchdog_trips'):
@@ -95,26 +95,28 @@ def test_every_node_reports_levels_keys_and_values(ros_node, node_process, tmp_p
         assert values['scheduling'] == 'SCHED_FIFO 5' or (
             values['scheduling'].startswith('normal scheduling: SCHED_FIFO 5 not permitted'))
 
-        _, message, values = wait_level(diagnostics, 'face_dashboard: latency', OK)
+        _, message, values = wait_level(diagnostics, topics.STATUS_LATENCY, OK)
         assert 'end-to-end p99' in message
         for stage in ('end-to-end', 'inference', 'receive/decode', 'safety+driver write',
                       'transmission retarget->actuation'):
             assert number(values, f'{stage} p99 (ms)') >= 0, stage
         assert number(values, 'end-to-end p99 (ms)') > number(values, 'inference p99 (ms)')
 
-        _, message, values = wait_level(diagnostics, 'face_dashboard: dashboard', OK)
+        _, message, values = wait_level(diagnostics, topics.STATUS_DASHBOARD, OK)
         assert values['url'].startswith('http://127.0.0.1:') and values['pages'] == '0'
 
-        wait_level(diagnostics, 'face_bag: recorder', OK)
-        for topic in ('/face/human/blendshapes', '/face/command', '/face/latency'):
-            assert wait_until(lambda t=topic: int(latest(diagnostics, 'face_bag: recorder')[2]
+        wait_level(diagnostics, topics.STATUS_RECORDER, OK)
+        for topic in (t.bag_name for t in (topics.HUMAN_BLENDSHAPES, topics.COMMAND,
+                                           topics.LATENCY)):
+            assert wait_until(lambda t=topic: int(latest(diagnostics, topics.STATUS_RECORDER)[2]
                                                   .get(f'count {t}', 0)) > 0, 10), topic
-        _, _, values = latest(diagnostics, 'face_bag: recorder')
+        _, _, values = latest(diagnostics, topics.STATUS_RECORDER)
         assert int(values['messages']) > 0 and int(values['write_errors']) == 0
 
         # E-stop: the actuation node says so with WARN.
-        assert ros_node.call(Trigger, '/face/actuation/estop', Trigger.Request()).success
-        _, message, values = wait_level(diagnostics, 'face_actuation: actuation', WARN)
+        estop = topics.actuation_service('estop').name
+        assert ros_node.call(Trigger, estop, Trigger.Request()).success
+        _, message, values = wait_level(diagnostics, topics.STATUS_ACTUATION, WARN)
         assert values['mode'] == 'estop'
     finally:
         sender.terminate()
@@ -125,7 +127,7 @@ def test_every_node_reports_levels_keys_and_values(ros_node, node_process, tmp_p
 
 
 def test_take_player_reports(ros_node, node_process, tmp_path):
-    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    diagnostics = ros_node.subscribe(DiagnosticArray, topics.DIAGNOSTICS.name, qos.DIAGNOSTICS)
     node_process('face_capture', 'take_player',
                  params={'calibration_dir': str(tmp_path), **FAST})
     _, message, values = wait_level(diagnostics, 'face_capture: take_player', OK)

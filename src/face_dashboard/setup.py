@@ -26,6 +26,7 @@ setup(
             'dashboard = face_dashboard.dashboard_node:main',
             'foxglove_bridge = face_dashboard.foxglove_bridge_node:main',
             'latency_monitor = face_dashboard.latency_monitor_node:main',
+            'face-demo = face_dashboard.demo:main',
         ],
     },
 )

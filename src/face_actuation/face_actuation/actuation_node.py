@@ -33,7 +33,7 @@ from face_actuation.drivers import DriverError, UnencodableValue, make_driver
 from face_actuation.estop_store import EstopStore
 from face_actuation.profile import ProfileError, load_profile
 from face_actuation.safety import MIN_TICK_PERIODS, Mode, SafetyLayer
-from face_common import qos
+from face_common import qos, topics
 from face_common.latency import QUEUE, SAFETY_DRIVER
 from face_common.messages import blendshapes_msg, control_values_msg, image_msg, latency_msg
 from face_common.node import (
@@ -167,24 +167,26 @@ class ActuationNode(Node):
             f'{self.profile.safety.power_up_s:.1f} s')
         self._restore_estop()
 
-        self.trace_pub = self.create_publisher(LatencyTrace, '/face/latency', qos.TRACE)
-        self.applied_pub = self.create_publisher(ControlValues, '/face/robot/applied',
-                                                 qos.LIVE_STREAM)
+        self.trace_pub = self.create_publisher(LatencyTrace, topics.LATENCY.name,
+                                               qos.of(topics.LATENCY))
+        self.applied_pub = self.create_publisher(ControlValues, topics.ROBOT_APPLIED.name,
+                                                 qos.of(topics.ROBOT_APPLIED))
         self.twin = getattr(self.driver, 'twin', None)
         if self.twin is not None:
-            self.robot_pub = self.create_publisher(Blendshapes, '/face/robot/blendshapes',
-                                                   qos.LIVE_STREAM)
-            self.image_pub = self.create_publisher(Image, '/face/robot/image', qos.LIVE_STREAM)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+            self.robot_pub = self.create_publisher(Blendshapes, topics.ROBOT_BLENDSHAPES.name,
+                                                   qos.of(topics.ROBOT_BLENDSHAPES))
+            self.image_pub = self.create_publisher(Image, topics.ROBOT_IMAGE.name,
+                                                   qos.of(topics.ROBOT_IMAGE))
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                      qos.DIAGNOSTICS)
-        self.create_subscription(ControlValues, '/face/command', self._on_command_if_driving,
-                                 qos.LIVE_STREAM)
+        self.create_subscription(ControlValues, topics.COMMAND.name, self._on_command_if_driving,
+                                 qos.of(topics.COMMAND))
         # (name, callback, whether it may act while the motors cannot be commanded)
         for name, callback, while_down in (
                 ('estop', self._on_estop, True), ('reset', self._on_reset, False),
                 ('resume', self._on_resume, False), ('enable', self._on_enable, False),
                 ('go_to_neutral', self._on_neutral, True)):
-            self.create_service(Trigger, f'/face/actuation/{name}',
+            self.create_service(Trigger, topics.actuation_service(name).name,
                                 self._honest(callback, while_down))
         self.create_timer(g('diagnostics_period_s').value, self._publish_diagnostics)
         self._twin_hz = max(g('twin_rate_hz').value, 1e-3)
@@ -599,7 +601,7 @@ class ActuationNode(Node):
                   'command_age_ms_p99': f'{self.command_latency_ms.summary().p99:.2f}',
                   'scheduling': self.scheduling, **counters,
                   **{f'driver_errors.{kind}': n for kind, n in self.driver_error_types.items()}}
-        publish_status(self, self.diagnostics_pub, 'face_actuation: actuation',
+        publish_status(self, self.diagnostics_pub, topics.STATUS_ACTUATION,
                        f'{self.profile.name}/{self.driver.name}', level, message, values)
 
     def destroy_node(self):

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from face_bag.store import read_messages
+from face_common import topics
 from face_common.arkit import BLENDSHAPE_NAMES, NUM_BLENDSHAPES, NUM_CHANNELS
 from face_common.frames import blendshapes_to_array
 
-HUMAN, COMMAND, APPLIED, ROBOT = ('/face/human/blendshapes', '/face/command',
-                                  '/face/robot/applied', '/face/robot/blendshapes')
+HUMAN, COMMAND, APPLIED, ROBOT = (topic.bag_name for topic in (
+    topics.HUMAN_BLENDSHAPES, topics.COMMAND, topics.ROBOT_APPLIED, topics.ROBOT_BLENDSHAPES))
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Player node: replays a bag onto its topics with the original timing (rate factor, loop,
 start offset), publishing the recorded bytes unchanged (header stamps included) on the
 project's QoS. With restamp, each header stamp becomes the replay time less the latency the
-message had when recorded, so the nodes downstream see fresh frames (they drop stale ones)."""
+message had when recorded, so the nodes downstream see fresh frames (they drop stale ones).
+Each bag topic is published relative to the player's namespace (see the recorder)."""
 from dataclasses import replace
 import threading
 import time
@@ -12,8 +13,8 @@ from rclpy.node import Node
 
 from face_bag.play import load, play
 from face_bag.recorder_node import ros_message_class
-from face_bag.store import BagError, serialize
-from face_common import qos
+from face_bag.store import FACE_TOPICS, BagError, serialize
+from face_common import qos, topics
 from face_common.node import OK, WARN, publish_status, run_node, start_publishing_thread
 
 
@@ -35,10 +36,10 @@ class PlayerNode(Node):
                         'subscriber (0: start at once).'))
         self.declare_parameter('restamp', True, ParameterDescriptor(
             description='Shift header stamps to replay time (live-looking frames).'))
-        topics = [t for t in self.get_parameter('topics').value if t] or None
+        wanted = [t for t in self.get_parameter('topics').value if t] or None
         path = self.get_parameter('bag').value
         try:
-            self.messages = load(path, topics, self.get_parameter('start_s').value)
+            self.messages = load(path, wanted, self.get_parameter('start_s').value)
         except (BagError, OSError) as exc:
             raise SystemExit(f'player: cannot play {path!r}: {exc}') from None
         self.restamp = bool(self.get_parameter('restamp').value)
@@ -46,10 +47,10 @@ class PlayerNode(Node):
         for message in self.messages:
             if message.topic not in self.publishers_:
                 self.publishers_[message.topic] = self.create_publisher(
-                    ros_message_class(message.msgtype), message.topic,
-                    qos.LIVE_STREAM if message.topic.startswith('/face/') else 10)
+                    ros_message_class(message.msgtype), message.topic.lstrip('/'),
+                    qos.LIVE_STREAM if message.topic in FACE_TOPICS else 10)
         self.counters = {'published': 0, 'loops': 0, 'messages_in_bag': len(self.messages)}
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                      qos.DIAGNOSTICS)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f'playing {len(self.messages)} messages of {path} on '
@@ -81,7 +82,7 @@ class PlayerNode(Node):
     def _play(self) -> None:
         deadline = time.monotonic() + float(self.get_parameter('wait_for_subscribers_s').value)
         while self._running and time.monotonic() < deadline and not all(
-                self.count_subscribers(topic) for topic in self.publishers_):
+                publisher.get_subscription_count() for publisher in self.publishers_.values()):
             time.sleep(0.05)
         if self.get_parameter('wait_for_subscribers_s').value > 0:
             time.sleep(0.3)         # discovery is two-sided: let the subscriber's side match
@@ -94,7 +95,7 @@ class PlayerNode(Node):
         level, message = (OK, 'finished') if self.finished.is_set() else (OK, 'playing')
         if not self.messages:
             level, message = WARN, 'nothing to play'
-        publish_status(self, self.diagnostics_pub, 'face_bag: player',
+        publish_status(self, self.diagnostics_pub, topics.STATUS_PLAYER,
                        self.get_parameter('bag').value, level, message, self.counters)
 
     def destroy_node(self):

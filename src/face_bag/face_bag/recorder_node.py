@@ -5,6 +5,10 @@ their receive time as the bag's log time; each message keeps the human frame's s
 header, so export can align input, command and response. Topic types come from the graph,
 as `ros2 bag record` finds them. A write failure (disk full) stops the recording with an
 ERROR in /diagnostics and a log line; what was written stays readable (face-bag-recover).
+Topics are named relative to the recorder's namespace, and the bag stores them that way
+(/hobbs/face/command, recorded under /hobbs, is /face/command in the bag), so a namespaced
+pipeline's bag exports and replays like any other; a topic outside the namespace keeps its
+full name.
 """
 from datetime import datetime
 import importlib
@@ -15,7 +19,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from face_bag.store import FACE_TOPICS, BagError, BagWriter, typestore
-from face_common import qos
+from face_common import qos, topics
 from face_common.node import ERROR, OK, WARN, publish_status, run_node
 
 
@@ -31,8 +35,10 @@ class RecorderNode(Node):
         super().__init__('recorder')
         self.declare_parameter('output', '', ParameterDescriptor(
             description='Bag folder to create; empty = bags/face_<date-time>.'))
-        self.declare_parameter('topics', list(FACE_TOPICS), ParameterDescriptor(
-            description='Topics to record (types are found on the graph).'))
+        self.declare_parameter('topics', [topic.name for topic in topics.RECORDED],
+                               ParameterDescriptor(
+            description='Topics to record, relative to this namespace (types are found on '
+                        'the graph).'))
         self.declare_parameter('flush_period_s', 1.0, ParameterDescriptor(
             description='Chunks reach the disk at least this often: what a crash can lose.'))
         self.declare_parameter('diagnostics_period_s', 1.0, ParameterDescriptor(
@@ -44,10 +50,11 @@ class RecorderNode(Node):
         except (BagError, OSError) as exc:
             raise SystemExit(f'recorder: {exc}') from None
         self.wanted = list(self.get_parameter('topics').value)
-        self.counts = {topic: 0 for topic in self.wanted}
+        self.bag_names = {topic: self._bag_name(topic) for topic in self.wanted}
+        self.counts = dict.fromkeys(self.bag_names.values(), 0)
         self.counters = {'messages': 0, 'write_errors': 0, 'unknown_types': 0}
         self._subscribed = {}
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                      qos.DIAGNOSTICS)
         self._discover()
         self.create_timer(0.5, self._discover)
@@ -56,6 +63,12 @@ class RecorderNode(Node):
                           self._publish_diagnostics)
         self.get_logger().info(f'recording {", ".join(self.wanted)} into {self.writer.path}')
 
+    def _bag_name(self, topic: str) -> str:
+        """The topic's name in the bag: its full name less this node's namespace."""
+        full = self.resolve_topic_name(topic)
+        namespace = self.get_namespace().rstrip('/')
+        return full[len(namespace):] if namespace and full.startswith(namespace + '/') else full
+
     def _discover(self) -> None:
         """Subscribe to each wanted topic once its type is known (graph, else the face
         defaults)."""
@@ -63,7 +76,9 @@ class RecorderNode(Node):
         for topic in self.wanted:
             if topic in self._subscribed:
                 continue
-            types = on_graph.get(topic) or ([FACE_TOPICS[topic]] if topic in FACE_TOPICS else [])
+            name = self.bag_names[topic]
+            types = on_graph.get(self.resolve_topic_name(topic)) or \
+                ([FACE_TOPICS[name]] if name in FACE_TOPICS else [])
             if not types:
                 continue
             msgtype = types[0]
@@ -77,8 +92,8 @@ class RecorderNode(Node):
             # publishers too.
             self._subscribed[topic] = self.create_subscription(
                 ros_message_class(msgtype), topic,
-                lambda data, t=topic, m=msgtype: self._on_message(t, m, data),
-                qos.RECORD if topic.startswith('/face/') else 10, raw=True)
+                lambda data, t=name, m=msgtype: self._on_message(t, m, data),
+                qos.RECORD if name in FACE_TOPICS else 10, raw=True)
 
     def _on_message(self, topic: str, msgtype: str, data: bytes) -> None:
         if self.writer.failed:
@@ -108,7 +123,7 @@ class RecorderNode(Node):
             level, message = OK, f'recording into {self.writer.path}'
         values = {'bag': str(self.writer.path), 'bytes': self.writer.bytes, **self.counters,
                   **{f'count {topic}': n for topic, n in self.counts.items()}}
-        publish_status(self, self.diagnostics_pub, 'face_bag: recorder', str(self.writer.path),
+        publish_status(self, self.diagnostics_pub, topics.STATUS_RECORDER, str(self.writer.path),
                        level, message, values)
 
     def destroy_node(self):

@@ -16,13 +16,14 @@ import numpy as np
 
 from face_bag.export import Episode, estimate_delay
 from face_bag.store import read_messages
+from face_common import topics
 from face_common.arkit import NUM_BLENDSHAPES, NUM_CHANNELS
 from face_common.frames import blendshapes_to_array
 from face_common.latency import LatencySummary, Stage, TraceJoiner
 from face_common.metrics import blendshape_distance, jitter
 
-HUMAN, COMMAND, ROBOT, LATENCY = ('/face/human/blendshapes', '/face/command',
-                                  '/face/robot/blendshapes', '/face/latency')
+HUMAN, COMMAND, ROBOT, LATENCY = (topic.bag_name for topic in (
+    topics.HUMAN_BLENDSHAPES, topics.COMMAND, topics.ROBOT_BLENDSHAPES, topics.LATENCY))
 
 
 def _stamp(msg) -> int:

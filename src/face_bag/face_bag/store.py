@@ -21,18 +21,15 @@ import time
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from face_common import topics
 from face_common.paths import share_path
 
-FACE_MSGS = ('Blendshapes', 'ControlValues', 'StageTiming', 'LatencyTrace')
+FACE_MSGS = ('Blendshapes', 'ControlValues', 'StageTiming', 'LatencyTrace', 'LatencyStage',
+             'LatencySummary')
 
-# The topics of the pipeline and their types (what `ros2 bag record` would discover).
-FACE_TOPICS = {
-    '/face/human/blendshapes': 'face_msgs/msg/Blendshapes',
-    '/face/command': 'face_msgs/msg/ControlValues',
-    '/face/robot/applied': 'face_msgs/msg/ControlValues',
-    '/face/robot/blendshapes': 'face_msgs/msg/Blendshapes',
-    '/face/latency': 'face_msgs/msg/LatencyTrace',
-}
+# The topics of a session bag and their types (what `ros2 bag record` would discover), under
+# their names in the bag (relative to the recorder's namespace, see face_common.topics).
+FACE_TOPICS = {topic.bag_name: topic.msgtype for topic in topics.RECORDED}
 
 
 class BagError(Exception):

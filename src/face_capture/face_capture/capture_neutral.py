@@ -8,6 +8,7 @@ import sys
 
 from face_capture.calibration import CalibrationError, ProfileStore, neutral_from_frames
 from face_capture.takes import TakeFormatError, read_take
+from face_common import topics
 
 TAKE_NEUTRAL_FRAMES = 30            # the first second of a take
 
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
     rclpy.init()
     node = rclpy.create_node('capture_neutral_cli')
     try:
-        client = node.create_client(CaptureNeutral, '/face/human/capture_neutral')
+        client = node.create_client(CaptureNeutral, topics.CAPTURE_NEUTRAL.name)
         if not client.wait_for_service(timeout_sec=args.timeout):
             print('face-capture-neutral: no capture node is running', file=sys.stderr)
             return 2

@@ -1,11 +1,12 @@
 """Terminal monitor: the human face stream and, when a robot runs, what its face shows.
 
 Rate, frame-number gaps (frames this monitor missed, or the sender lost; the session
-report from the bag tells which) and latency of /face/human/blendshapes; the robot's
-/face/robot/blendshapes rate and end-to-end latency (from the human frame's capture stamp
-to the robot's reading); the per-stage latency percentiles (latency_monitor) and the safety
-layer's interventions (actuation node), both from /diagnostics; and a few channels as bars,
-human above robot.
+report from the bag tells which) and latency of face/human/blendshapes; the robot's
+face/robot/blendshapes rate and end-to-end latency (from the human frame's capture stamp
+to the robot's reading); the per-stage latency percentiles (latency_monitor's summary) and
+the safety layer's interventions (the actuation node's /diagnostics); and a few channels as
+bars, human above robot. Names are relative: `face-monitor --ros-args -r __ns:=/hobbs` watches
+the pipeline in /hobbs (its human input remapped as the launch file does).
 What `make demo` shows in the terminal. On a TTY it redraws in place; otherwise it prints a
 summary every 5 seconds (logs, CI).
 """
@@ -20,10 +21,10 @@ from rclpy.node import Node
 from rclpy.time import Time
 
 from face_capture.sequence import FrameSequence
-from face_capture.source_node import BLENDSHAPES_TOPIC
-from face_common import qos
+from face_common import qos, topics
+from face_common.latency import END_TO_END
 from face_common.stats import RateMeter, SlidingWindow
-from face_msgs.msg import Blendshapes
+from face_msgs.msg import Blendshapes, LatencySummary
 
 SHOWN = ('JawOpen', 'EyeBlinkLeft', 'EyeBlinkRight', 'MouthSmileLeft', 'MouthSmileRight',
          'BrowInnerUp', 'MouthFunnel', 'CheekPuff')
@@ -55,31 +56,37 @@ class BlendshapeMonitor(Node):
         self.robot_last = None
         self.robot_rate = RateMeter()
         self.robot_latency_ms = SlidingWindow(300)
-        self.create_subscription(Blendshapes, BLENDSHAPES_TOPIC, self._on_frame, qos.LIVE_STREAM)
-        self.create_subscription(Blendshapes, '/face/robot/blendshapes', self._on_robot,
-                                 qos.LIVE_STREAM)
-        self.statuses = {}
-        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+        self.create_subscription(Blendshapes, topics.HUMAN_BLENDSHAPES.name, self._on_frame,
+                                 qos.of(topics.HUMAN_BLENDSHAPES))
+        self.create_subscription(Blendshapes, topics.ROBOT_BLENDSHAPES.name, self._on_robot,
+                                 qos.of(topics.ROBOT_BLENDSHAPES))
+        self.latency = None
+        self.create_subscription(LatencySummary, topics.LATENCY_SUMMARY.name, self._on_latency,
+                                 qos.of(topics.LATENCY_SUMMARY))
+        self.actuation_status = topics.namespaced_status(self.get_namespace(),
+                                                         topics.STATUS_ACTUATION)
+        self.safety = {}
+        self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS.name, self._on_diagnostics,
                                  qos.DIAGNOSTICS)
+
+    def _on_latency(self, msg: LatencySummary) -> None:
+        self.latency = {stage.name: stage for stage in msg.stages}
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.name in ('face_dashboard: latency', 'face_actuation: actuation'):
-                self.statuses[status.name] = {kv.key: kv.value for kv in status.values}
+            if status.name == self.actuation_status:
+                self.safety = {kv.key: kv.value for kv in status.values}
 
     def pipeline_lines(self) -> list:
         """Latency percentiles per stage and the safety layer's interventions."""
         lines = []
-        latency = self.statuses.get('face_dashboard: latency', {})
-        if 'end-to-end p99 (ms)' in latency:
-            stages = [k[:-len(' p99 (ms)')] for k in latency if k.endswith(' p99 (ms)')]
+        total = (self.latency or {}).get(END_TO_END)
+        if total is not None:
             lines.append('latency (ms, p99): ' + '  '.join(
-                f'{stage} {float(latency[f"{stage} p99 (ms)"]):.1f}' for stage in stages))
-            lines.append(f'end-to-end (ms): mean {float(latency["end-to-end mean (ms)"]):.1f}  '
-                         f'p95 {float(latency["end-to-end p95 (ms)"]):.1f}  '
-                         f'p99 {float(latency["end-to-end p99 (ms)"]):.1f}  '
-                         f'max {float(latency["end-to-end max (ms)"]):.1f}')
-        safety = self.statuses.get('face_actuation: actuation', {})
+                f'{name} {stage.p99_ms:.1f}' for name, stage in self.latency.items()))
+            lines.append(f'end-to-end (ms): mean {total.mean_ms:.1f}  p95 {total.p95_ms:.1f}  '
+                         f'p99 {total.p99_ms:.1f}  max {total.max_ms:.1f}')
+        safety = self.safety
         if safety:
             lines.append(f'safety: mode {safety.get("mode")}  ' + '  '.join(
                 f'{key.replace("_", " ")} {safety[key]}' for key in SAFETY_KEYS if key in safety))
@@ -109,7 +116,8 @@ class BlendshapeMonitor(Node):
         lat = self.latency_ms.summary()
         counters = self.sequence.counters
         lines = [
-            f'/face/human/blendshapes  rate {self.rate.rate(time.monotonic()):5.1f} Hz  '
+            f'{self.resolve_topic_name(topics.HUMAN_BLENDSHAPES.name)}  '
+            f'rate {self.rate.rate(time.monotonic()):5.1f} Hz  '
             f'frames {self.frames}  gaps here {counters.dropped}  stale {counters.stale}  '
             f'no-face {self.no_face}',
             f'latency from capture stamp (ms): mean {ms(lat.mean)}  p99 {ms(lat.p99)}  '
@@ -158,7 +166,7 @@ def main(argv=None):
                              'start while none has come); 0 = until Ctrl-C')
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv[:argv.index('--ros-args')] if '--ros-args' in argv else argv)
-    rclpy.init()
+    rclpy.init(args=['face-monitor', *argv])
     node = BlendshapeMonitor()
     tty = sys.stdout.isatty()
     start = last_draw = time.monotonic()

@@ -19,7 +19,7 @@ from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from face_capture.calibration import CalibrationError, NeutralCapture, ProfileStore, check_name
-from face_common import qos
+from face_common import qos, topics
 from face_common.arkit import NUM_BLENDSHAPES
 from face_common.latency import DECODE, PREPROCESS
 from face_common.messages import blendshapes_msg, latency_msg
@@ -28,7 +28,6 @@ from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, LatencyTrace
 from face_msgs.srv import CaptureNeutral, SelectCalibration
 
-BLENDSHAPES_TOPIC = '/face/human/blendshapes'
 DEFAULT_CALIBRATION_DIR = '~/.local/share/face_shadowing/calibration'
 # One worker may wait in a neutral capture while the other serves the timer and services.
 EXECUTOR_THREADS = 2
@@ -73,16 +72,18 @@ class BlendshapeSourceNode(Node):
             self.get_logger().error(f'active calibration profile unusable, running raw: {exc}')
         self._log_profile()
 
-        self.publisher = self.create_publisher(Blendshapes, BLENDSHAPES_TOPIC, qos.LIVE_STREAM)
-        self.trace_pub = self.create_publisher(LatencyTrace, '/face/latency', qos.TRACE)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self.publisher = self.create_publisher(Blendshapes, topics.HUMAN_BLENDSHAPES.name,
+                                               qos.of(topics.HUMAN_BLENDSHAPES))
+        self.trace_pub = self.create_publisher(LatencyTrace, topics.LATENCY.name,
+                                               qos.of(topics.LATENCY))
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                      qos.DIAGNOSTICS)
         # Reentrant: a second request while one collects is answered (refused) at once.
-        self.create_service(CaptureNeutral, '/face/human/capture_neutral', self._on_capture,
+        self.create_service(CaptureNeutral, topics.CAPTURE_NEUTRAL.name, self._on_capture,
                             callback_group=ReentrantCallbackGroup())
-        self.create_service(SelectCalibration, '/face/human/select_calibration',
+        self.create_service(SelectCalibration, topics.SELECT_CALIBRATION.name,
                             self._on_select)
-        self.create_service(Trigger, '/face/human/reset_calibration', self._on_reset)
+        self.create_service(Trigger, topics.RESET_CALIBRATION.name, self._on_reset)
         self.create_timer(self.get_parameter('diagnostics_period_s').value,
                           self._publish_diagnostics)
         self.scheduling = apply_realtime_priority(self)

@@ -3,7 +3,8 @@
 The project's launch files are standard launch_ros YAML files: on a ROS 2 install,
 `ros2 launch launch/<file>.launch.yaml` runs them. PyPI carries no `launch`/`launch_ros`, so
 this runner interprets the subset of the format the project uses (arg, let, node, include,
-if/unless, param files and values, remaps, args) the way launch_ros does: one process per
+group with push_ros_namespace and set_remap, if/unless, param files and values, remaps, args)
+the way launch_ros does: one process per
 node, `--ros-args -r __node:=NAME --params-file FILE -p NAME:=VALUE`. Anything outside that
 subset is an error, never silently skipped, so the two worlds cannot drift apart.
 """
@@ -53,6 +54,12 @@ class NodeSpec:
     @property
     def fqn(self) -> str:
         return (self.namespace.rstrip('/') + '/' + self.name) if self.namespace else '/' + self.name
+
+    @property
+    def label(self) -> str:
+        """How the runner names the process (its output's prefix, its log DIR/LABEL.log):
+        the name, with its namespace when it has one (two pipelines' nodes stay apart)."""
+        return self.fqn.lstrip('/')
 
     def command(self, executable_path: str) -> list:
         cmd = [executable_path, *self.args, '--ros-args', '-r', f'__node:={self.name}']
@@ -220,7 +227,22 @@ def _yaml_scalar(value) -> str:
     return str(value)
 
 
-def load_launch_file(path, arguments: dict | None = None, _includes: tuple = ()) -> list:
+@dataclass(frozen=True)
+class _Scope:
+    """What a group pushes onto the nodes inside it (and inside the files it includes)."""
+
+    namespace: str = ''
+    remaps: tuple = ()
+
+    def pushed(self, namespace: str) -> '_Scope':
+        """launch_ros PushROSNamespace: a relative namespace nests, an absolute one replaces."""
+        if namespace.startswith('/'):
+            return _Scope(namespace.rstrip('/'), self.remaps)
+        return _Scope(f'{self.namespace}/{namespace.strip("/")}', self.remaps)
+
+
+def load_launch_file(path, arguments: dict | None = None, _includes: tuple = (),
+                     _scope: _Scope = _Scope()) -> list:
     """Resolve a YAML launch file into the NodeSpecs it starts, given name:=value arguments."""
     path = Path(path).resolve()
     if path in _includes or len(_includes) >= MAX_INCLUDE_DEPTH:
@@ -232,10 +254,19 @@ def load_launch_file(path, arguments: dict | None = None, _includes: tuple = ())
         raise LaunchFileError(f'cannot read {path}: {exc}') from None
     if not isinstance(document, dict) or not isinstance(document.get('launch'), list):
         raise LaunchFileError(f'{path.name}: top level must be "launch:" with a list')
-    context = _Context(path, {})
     given = dict(arguments or {})
+    nodes = _load_entries(_Context(path, {}), document['launch'], given, _includes, _scope)
+    if given:
+        raise LaunchFileError(f'{path.name}: unknown launch argument(s) {sorted(given)}')
+    return nodes
+
+
+def _load_entries(context: _Context, items: list, given: dict, _includes: tuple,
+                  scope: _Scope) -> list:
+    """The NodeSpecs of a list of entries (a file's launch: list, or a group's)."""
+    path = context.file
     nodes = []
-    for item in document['launch']:
+    for item in items:
         if not isinstance(item, dict) or len(item) != 1:
             raise LaunchFileError(f'{path.name}: each entry must be one tag, got {item!r:.80}')
         (tag, entry), = item.items()
@@ -255,7 +286,7 @@ def load_launch_file(path, arguments: dict | None = None, _includes: tuple = ())
             _check_keys(path, tag, entry, {'pkg', 'exec', 'name', 'namespace', 'param', 'remap',
                                            'args', 'output', 'on_exit', 'if', 'unless'})
             if context.condition(entry, tag):
-                nodes.append(_node(context, entry))
+                nodes.append(_node(context, entry, scope))
         elif tag == 'include':
             _check_keys(path, tag, entry, {'file', 'arg', 'if', 'unless'})
             if context.condition(entry, tag):
@@ -265,15 +296,26 @@ def load_launch_file(path, arguments: dict | None = None, _includes: tuple = ())
                     child_args[context.text(argument, 'name', 'include arg')] = \
                         context.text(argument, 'value', 'include arg')
                 nodes.extend(load_launch_file(context.text(entry, 'file', tag), child_args,
-                                              (*_includes, path)))
+                                              (*_includes, path), scope))
+        elif tag == 'group':
+            # launch_ros YAML: `- group: [entries]`; scoped, as launch's default is.
+            if not isinstance(entry, list):
+                raise context.error(f'<group> must be a list of entries, got {entry!r:.80}')
+            nodes.extend(_load_entries(_Context(path, dict(context.variables)), entry, given,
+                                       _includes, scope))
+        elif tag in ('push_ros_namespace', 'push-ros-namespace'):
+            _check_keys(path, tag, entry, {'namespace'})
+            scope = scope.pushed(context.text(entry, 'namespace', tag))
+        elif tag == 'set_remap':
+            _check_keys(path, tag, entry, {'from', 'to'})
+            scope = _Scope(scope.namespace, (*scope.remaps, (
+                context.text(entry, 'from', tag), context.text(entry, 'to', tag))))
         else:
             raise LaunchFileError(f'{path.name}: tag <{tag}> not supported by face-launch')
-    if given:
-        raise LaunchFileError(f'{path.name}: unknown launch argument(s) {sorted(given)}')
     return nodes
 
 
-def _node(context: _Context, entry: dict) -> NodeSpec:
+def _node(context: _Context, entry: dict, scope: _Scope = _Scope()) -> NodeSpec:
     def text(key, default=None):
         return context.text(entry, key, 'node', default)
     try:
@@ -281,12 +323,16 @@ def _node(context: _Context, entry: dict) -> NodeSpec:
     except ValueError as exc:                                # an unclosed quote
         raise context.error(f'<node> args: {exc}') from None
     spec = NodeSpec(package=text('pkg'), executable=text('exec'),
-                    name=text('name', text('exec')), namespace=text('namespace', ''),
+                    name=text('name', text('exec')),
                     args=args, output=text('output', 'screen'))
     on_exit = entry.get('on_exit')
     if on_exit not in (None, 'shutdown'):
         raise context.error(f'on_exit: {on_exit!r} (only "shutdown")')
     spec.shutdown_on_exit = on_exit == 'shutdown'
+    namespace = text('namespace', '')
+    spec.namespace = namespace if namespace.startswith('/') else \
+        scope.pushed(namespace).namespace if namespace else scope.namespace
+    spec.remaps.extend(scope.remaps)
     for param in _entries(context, entry, 'param', 'node'):
         if isinstance(param, dict) and 'from' in param:
             _check_keys(context.file, 'param', param, {'from'})
@@ -318,7 +364,7 @@ class ProcessGroup:
             cmd = spec.command(find_executable(spec.package, spec.executable))
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
-            self.processes[spec.name] = proc
+            self.processes[spec.label] = proc
             thread = threading.Thread(target=self._pump, args=(spec, proc), daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -327,11 +373,11 @@ class ProcessGroup:
         log = None
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            log = open(self.log_dir / f'{spec.name}.log', 'w')
+            log = open(self.log_dir / f'{spec.label.replace("/", ".")}.log', 'w')
         for raw in proc.stdout:
             line = raw.decode(errors='replace').rstrip()
             if spec.output == 'screen':
-                print(f'[{spec.name}] {line}', flush=True)
+                print(f'[{spec.label}] {line}', flush=True)
             if log:
                 log.write(line + '\n')
                 log.flush()
@@ -344,10 +390,10 @@ class ProcessGroup:
         reported = set()
         while not self.shutdown_requested.is_set():
             for spec in self.specs:
-                code = self.processes[spec.name].poll()
-                if code is not None and spec.name not in reported:
-                    reported.add(spec.name)
-                    print(f'[face-launch] {spec.name} exited with code {code}', flush=True)
+                code = self.processes[spec.label].poll()
+                if code is not None and spec.label not in reported:
+                    reported.add(spec.label)
+                    print(f'[face-launch] {spec.label} exited with code {code}', flush=True)
                     if spec.shutdown_on_exit:
                         self.shutdown_requested.set()
             if duration and time.monotonic() - start >= duration:
@@ -418,7 +464,7 @@ def main(argv=None):
         print(f'face-launch: {exc}', file=sys.stderr)
         return 2
     print(f'[face-launch] started {len(specs)} process(es): '
-          + ', '.join(s.name for s in specs), flush=True)
+          + ', '.join(s.label for s in specs), flush=True)
     return group.wait(options.duration)
 
 

@@ -7,6 +7,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 
 from face_common.realtime import set_realtime_priority
+from face_common.topics import namespaced_status
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
@@ -60,8 +61,10 @@ def start_publishing_thread(node, target, name: str) -> threading.Thread:
 
 def publish_status(node, publisher, name: str, hardware_id: str, level, message: str,
                    values: dict) -> None:
-    """One DiagnosticStatus (as rqt_robot_monitor shows it) on /diagnostics."""
-    status = DiagnosticStatus(name=name, hardware_id=hardware_id, level=level, message=message)
+    """One DiagnosticStatus (as rqt_robot_monitor shows it) on /diagnostics; a node in a
+    namespace prefixes its name with it (two pipelines' statuses stay apart)."""
+    status = DiagnosticStatus(name=namespaced_status(node.get_namespace(), name),
+                              hardware_id=hardware_id, level=level, message=message)
     status.values = [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
     array = DiagnosticArray()
     array.header.stamp = node.get_clock().now().to_msg()

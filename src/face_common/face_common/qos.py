@@ -42,3 +42,8 @@ RECORD = QoSProfile(
 
 # /diagnostics follows the ROS convention (reliable, volatile) so rqt_robot_monitor sees it.
 DIAGNOSTICS = qos_profile_system_default
+
+
+def of(topic) -> QoSProfile:
+    """The profile a face_common.topics entry names (what its publishers use)."""
+    return globals()[topic.qos]

@@ -1,7 +1,7 @@
 """Dashboard node: the pipeline in a browser, on localhost (http://127.0.0.1:8080/ by default).
 
-Subscribes to the human and robot faces, the applied commands and /diagnostics (node health,
-and latency percentiles and histogram from latency_monitor); a websocket pushes the state to
+Subscribes to the human and robot faces, the applied commands, latency_monitor's summary
+(percentiles and histogram) and /diagnostics (node health); a websocket pushes the state to
 each open page update_hz times a second. The page's buttons call the pipeline's services
 (neutral capture, e-stop, resume) when the page was opened with this run's token: the URL
 with ?token=... logged at start (the token is FACE_DASHBOARD_TOKEN when set, as make demo
@@ -12,6 +12,10 @@ queue of one on a second node that no executor spins; the page push takes the ne
 of each straight from its subscription, update_hz times a second (rclpy's per-callback cost
 was most of this node's CPU when it took all 150 messages a second, and an executor's wait
 set per push was still a third of it).
+
+Names are relative: a dashboard started in a namespace (launch/shadow_pair.launch.yaml) shows
+that namespace's robot, and of /diagnostics only that namespace's nodes and the shared ones
+at the root (one dashboard per robot, each on its own port).
 """
 import os
 from pathlib import Path
@@ -24,21 +28,21 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
 
 from face_actuation.profile import ProfileError, load_profile
-from face_common import qos
+from face_common import qos, topics
 from face_common.arkit import CHANNEL_NAMES
 from face_common.messages import blendshapes_to_array
 from face_common.node import OK, WARN, publish_status, run_node
 from face_common.paths import share_path
 from face_dashboard.server import DashboardServer
 from face_dashboard.state import DashboardState
-from face_msgs.msg import Blendshapes, ControlValues
+from face_msgs.msg import Blendshapes, ControlValues, LatencySummary
 from face_msgs.srv import CaptureNeutral
 
-FACE_TOPICS = {'human': '/face/human/blendshapes', 'robot': '/face/robot/blendshapes'}
-ACTIONS = {'estop': (Trigger, '/face/actuation/estop'),
-           'resume': (Trigger, '/face/actuation/enable'),
-           'neutral': (Trigger, '/face/actuation/go_to_neutral'),
-           'capture_neutral': (CaptureNeutral, '/face/human/capture_neutral')}
+FACE_TOPICS = {'human': topics.HUMAN_BLENDSHAPES.name, 'robot': topics.ROBOT_BLENDSHAPES.name}
+ACTIONS = {'estop': (Trigger, topics.actuation_service('estop').name),
+           'resume': (Trigger, topics.actuation_service('enable').name),
+           'neutral': (Trigger, topics.actuation_service('go_to_neutral').name),
+           'capture_neutral': (CaptureNeutral, topics.CAPTURE_NEUTRAL.name)}
 # Confirmed by a second request the server checks, not only by the page's dialog: resuming
 # makes the face move again next to a person.
 CONFIRM = {'resume': 'Resume following the performer? The robot face will move again.'}
@@ -84,13 +88,17 @@ class DashboardNode(Node):
             *(self.streams.create_subscription(
                 Blendshapes, topic, lambda msg, w=which: self._on_face(w, msg), latest_only)
               for which, topic in FACE_TOPICS.items()),
-            self.streams.create_subscription(ControlValues, '/face/robot/applied',
+            self.streams.create_subscription(ControlValues, topics.ROBOT_APPLIED.name,
                                              self._on_commands, latest_only)]
-        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+        self.create_subscription(LatencySummary, topics.LATENCY_SUMMARY.name,
+                                 self._on_latency, qos.of(topics.LATENCY_SUMMARY))
+        self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS.name, self._on_diagnostics,
                                  qos.DIAGNOSTICS)
+        namespace = self.get_namespace().strip('/')
+        self._status_prefix = namespace + '/' if namespace else None
         self.clients_ = {name: self.create_client(srv, service)
                          for name, (srv, service) in ACTIONS.items()}
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                      qos.DIAGNOSTICS)
         self.create_timer(self.get_parameter('diagnostics_period_s').value,
                           self._publish_diagnostics)
@@ -122,8 +130,19 @@ class DashboardNode(Node):
         if len(msg.values) == len(msg.motor_names):
             self.state.set_commands(msg.values)
 
+    def _on_latency(self, msg: LatencySummary) -> None:
+        self.state.set_latency(
+            msg.frames,
+            {s.name: {'mean': s.mean_ms, 'std': s.std_ms, 'p50': s.p50_ms, 'p95': s.p95_ms,
+                      'p99': s.p99_ms, 'max': s.max_ms} for s in msg.stages},
+            {s.name: (list(s.histogram_edges_ms), list(s.histogram_counts))
+             for s in msg.stages})
+
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
+            if '/' in status.name and not (self._status_prefix and
+                                           status.name.startswith(self._status_prefix)):
+                continue                  # another namespace's pipeline
             level = status.level[0] if isinstance(status.level, bytes) else int(status.level)
             self.state.set_status(status.name, level, status.message,
                                   {kv.key: kv.value for kv in status.values})
@@ -184,7 +203,7 @@ class DashboardNode(Node):
                                     f'sites and {refused["hosts"]} request(s) for other hosts')
         elif self.server.errors:
             level = WARN
-        publish_status(self, self.diagnostics_pub, 'face_dashboard: dashboard',
+        publish_status(self, self.diagnostics_pub, topics.STATUS_DASHBOARD,
                        self.server.url, level, message,
                        {'url': self.server.url, 'pages': pages, 'updates_sent': self.server.sent,
                         'server_errors': self.server.errors, **self.counters,

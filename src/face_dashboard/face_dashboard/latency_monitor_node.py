@@ -1,13 +1,17 @@
-"""Latency monitor node: joins every node's per-frame stage timings (/face/latency) into the
-frame's full trace, publishes it on /face/latency/frames (with end_to_end_ms) and summarises
-each stage over a sliding window in /diagnostics (mean, std, p95, p99, max, and the
-end-to-end histogram) for rqt and the dashboard."""
+"""Latency monitor node: joins every node's per-frame stage timings (face/latency) into the
+frame's full trace, publishes it on face/latency/frames (with end_to_end_ms) and summarises
+each stage over a sliding window (mean, std, p50, p95, p99, max, histogram): typed on
+face/latency/summary for the dashboard and terminal monitor, as text in /diagnostics for rqt.
+
+trace_topics: where the stage timings come from. One topic in a single pipeline; a namespaced
+pipeline fed by a shared human input (launch/shadow_pair.launch.yaml) adds the input's
+/face/latency, so its frames keep their capture stages."""
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.time import Time
 
-from face_common import qos
+from face_common import qos, topics
 from face_common.latency import (
     END_TO_END,
     HISTOGRAM_EDGES_MS,
@@ -16,7 +20,8 @@ from face_common.latency import (
     TraceJoiner,
 )
 from face_common.node import OK, WARN, publish_status, run_node
-from face_msgs.msg import LatencyTrace, StageTiming
+from face_msgs.msg import LatencyStage, LatencyTrace, StageTiming
+from face_msgs.msg import LatencySummary as LatencySummaryMsg
 
 
 class LatencyMonitorNode(Node):
@@ -28,14 +33,20 @@ class LatencyMonitorNode(Node):
         self.declare_parameter('warn_p99_ms', 50.0, ParameterDescriptor(
             description='WARN when the end-to-end p99 exceeds this.'))
         self.declare_parameter('diagnostics_period_s', 1.0, ParameterDescriptor(
-            description='Period of /diagnostics messages.'))
+            description='Period of /diagnostics and summary messages.'))
+        self.declare_parameter('trace_topics', [topics.LATENCY.name], ParameterDescriptor(
+            description='Topics of per-stage timings to join (relative: in this namespace).'))
         self.joiner = TraceJoiner()
         self.summary = LatencySummary(int(self.get_parameter('window').value))
         self.frames = 0
-        self.publisher = self.create_publisher(LatencyTrace, '/face/latency/frames', qos.TRACE)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self.publisher = self.create_publisher(LatencyTrace, topics.LATENCY_FRAMES.name,
+                                               qos.of(topics.LATENCY_FRAMES))
+        self.summary_pub = self.create_publisher(LatencySummaryMsg, topics.LATENCY_SUMMARY.name,
+                                                 qos.of(topics.LATENCY_SUMMARY))
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                      qos.DIAGNOSTICS)
-        self.create_subscription(LatencyTrace, '/face/latency', self._on_trace, qos.TRACE)
+        for topic in dict.fromkeys(self.get_parameter('trace_topics').value):
+            self.create_subscription(LatencyTrace, topic, self._on_trace, qos.of(topics.LATENCY))
         self.create_timer(self.get_parameter('diagnostics_period_s').value,
                           self._publish_diagnostics)
 
@@ -55,6 +66,7 @@ class LatencyMonitorNode(Node):
 
     def _publish_diagnostics(self) -> None:
         summaries = self.summary.summaries()
+        self.summary_pub.publish(self._summary_message(summaries))
         total = summaries.get(END_TO_END)
         if total is None or not total.count:
             level, message = WARN, 'no complete frame traces yet'
@@ -69,8 +81,19 @@ class LatencyMonitorNode(Node):
         values['end-to-end histogram edges (ms)'] = ','.join(map(str, HISTOGRAM_EDGES_MS))
         values['end-to-end histogram counts'] = ','.join(
             map(str, self.summary.histogram(END_TO_END)))
-        publish_status(self, self.diagnostics_pub, 'face_dashboard: latency', 'pipeline',
+        publish_status(self, self.diagnostics_pub, topics.STATUS_LATENCY, 'pipeline',
                        level, message, values)
+
+    def _summary_message(self, summaries: dict) -> LatencySummaryMsg:
+        msg = LatencySummaryMsg(frames=self.frames, unjoined_dropped=self.joiner.dropped,
+                                incomplete_traces=self.joiner.incomplete)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        edges = [float(edge) for edge in HISTOGRAM_EDGES_MS]
+        msg.stages = [LatencyStage(
+            name=name, count=s.count, mean_ms=s.mean, std_ms=s.std, p50_ms=s.p50,
+            p95_ms=s.p95, p99_ms=s.p99, max_ms=s.max, histogram_edges_ms=edges,
+            histogram_counts=self.summary.histogram(name)) for name, s in summaries.items()]
+        return msg
 
 
 def main(args=None):

@@ -1,14 +1,13 @@
 """What the dashboard shows, ROS-free: the latest human and robot faces, the commands against
-their limits, stream rates, latency percentiles and histogram (as latency_monitor summarises
-them in /diagnostics) and node health. Fed by the node's callbacks, read by the push loop."""
+their limits, stream rates, latency percentiles and histogram (latency_monitor's summary
+message) and node health. Fed by the node's callbacks, read by the push loop."""
 import threading
 import time
 
 import numpy as np
 
-from face_common.latency import HISTOGRAM_EDGES_MS
+from face_common.latency import END_TO_END, HISTOGRAM_EDGES_MS
 
-LATENCY_STATUS = 'face_dashboard: latency'          # latency_monitor's summaries
 LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
 
 
@@ -21,6 +20,8 @@ class DashboardState:
         self.commands = None
         self.rates = {'human': FrameRate(), 'robot': FrameRate()}
         self.health = {}
+        self.latency = {'stages': {}, 'frames': 0,
+                        'histogram': {'edges_ms': list(HISTOGRAM_EDGES_MS), 'counts': []}}
         self.slow_period_s = slow_period_s
         self._slow_at = 0.0
 
@@ -41,6 +42,14 @@ class DashboardState:
             self.health[name] = {'level': LEVELS.get(level, str(level)), 'message': message,
                                  'values': values, 'time': time.monotonic()}
 
+    def set_latency(self, frames: int, stages: dict, histograms: dict) -> None:
+        """latency_monitor's summary: {stage: {mean, std, p50, p95, p99, max}} in ms, and
+        {stage: (edges_ms, counts)}; the page draws the end-to-end histogram."""
+        edges, counts = histograms.get(END_TO_END, (HISTOGRAM_EDGES_MS, []))
+        with self._lock:
+            self.latency = {'stages': stages, 'frames': int(frames),
+                            'histogram': {'edges_ms': list(edges), 'counts': list(counts)}}
+
     # ---- output (server thread) -------------------------------------------------------------
     def snapshot(self) -> dict:
         """Faces and commands every time; health and latency (they change about once a
@@ -52,31 +61,11 @@ class DashboardState:
                      'rates': {k: round(m.rate(), 1) for k, m in self.rates.items()}}
             if now - self._slow_at >= self.slow_period_s:
                 self._slow_at = now
-                state['latency'] = self._latency_view()
+                state['latency'] = self.latency
                 state['health'] = [{'name': name, 'level': h['level'], 'message': h['message'],
                                     'age_s': round(now - h['time'], 1), 'values': h['values']}
                                    for name, h in sorted(self.health.items())]
             return state
-
-    def _latency_view(self) -> dict:
-        """Per-stage figures and the histogram as latency_monitor reports them."""
-        values = self.health.get(LATENCY_STATUS, {}).get('values', {})
-        stages = {}
-        for key, text in values.items():
-            if key.endswith(' (ms)') and ' histogram ' not in key:
-                stage, stat = key[:-5].rsplit(' ', 1)
-                stages.setdefault(stage, {})[stat] = _number(text)
-        counts = values.get('end-to-end histogram counts', '')
-        return {'stages': stages, 'frames': int(_number(values.get('frames', 0))),
-                'histogram': {'edges_ms': list(HISTOGRAM_EDGES_MS),
-                              'counts': [int(c) for c in counts.split(',') if c]}}
-
-
-def _number(text) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return float('nan')
 
 
 class FrameRate:

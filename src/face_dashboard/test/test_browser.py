@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import free_port, wait_until
-from face_common import qos
+from face_common import qos, topics
 from face_msgs.msg import ControlValues
 
 CHROMIUM = Path('/usr/bin/chromium')
@@ -85,8 +85,8 @@ def _reachable(port) -> bool:
 
 def test_dashboard_in_a_real_browser(pipeline, ros_node, artifacts_dir):
     from playwright.sync_api import sync_playwright
-    applied = ros_node.subscribe(ControlValues, '/face/robot/applied')
-    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    applied = ros_node.subscribe(ControlValues, topics.ROBOT_APPLIED.name)
+    diagnostics = ros_node.subscribe(DiagnosticArray, topics.DIAGNOSTICS.name, qos.DIAGNOSTICS)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={'width': 1400, 'height': 1000})
@@ -191,7 +191,7 @@ def test_other_sites_and_tokenless_pages_cannot_drive_the_robot(robot_and_dashbo
     url = robot_and_dashboard
     base, token = url.split('?token=')
     port = int(base.rstrip('/').rsplit(':', 1)[1])
-    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    diagnostics = ros_node.subscribe(DiagnosticArray, topics.DIAGNOSTICS.name, qos.DIAGNOSTICS)
     dashboard_counters = lambda: latest_values(diagnostics, 'face_dashboard: dashboard')  # noqa: E731
     assert wait_until(lambda: actuation_mode(diagnostics) not in (None, 'estop'), 20)
     # The attack page even knows the token (it leaked): the origin alone refuses it.

@@ -14,7 +14,7 @@ import torch
 
 from face_actuation.profile import ProfileError, load_profile
 from face_actuation.twin import FaceTwin
-from face_common import qos
+from face_common import qos, topics
 from face_common.arkit import CHANNEL_NAMES
 from face_common.latency import INFERENCE
 from face_common.messages import blendshapes_to_array, control_values_msg, latency_msg
@@ -76,12 +76,14 @@ class RetargetNode(Node):
         self.compute_ms = SlidingWindow(600)
         self.rate = RateMeter()
         self._index_cache = {}
-        self.publisher = self.create_publisher(ControlValues, '/face/command', qos.LIVE_STREAM)
-        self.trace_pub = self.create_publisher(LatencyTrace, '/face/latency', qos.TRACE)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self.publisher = self.create_publisher(ControlValues, topics.COMMAND.name,
+                                               qos.of(topics.COMMAND))
+        self.trace_pub = self.create_publisher(LatencyTrace, topics.LATENCY.name,
+                                               qos.of(topics.LATENCY))
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                      qos.DIAGNOSTICS)
-        self.create_subscription(Blendshapes, '/face/human/blendshapes', self._on_frame,
-                                 qos.LIVE_STREAM)
+        self.create_subscription(Blendshapes, topics.HUMAN_BLENDSHAPES.name, self._on_frame,
+                                 qos.of(topics.HUMAN_BLENDSHAPES))
         self.create_timer(self.get_parameter('diagnostics_period_s').value,
                           self._publish_diagnostics)
         self.scheduling = apply_realtime_priority(self)
@@ -150,7 +152,7 @@ class RetargetNode(Node):
         values = {'model': self.stream.name, 'robot': self.profile.name, 'rate_hz': f'{rate:.1f}',
                   'compute_ms_mean': f'{compute.mean:.3f}', 'compute_ms_p99': f'{compute.p99:.3f}',
                   'scheduling': self.scheduling, **self.counters}
-        publish_status(self, self.diagnostics_pub, 'face_retarget: retarget', self.stream.name,
+        publish_status(self, self.diagnostics_pub, topics.STATUS_RETARGET, self.stream.name,
                        level, message, values)
 
 
