@@ -75,6 +75,7 @@ STATUS_RETARGET = 'face_retarget: retarget'
 STATUS_RECORDER = 'face_bag: recorder'
 STATUS_PLAYER = 'face_bag: player'
 STATUS_DASHBOARD = 'face_dashboard: dashboard'
+STATUS_FOXGLOVE = 'face_dashboard: foxglove'
 
 
 def namespaced_status(namespace: str, name: str) -> str:

@@ -1,6 +1,6 @@
 """Foxglove bridge node: the live pipeline in Foxglove without a ROS install.
 
-A Foxglove WebSocket server (the official foxglove-sdk, `foxglove.websocket.v1` protocol) on
+A Foxglove WebSocket server (the official foxglove-sdk and its WebSocket protocol) on
 ws://127.0.0.1:8765 by default. Each face topic becomes a channel with its ROS 2 message
 definition (ros2msg schema, generated from the same .msg files the bags embed) and its
 messages are forwarded as the CDR bytes rclpy received, so Foxglove decodes them exactly as it
@@ -15,18 +15,16 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from face_bag.store import FACE_TOPICS, typestore
-from face_common import qos
+from face_bag.store import typestore
+from face_common import qos, topics
 from face_common.node import OK, publish_status, run_node
 
 # What Foxglove shows: the bag's face topics, plus the twin's rendered face, the joined
-# latency traces and the nodes' health.
-SERVED_TOPICS = {
-    **FACE_TOPICS,
-    '/face/robot/image': 'sensor_msgs/msg/Image',
-    '/face/latency/frames': 'face_msgs/msg/LatencyTrace',
-    '/diagnostics': 'diagnostic_msgs/msg/DiagnosticArray',
-}
+# latency traces and their summary, and the nodes' health. Relative names: a bridge started in
+# a robot's namespace serves that robot's pipeline.
+SERVED_TOPICS = {topic.name: topic.msgtype for topic in (
+    *topics.RECORDED, topics.ROBOT_IMAGE, topics.LATENCY_FRAMES, topics.LATENCY_SUMMARY,
+    topics.DIAGNOSTICS)}
 PARAMETERS = (
     ('host', '127.0.0.1', 'Address the WebSocket server listens on (0.0.0.0: every interface).'),
     ('port', 8765, 'WebSocket port (0: any free port, logged).'),
@@ -63,12 +61,12 @@ class FoxgloveBridgeNode(Node):
         self.url = f'ws://{self.get_parameter("host").value}:{self.server.port}'
         self.forwarded = dict.fromkeys(SERVED_TOPICS, 0)
         for topic, msgtype in SERVED_TOPICS.items():
-            channel = foxglove.Channel(topic, schema=ros2msg_schema(msgtype),
-                                       message_encoding='cdr')
+            channel = foxglove.Channel(self.resolve_topic_name(topic),
+                                       schema=ros2msg_schema(msgtype), message_encoding='cdr')
             self.create_subscription(message_class(msgtype), topic,
                                      self._forwarder(topic, channel), HEARS_EVERY_PUBLISHER,
                                      raw=True)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                      qos.DIAGNOSTICS)
         self.create_timer(self.get_parameter('diagnostics_period_s').value,
                           self._publish_diagnostics)
@@ -82,7 +80,7 @@ class FoxgloveBridgeNode(Node):
         return forward
 
     def _publish_diagnostics(self) -> None:
-        publish_status(self, self.diagnostics_pub, 'face_dashboard: foxglove', self.url, OK,
+        publish_status(self, self.diagnostics_pub, topics.STATUS_FOXGLOVE, self.url, OK,
                        f'serving {self.url}',
                        {'url': self.url, **{f'forwarded {t}': n
                                             for t, n in self.forwarded.items()}})

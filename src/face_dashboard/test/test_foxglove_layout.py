@@ -10,6 +10,8 @@ from face_common.arkit import CHANNEL_NAMES
 from face_dashboard.foxglove_bridge_node import SERVED_TOPICS, message_class
 
 LAYOUT = Path(__file__).resolve().parent.parent / 'foxglove' / 'face_shadowing.layout.json'
+# The layout views a pipeline at the root namespace, where the bridge's relative names resolve.
+SERVED = {'/' + name.lstrip('/'): msgtype for name, msgtype in SERVED_TOPICS.items()}
 PATH = re.compile(r'^(?P<topic>/[\w/]+)\.(?P<field>\w+)(?:\[(?P<index>\d+|:)\])?$')
 
 
@@ -44,10 +46,10 @@ def test_every_topic_and_field_the_layout_reads_exists():
         assert match, (panel, series['value'])
         topic, field, index = match['topic'], match['field'], match['index']
         topics.add(topic)
-        fields = message_class(SERVED_TOPICS[topic]).get_fields_and_field_types()
+        fields = message_class(SERVED[topic]).get_fields_and_field_types()
         assert field in fields, (panel, series['value'])
         if field == 'weights' and index not in (None, ':'):
             assert series['label'].split()[-1] == CHANNEL_NAMES[int(index)], series
             plotted += 1
-    assert topics <= set(SERVED_TOPICS), topics - set(SERVED_TOPICS)
+    assert topics <= set(SERVED), topics - set(SERVED)
     assert plotted >= 6          # human and robot faces, side by side
