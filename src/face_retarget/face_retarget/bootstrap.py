@@ -61,12 +61,15 @@ class BootstrapConfig:
                              'profile file')
     rate: float = option(30.0, 'frames per second of every recording')
     seed: int = option(0, 'keys every random draw of the run (with the stage and purpose)')
+    probe_frames: int = option(600, 'frames of the delay probe (random interpolation)')
+    # stage 1, static
     static_poses: int = option(600, 'static stage: random safe poses to hold and read')
     static_hold_frames: int = option(30, 'static stage: frames each pose is held (the '
                                          'settled half is averaged)')
     static_frames: int = option(72_000, 'static stage: training frames the pose pairs are '
                                         'expanded into (the paper: 72,000 from 600 poses)')
     symmetric: bool = option(False, 'static stage: mirror each random pose left/right')
+    # stages 2 and on, dynamic
     first_iteration_frames: int = option(8000, 'frames the model drives the robot for at the '
                                                'first dynamic iteration')
     next_iteration_frames: int = option(4000, 'frames driven at each later iteration')
@@ -82,6 +85,7 @@ class BootstrapConfig:
                                             'interpolation)')
     compare_interpolation: bool = option(True, 'run the paper\'s control arm: random-pose '
                                                'interpolation at equal frame counts')
+    # the models and their training
     window: int = option(60, 'model input window in frames')
     d_model: int = option(128, 'transformer width (the MLP\'s hidden width is twice this)')
     layers: int = option(4, 'transformer layers')
@@ -96,7 +100,6 @@ class BootstrapConfig:
                                        'the final data')
     stride: int = option(2, 'frames between the starts of training windows cut from episodes')
     batch: int = option(32, 'training batch (windows; frames for the MLP)')
-    probe_frames: int = option(600, 'frames of the delay probe (random interpolation)')
     held_out_frames: int = option(0, 'score on the first N held-out frames (0: all)')
 
 
@@ -440,13 +443,27 @@ class Bootstrap:
                  for _ in range(len(commands))], source='interpolation')
         return RecordResult(facial, interpolation)
 
-    def ship(self, observed, commands) -> ShipResult:
+    def ship(self, stage: str, observed, commands) -> ShipResult:
         """The baselines trained on the final data, so the shipped set is one comparable
         family."""
         for kind in BASELINES:
-            self._train('ship', kind, None, observed, commands, self.config.baseline_steps,
+            self._train(stage, kind, None, observed, commands, self.config.baseline_steps,
                         1e-3, kind)
-        return ShipResult({kind: f'models/ship_{kind}.pt' for kind in BASELINES})
+        return ShipResult({kind: f'models/{stage}_{kind}.pt' for kind in BASELINES})
+
+    def _fine_tune(self, stage: str, arm: str, bags: list, model, static: StaticData):
+        """(model, its report entry, loss history): `model` fine-tuned on the static data and
+        every episode of the arm's `bags`, then scored on the held-out take."""
+        c = self.config
+        episodes = self._episodes(bags)                    # decoding bags is the slow part
+        observed, commands = windows(episodes, c.window, c.stride, self.delay)
+        model, history = self._train(f'{stage}_{arm}', 'exface', model,
+                                     np.concatenate([static.observed, observed]),
+                                     np.concatenate([static.commands, commands]),
+                                     c.finetune_steps, c.finetune_lr, f'{stage} {arm}')
+        entry = {'dynamic_frames': int(sum(len(e.commands) for e in episodes)),
+                 'windows': len(observed), **self._scored(f'score:{stage}:{arm}', model)}
+        return model, entry, history
 
     # -- the pipeline -----------------------------------------------------------------
     def run(self) -> dict:
@@ -483,20 +500,11 @@ class Bootstrap:
             for arm, new_bags in (('facial', recorded.facial),
                                   ('interpolation', recorded.interpolation)):
                 arms[arm][0] += new_bags
-                if not arms[arm][0]:
-                    continue
-                episodes = self._episodes(arms[arm][0])      # decoding bags is the slow part
-                obs, cmd = windows(episodes, c.window, c.stride, self.delay)
-                arms[arm][1], history = self._train(
-                    f'{stage}_{arm}', 'exface', arms[arm][1],
-                    np.concatenate([static.observed, obs]),
-                    np.concatenate([static.commands, cmd]),
-                    c.finetune_steps, c.finetune_lr, f'{stage} {arm}')
-                entry[arm] = {'dynamic_frames': int(sum(len(e.commands) for e in episodes)),
-                              'windows': len(obs),
-                              **self._scored(f'score:{stage}:{arm}', arms[arm][1])}
-                if arm == 'facial':
-                    curves[f'iteration {k}'] = history
+                if arms[arm][0]:
+                    arms[arm][1], entry[arm], history = self._fine_tune(
+                        stage, arm, arms[arm][0], arms[arm][1], static)
+                    if arm == 'facial':
+                        curves[f'iteration {k}'] = history
             report['iterations'].append(entry)
             distance = entry['facial']['blendshape_distance']
             self.log(f'{self.profile.name}: iteration {k}: facial {distance:.5f}' + (
@@ -514,8 +522,12 @@ class Bootstrap:
         obs, cmd = windows(facial_episodes, c.window, c.stride, self.delay)
         observed = np.concatenate([static.observed, obs])
         commands = np.concatenate([static.commands, cmd])
-        shipped = self._stage('ship', ShipResult, lambda: self.ship(observed, commands))
-        counts = {'static_poses': len(static.poses), 'static_frames': frames,
+        # Named by the iterations behind it: a run continued with more iterations ships
+        # baselines trained on its new final data, not the earlier ones.
+        stage = f'ship_after_{len(report["iterations"])}'
+        shipped = self._stage(stage, ShipResult, lambda: self.ship(stage, observed, commands))
+        counts = {'iterations': len(report['iterations']),
+                  'static_poses': len(static.poses), 'static_frames': frames,
                   'dynamic_frames': int(sum(len(e.commands) for e in facial_episodes)),
                   'windows': len(observed), 'delay': int(self.delay)}
         report['elapsed_s'] = time.monotonic() - started
@@ -539,7 +551,7 @@ class Bootstrap:
         info = {'delay': int(self.delay), 'counts': counts, 'take': 'bootstrap',
                 'frame_rate': c.rate, 'bootstrap_report': 'bootstrap.md', **self.data_note}
         save_checkpoint(directory / 'exface.pt', final_model, self.normaliser, self.profile,
-                        TrainConfig(steps=c.static_steps + c.finetune_steps * c.max_iterations),
+                        TrainConfig(steps=c.static_steps + c.finetune_steps * counts['iterations']),
                         [], None, {**info, 'steps_done': c.static_steps}, half=True)
         for kind, path in shipped.models.items():
             model, _, payload = load_checkpoint(self.out / path, self.profile)
