@@ -35,7 +35,7 @@ def test_train_writes_to_out_by_default_then_eval_writes_the_report(tmp_path, mo
     assert (robot_dir / 'exface.pt').read_bytes() == weights
     out = tmp_path / 'report'
     assert eval_main(['--robot', 'ameca', '--out', str(out), '--checkpoints',
-                      str(tmp_path / 'out' / 'train')]) == 0
+                      str(tmp_path / 'out' / 'train'), '--start-s', '124']) == 0
     results = json.loads((out / 'results.json').read_text())
     assert [r['model'] for r in results] == ['random', 'linear', 'mlp', 'transformer', 'exface']
     for entry in results:
