@@ -67,7 +67,7 @@ def test_every_option_has_help_text(parser, capsys):
     with pytest.raises(SystemExit):
         built.parse_args(['--help'])
     shown = ' '.join(capsys.readouterr().out.split())
-    expected = ('--checkpoints folder of checkpoint sets' if parser is eval_parser
+    expected = ('--checkpoints CHECKPOINTS folder of checkpoint sets' if parser is eval_parser
                 else '--static-poses STATIC_POSES static stage: random safe poses')
     assert expected in shown
 
