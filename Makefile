@@ -13,6 +13,9 @@ test: setup
 	bash scripts/setup_browser.sh
 	bash scripts/test.sh $(ARGS)
 
+# make checkpoints [ARGS='--seed 1 ...']: retrain the shipped checkpoints with the training
+# pipeline (face-retarget-bootstrap --ship, ~35 min per robot); the only target that writes
+# into src/face_retarget/checkpoints (face-retarget-train writes to out/train).
 checkpoints: setup
 	bash scripts/train_checkpoints.sh $(ARGS)
 

@@ -1,19 +1,26 @@
-"""The ExFace bootstrap loop (paper, Section III-C), from no data to a working model, with
-every piece of data in rosbag2 bags a robot owner can inspect and replay.
+"""The one training pipeline (the ExFace bootstrap, paper Section III-C), from no data to a
+set of checkpoints, with every piece of data in rosbag2 bags a robot owner can inspect and
+replay. Named stages, each a function from its inputs to a small dataclass result that
+state.json keeps, so a rerun resumes after the last finished stage:
 
-Stage 1, static: random safe poses, each held until the face settles; the settled readings
-are averaged and the pairs expanded into training windows (600 poses -> 72,000 frames).
-Stage 2..n, dynamic: the current model drives the robot from human takes, the response is
-recorded, the new episodes join the training set, the model is fine-tuned. The paper's
-control condition (random-pose interpolation at equal frame counts) runs beside it.
+- probe: a short random-interpolation run measures the actuator delay;
+- static: random safe poses, each held until the face settles; the settled readings are
+  averaged and the pairs expanded into training windows (600 poses -> 72,000 frames);
+- iteration_k: the current model drives the robot from human takes, the response is
+  recorded, the new episodes join the training set, the model is fine-tuned; the paper's
+  control condition (random-pose interpolation at equal frame counts) runs beside it;
+- ship: the MLP and Transformer baselines trained on the final data, and the checkpoint set
+  (final ExFace, baselines, linear map on the static pairs) written out.
+
+Every random draw is keyed by (seed, stage, purpose) through keyed_seed, never by what ran
+before it, so a resumed run ends with the same bags, models and report as a straight one.
+`face-retarget-bootstrap` runs the paper's settings, `face-retarget-train` a quick preset.
 
 The robot is anything with `record(commands, bag, human=None, source='')` that executes one
 command per frame at `rate` and writes the bag: TwinRobot here (as fast as it computes), and
-face_retarget.live_robot.LiveRobot through the ROS graph for hardware. Every stage's bag,
-model and score is kept under the output folder; a rerun resumes after the last finished
-stage.
+face_retarget.live_robot.LiveRobot through the ROS graph for hardware.
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 import json
 from pathlib import Path
 import shutil
@@ -25,60 +32,95 @@ import numpy as np
 from face_actuation.simulate import rollout
 from face_actuation.twin import FaceTwin
 from face_bag import messages
-from face_bag.export import estimate_delay, read_episodes, static_pairs, windows
+from face_bag.export import (
+    APPLIED,
+    COMMAND,
+    HUMAN,
+    ROBOT,
+    estimate_delay,
+    read_episodes,
+    static_pairs,
+    windows,
+)
 from face_bag.store import BagWriter
 from face_common.arkit import NUM_CHANNELS
 from face_common.atomic import write_atomic
+from face_common.cli_options import option
 from face_common.metrics import blendshape_distance, jitter
 from face_retarget.baselines import LinearRetarget
 from face_retarget.data import exploration_noise, interpolation_commands
 from face_retarget.evaluate import stream_commands
-from face_retarget.models import Normaliser, TorchStream, new_model
+from face_retarget.models import Normaliser, TorchStream, build_model, network_config
 from face_retarget.training import (
     TrainConfig,
     draw_curves,
     load_checkpoint,
+    plot_curves,
     save_checkpoint,
     train,
 )
 
+# Bumped when a stage would draw or compute differently: a run folder made by another
+# version is refused instead of being resumed into a mix of both.
+PIPELINE_VERSION = 2
+BASELINES = ('mlp', 'transformer')
+
 
 @dataclass
 class BootstrapConfig:
-    robot: str
-    rate: float = 30.0
-    seed: int = 0
-    # stage 1
-    static_poses: int = 600
-    static_hold_frames: int = 30           # 1 s per pose; the settled half is averaged
-    static_frames: int = 72_000             # the paper's expansion of 600 poses
-    symmetric: bool = False
-    # stage 2 and on
-    first_iteration_frames: int = 8000
-    next_iteration_frames: int = 4000
-    min_iterations: int = 3
-    max_iterations: int = 3
-    min_improvement: float = 0.01           # stop after min_iterations below this gain
-    episode_frames: int = 500                # one drive from a human take
-    speed_range: tuple = (0.8, 1.25)         # take playback speeds (more varied expressions)
-    exploration_noise: float = 0.05          # smooth noise on the driving commands (DART):
-                                             # without it iteration 1 trailed interpolation
-    compare_interpolation: bool = True
-    # model and training
-    window: int = 60
-    d_model: int = 128
-    layers: int = 4
-    heads: int = 4
-    static_steps: int = 2000
-    finetune_steps: int = 3000              # 1000 left ExFace behind the MLP on Hobbs/Micheal
-    finetune_lr: float = 5e-4
-    condition_noise: float = 0.05           # ExFace training: noise std on its blendshape input
-    baseline_steps: int = 3000              # MLP / Transformer on the final data
-    stride: int = 2
-    batch: int = 32
-    probe_frames: int = 600                  # delay probe (20 s random interpolation)
-    held_out_frames: int = 0                 # score on the first N held-out frames (0: all)
-    extra: dict = field(default_factory=dict)
+    robot: str = option(help='robot profile: a shipped name (hobbs, micheal, ameca) or a '
+                             'profile file')
+    rate: float = option(30.0, 'frames per second of every recording')
+    seed: int = option(0, 'keys every random draw of the run (with the stage and purpose)')
+    probe_frames: int = option(600, 'frames of the delay probe (random interpolation)')
+    # stage 1, static
+    static_poses: int = option(600, 'static stage: random safe poses to hold and read')
+    static_hold_frames: int = option(30, 'static stage: frames each pose is held (the '
+                                         'settled half is averaged)')
+    static_frames: int = option(72_000, 'static stage: training frames the pose pairs are '
+                                        'expanded into (the paper: 72,000 from 600 poses)')
+    symmetric: bool = option(False, 'static stage: mirror each random pose left/right')
+    # stages 2 and on, dynamic
+    first_iteration_frames: int = option(8000, 'frames the model drives the robot for at the '
+                                               'first dynamic iteration')
+    next_iteration_frames: int = option(4000, 'frames driven at each later iteration')
+    min_iterations: int = option(3, 'dynamic iterations always run')
+    max_iterations: int = option(3, 'dynamic iterations at most')
+    min_improvement: float = option(0.01, 'stop after min-iterations once an iteration gains '
+                                          'less than this fraction of held-out distance')
+    episode_frames: int = option(500, 'frames of one drive from a human take')
+    speed_range: tuple = option((0.8, 1.25), 'slowest and fastest take playback speed (more '
+                                             'varied expressions)')
+    exploration_noise: float = option(0.05, 'std of smooth noise on the driving commands '
+                                            '(DART; without it iteration 1 trailed '
+                                            'interpolation)')
+    compare_interpolation: bool = option(True, 'run the paper\'s control arm: random-pose '
+                                               'interpolation at equal frame counts')
+    # the models and their training
+    window: int = option(60, 'model input window in frames')
+    d_model: int = option(128, 'transformer width (the MLP\'s hidden width is twice this)')
+    layers: int = option(4, 'transformer layers')
+    heads: int = option(4, 'attention heads')
+    static_steps: int = option(2000, 'training steps of ExFace on the static data')
+    finetune_steps: int = option(3000, 'fine-tuning steps per iteration (1000 left ExFace '
+                                       'behind the MLP on Hobbs and Micheal)')
+    finetune_lr: float = option(5e-4, 'fine-tuning learning rate')
+    condition_noise: float = option(0.05, 'ExFace training: noise std on its standardised '
+                                          'blendshape input')
+    baseline_steps: int = option(3000, 'training steps of the shipped MLP and Transformer on '
+                                       'the final data')
+    stride: int = option(2, 'frames between the starts of training windows cut from episodes')
+    batch: int = option(32, 'training batch (windows; frames for the MLP)')
+    held_out_frames: int = option(0, 'score on the first N held-out frames (0: all)')
+
+
+def quick_recipe(robot: str = '') -> BootstrapConfig:
+    """face-retarget-train's preset of the pipeline: the static stage and one model-driven
+    iteration on the twin, no control arm, shorter training; minutes where the paper's loop
+    takes half an hour."""
+    return BootstrapConfig(robot=robot, min_iterations=1, max_iterations=1,
+                           compare_interpolation=False, finetune_steps=1000,
+                           baseline_steps=2000)
 
 
 # Settings that only decide when the loop stops: a finished run can be continued with more
@@ -95,10 +137,61 @@ def _settings(config: BootstrapConfig) -> dict:
     return json.loads(json.dumps(asdict(config)))
 
 
-def keyed_seed(seed: int, name: str) -> int:
-    """A seed for one named part of the run (a bag, a training stage): the same whether the
-    run went straight through or was resumed, whatever ran before it."""
-    return (int(seed) << 32) | zlib.crc32(name.encode())
+def keyed_seed(seed: int, stage: str, purpose: str) -> int:
+    """The seed of one random draw of the run: the same whether the run went straight
+    through or was resumed, whatever ran before it. Every draw of the pipeline comes from
+    here (numpy via keyed_rng, torch via the model and training seeds)."""
+    return (int(seed) << 32) | zlib.crc32(f'{stage}/{purpose}'.encode())
+
+
+def keyed_rng(seed: int, stage: str, purpose: str) -> np.random.Generator:
+    return np.random.default_rng(keyed_seed(seed, stage, purpose))
+
+
+@dataclass
+class ProbeResult:
+    bags: list
+    delay: int
+
+
+@dataclass
+class StaticResult:
+    bags: list
+    poses: int
+
+
+@dataclass
+class RecordResult:
+    facial: list
+    interpolation: list
+
+
+@dataclass
+class TrainResult:
+    path: str
+    loss: float
+
+
+@dataclass
+class ScoreResult:
+    blendshape_distance: float
+    jitter: float
+    frames: int
+    bags: list
+
+
+@dataclass
+class ShipResult:
+    models: dict                 # kind -> model file, relative to the run folder
+
+
+@dataclass
+class StaticData:
+    """The static stage's bags as training data (decoded again on a resume, not stored)."""
+    poses: np.ndarray
+    readings: np.ndarray
+    observed: np.ndarray
+    commands: np.ndarray
 
 
 class TwinRobot:
@@ -117,7 +210,7 @@ class TwinRobot:
     def record(self, commands, bag, human=None, source: str = '') -> Path:
         commands = np.asarray(commands, np.float64)
         self.twin.reset()
-        self.twin.reseed_noise(keyed_seed(self.seed, Path(bag).name))
+        self.twin.reseed_noise(keyed_seed(self.seed, Path(bag).name, 'tracker noise'))
         result = rollout(self.twin, commands, 1.0 / self.rate)
         step = int(1e9 / self.rate)
         writer = BagWriter(bag, flush_period_s=5.0)
@@ -125,16 +218,16 @@ class TwinRobot:
         for i in range(len(commands)):
             stamp = self.clock_ns + i * step
             if human is not None:
-                writer.write_message('/face/human/blendshapes', messages.BLENDSHAPES, stamp,
+                writer.write_message(HUMAN, messages.BLENDSHAPES, stamp,
                                      messages.blendshapes(human[i], stamp, source=source,
                                                           frame_number=i))
-            writer.write_message('/face/command', messages.CONTROL_VALUES, stamp,
+            writer.write_message(COMMAND, messages.CONTROL_VALUES, stamp,
                                  messages.control_values(commands[i], names, stamp, robot=robot,
                                                          source=source))
-            writer.write_message('/face/robot/applied', messages.CONTROL_VALUES, stamp + 1000,
+            writer.write_message(APPLIED, messages.CONTROL_VALUES, stamp + 1000,
                                  messages.control_values(result.applied[i], names, stamp,
                                                          robot=robot, source='safety'))
-            writer.write_message('/face/robot/blendshapes', messages.BLENDSHAPES, stamp + 2000,
+            writer.write_message(ROBOT, messages.BLENDSHAPES, stamp + 2000,
                                  messages.blendshapes(result.observed[i], stamp,
                                                       source='twin', subject=robot,
                                                       frame_number=i + 1))
@@ -180,23 +273,31 @@ def human_drives(takes, frames: int, episode_frames: int, speed_range, rng):
 
 
 class Bootstrap:
-    """Runs the loop into `out`; resumable: a finished stage is read back, not redone."""
+    """Runs the pipeline into `out`; resumable: a finished stage is read back, not redone.
+    The checkpoint set goes to `checkpoints` (default: `out` itself); `data_note` is added to
+    its dataset.json (which take, where it was split)."""
 
     def __init__(self, config: BootstrapConfig, profile, robot, human_train, human_held_out,
-                 out, progress: bool = True, log=print):
+                 out, checkpoints=None, data_note=None, progress: bool = True, log=print):
         self.config = config
         self.profile = profile
         self.robot = robot
         self.human_train = human_train
         self.held_out = human_held_out[:config.held_out_frames or None]
         self.out = Path(out)
+        self.checkpoints = Path(checkpoints) if checkpoints else self.out
+        self.data_note = dict(data_note or {})
         self.progress = progress
         self.log = log
-        self.rng = np.random.default_rng(config.seed)
         self.state_path = self.out / 'state.json'
         wanted = _settings(config)
         self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() \
-            else {'config': wanted, 'stages': {}}
+            else {'pipeline': PIPELINE_VERSION, 'config': wanted, 'stages': {}}
+        if self.state.get('pipeline') != PIPELINE_VERSION:
+            raise SettingsMismatch(
+                f'{self.out} holds a run of another version of the training pipeline '
+                f'({self.state.get("pipeline", 1)}, this is {PIPELINE_VERSION}); its stages '
+                'drew other random numbers: use another --out')
         stored = {**_settings(BootstrapConfig(robot=config.robot)),
                   **self.state['config']}                # a setting added since: its default
         changed = sorted(k for k in wanted
@@ -210,12 +311,18 @@ class Bootstrap:
         self.state['config'] = wanted        # only the stopping rule may have changed
 
     # -- bookkeeping ------------------------------------------------------------------
-    def _done(self, stage: str):
-        return self.state['stages'].get(stage)
-
-    def _finish(self, stage: str, result: dict) -> None:
-        self.state['stages'][stage] = result
+    def _stage(self, name: str, result_type, compute):
+        """The stage's result: read back if it finished before, else computed and kept."""
+        done = self.state['stages'].get(name)
+        if done is not None:
+            return result_type(**done)
+        result = compute()
+        self.state['stages'][name] = asdict(result)
         write_atomic(self.state_path, json.dumps(self.state, indent=1))
+        return result
+
+    def _seed(self, stage: str, purpose: str) -> int:
+        return keyed_seed(self.config.seed, stage, purpose)
 
     def _record(self, stage: str, commands, human=None, source: str = '') -> list:
         """Bags for one stage (one per episode), recorded afresh if the stage was cut off."""
@@ -237,33 +344,36 @@ class Bootstrap:
     # -- models -----------------------------------------------------------------------
     def _train(self, stage: str, kind: str, start_from, observed, commands, steps: int,
                lr: float, label: str):
-        path = self.out / 'models' / f'{stage}_{kind}.pt'
-        if self._done(f'train:{stage}:{kind}') and path.is_file():
-            model, _, payload = load_checkpoint(path, self.profile)
-            return model, payload['history']
-        seed = keyed_seed(self.config.seed, f'{stage}:{kind}')
+        """(model, loss history) of `kind` trained at `stage`, from `start_from`'s weights or
+        fresh ones; read back from models/ when the stage finished before."""
         c = self.config
-        model = new_model(kind, self.profile.num_motors, c.window, c.d_model, c.layers, c.heads,
-                          seed, frame_rate=c.rate, condition_noise=c.condition_noise)
-        if start_from is not None:
-            model.load_state_dict(start_from.state_dict())
-        config = TrainConfig(steps=steps, batch=self.config.batch, lr=lr, seed=seed,
-                             warmup=min(100, steps // 10))
-        history, _ = train(model, observed, commands, self.normaliser, config,
-                           progress=self.progress, label=label)
-        save_checkpoint(path, model, self.normaliser, self.profile, config, history,
-                        info={'stage': stage, 'delay': self.delay})
-        self._finish(f'train:{stage}:{kind}', {'path': str(path.relative_to(self.out)),
-                                                'loss': history[-1][1]})
-        return model, history
+        seed = self._seed(stage, kind)
+        path = self.out / 'models' / f'{stage}_{kind}.pt'
 
-    def score(self, model, stage: str) -> dict:
+        def fit() -> TrainResult:
+            model = build_model(kind, network_config(
+                kind, self.profile.num_motors, c.window, c.d_model, c.layers, c.heads,
+                frame_rate=c.rate, condition_noise=c.condition_noise), seed)
+            if start_from is not None:
+                model.load_state_dict(start_from.state_dict())
+            config = TrainConfig(steps=steps, batch=c.batch, lr=lr, seed=seed,
+                                 warmup=min(100, steps // 10))
+            history, _ = train(model, observed, commands, self.normaliser, config,
+                               progress=self.progress, label=label)
+            save_checkpoint(path, model, self.normaliser, self.profile, config, history,
+                            info={'stage': stage, 'delay': self.delay})
+            return TrainResult(str(path.relative_to(self.out)), history[-1][1])
+        self._stage(f'train:{stage}:{kind}', TrainResult, fit)
+        model, _, payload = load_checkpoint(path, self.profile)
+        return model, payload['history']
+
+    def score(self, model, stage: str) -> ScoreResult:
         """Held-out blendshape distance: the model (deterministic sampling) drives the robot
         under bootstrap from the held-out human frames, the run is recorded like any other
         stage, and the face it showed is compared with the human's. On a live target this is
         the real head, not the twin."""
-        stream = TorchStream(model, self.normaliser, self.profile.num_motors,
-                             self.config.window, deterministic=True, seed=self.config.seed)
+        stream = TorchStream(model, self.normaliser, deterministic=True,
+                             seed=self._seed(stage, 'sampling'))
         commands, _ = stream_commands(stream, self.held_out, self.profile.neutral)
         bags = self._record(stage.replace(':', '_'), [commands], [self.held_out],
                             source='held_out')
@@ -276,107 +386,134 @@ class Bootstrap:
                 frames += count
         if not frames:
             raise RuntimeError(f'{stage}: the held-out run recorded no aligned frames')
-        return {'blendshape_distance': squared / frames, 'jitter': jitter(commands),
-                'frames': frames, 'bags': bags}
+        return ScoreResult(squared / frames, jitter(commands), frames, bags)
 
-    # -- the loop ---------------------------------------------------------------------
+    def _scored(self, stage: str, model) -> dict:
+        done = self._stage(stage, ScoreResult, lambda: self.score(model, stage))
+        return {'blendshape_distance': done.blendshape_distance, 'jitter': done.jitter}
+
+    # -- the stages -------------------------------------------------------------------
+    def probe(self) -> ProbeResult:
+        """Actuator delay, measured once on a short random-interpolation run: the metric
+        compares the human frame with the face `delay` frames later for every model."""
+        c = self.config
+        commands = interpolation_commands(FaceTwin(self.profile), c.probe_frames,
+                                          keyed_rng(c.seed, 'probe', 'commands'), c.rate)
+        bags = self._record('probe', [commands], source='probe')
+        return ProbeResult(bags, int(estimate_delay(self._episodes(bags))))
+
+    def static(self) -> StaticResult:
+        """Random safe poses, each held `static_hold_frames`, recorded in chunks of 100."""
+        c = self.config
+        poses = FaceTwin(self.profile).random_poses(
+            c.static_poses, keyed_rng(c.seed, 'static', 'poses'), symmetric=c.symmetric)
+        chunks = np.array_split(poses, max(1, c.static_poses // 100))
+        bags = self._record('static', [static_commands(p, c.static_hold_frames)
+                                       for p in chunks], source='static')
+        return StaticResult(bags, c.static_poses)
+
+    def static_data(self, result: StaticResult) -> StaticData:
+        """The settled pose pairs of the static bags, expanded into training windows."""
+        c = self.config
+        episodes = self._episodes(result.bags)
+        pairs = [static_pairs(e, min_hold=c.static_hold_frames // 2) for e in episodes]
+        poses = np.concatenate([p for p, _ in pairs])
+        readings = np.concatenate([r for _, r in pairs])
+        observed, commands = expand_static(
+            poses, readings, c.window, c.static_frames, keyed_rng(c.seed, 'static', 'expansion'),
+            _hold_noise(episodes, c.static_hold_frames))
+        return StaticData(poses, readings, observed, commands)
+
+    def iteration(self, k: int, model) -> RecordResult:
+        """Dynamic iteration k's recordings: `model` (stochastic sampling plus smooth
+        exploration noise) drives the robot from the human takes; beside it the control arm."""
+        c = self.config
+        stage = f'iteration_{k}'
+        frames = c.first_iteration_frames if k == 1 else c.next_iteration_frames
+        human = human_drives(self.human_train, frames, c.episode_frames, c.speed_range,
+                             keyed_rng(c.seed, stage, 'human drives'))
+        stream = TorchStream(model, self.normaliser, deterministic=False,
+                             seed=self._seed(stage, 'sampling'))
+        stream.reset(self.profile.neutral)
+        commands = stream.predict(human)
+        if c.exploration_noise > 0:
+            rng = keyed_rng(c.seed, stage, 'exploration')
+            noise = np.stack([exploration_noise(commands.shape[1], commands.shape[2],
+                                                c.exploration_noise, rng, c.rate)
+                              for _ in range(len(commands))])
+            commands = np.clip(commands + noise, 0.0, 1.0)
+        facial = self._record(f'{stage}_facial', commands, human, source='facial')
+        interpolation = []
+        if c.compare_interpolation:
+            rng, twin = keyed_rng(c.seed, stage, 'interpolation'), FaceTwin(self.profile)
+            interpolation = self._record(
+                f'{stage}_interpolation',
+                [interpolation_commands(twin, c.episode_frames, rng, c.rate)
+                 for _ in range(len(commands))], source='interpolation')
+        return RecordResult(facial, interpolation)
+
+    def ship(self, stage: str, observed, commands) -> ShipResult:
+        """The baselines trained on the final data, so the shipped set is one comparable
+        family."""
+        for kind in BASELINES:
+            self._train(stage, kind, None, observed, commands, self.config.baseline_steps,
+                        1e-3, kind)
+        return ShipResult({kind: f'models/{stage}_{kind}.pt' for kind in BASELINES})
+
+    def _fine_tune(self, stage: str, arm: str, bags: list, model, static: StaticData):
+        """(model, its report entry, loss history): `model` fine-tuned on the static data and
+        every episode of the arm's `bags`, then scored on the held-out take."""
+        c = self.config
+        episodes = self._episodes(bags)                    # decoding bags is the slow part
+        observed, commands = windows(episodes, c.window, c.stride, self.delay)
+        model, history = self._train(f'{stage}_{arm}', 'exface', model,
+                                     np.concatenate([static.observed, observed]),
+                                     np.concatenate([static.commands, commands]),
+                                     c.finetune_steps, c.finetune_lr, f'{stage} {arm}')
+        entry = {'dynamic_frames': int(sum(len(e.commands) for e in episodes)),
+                 'windows': len(observed), **self._scored(f'score:{stage}:{arm}', model)}
+        return model, entry, history
+
+    # -- the pipeline -----------------------------------------------------------------
     def run(self) -> dict:
+        """Every stage in order (finished ones read back), then the report and the checkpoint
+        set; returns the report."""
         c = self.config
         started = time.monotonic()
-        # Actuator delay, measured once on a short random-interpolation probe: the metric
-        # compares the human frame with the face `delay` frames later for every model.
-        if not self._done('probe'):
-            probe = interpolation_commands(FaceTwin(self.profile), c.probe_frames,
-                                           np.random.default_rng(c.seed + 7), c.rate)
-            bags = self._record('probe', [probe], source='probe')
-            delay = estimate_delay(self._episodes(bags))
-            self._finish('probe', {'bags': bags, 'delay': int(delay)})
-        self.delay = self._done('probe')['delay']
+        self.delay = self._stage('probe', ProbeResult, self.probe).delay
         self.log(f'{self.profile.name}: actuator delay {self.delay} frames '
                  f'({1e3 * self.delay / c.rate:.0f} ms)')
 
-        # Stage 1: static poses.
-        if not self._done('static'):
-            poses = FaceTwin(self.profile).random_poses(
-                c.static_poses, np.random.default_rng(c.seed + 1), symmetric=c.symmetric)
-            chunks = np.array_split(poses, max(1, c.static_poses // 100))
-            bags = self._record('static', [static_commands(p, c.static_hold_frames)
-                                           for p in chunks], source='static')
-            self._finish('static', {'bags': bags, 'poses': c.static_poses})
-        static_eps = self._episodes(self._done('static')['bags'])
-        pairs = [static_pairs(e, min_hold=c.static_hold_frames // 2) for e in static_eps]
-        poses = np.concatenate([p for p, _ in pairs])
-        readings = np.concatenate([r for _, r in pairs])
-        static_obs, static_cmd = expand_static(
-            poses, readings, c.window, c.static_frames, np.random.default_rng(c.seed + 2),
-            _hold_noise(static_eps, c.static_hold_frames))
-        self.normaliser = Normaliser.fit(static_obs)
-        self.linear = LinearRetarget.fit(readings, poses, robot=self.profile.name)
-        self.log(f'{self.profile.name}: static stage {len(poses)} of {c.static_poses} poses '
-                 f'settled -> '
-                 f'{static_obs.shape[0] * static_obs.shape[1]} frames')
-        model, history = self._train('static', 'exface', None, static_obs, static_cmd,
-                                     c.static_steps, 1e-3, 'static exface')
+        static = self.static_data(self._stage('static', StaticResult, self.static))
+        self.normaliser = Normaliser.fit(static.observed)
+        frames = int(static.observed.shape[0] * static.observed.shape[1])
+        self.log(f'{self.profile.name}: static stage {len(static.poses)} of {c.static_poses} '
+                 f'poses settled -> {frames} frames')
+        model, history = self._train('static', 'exface', None, static.observed,
+                                     static.commands, c.static_steps, 1e-3, 'static exface')
         curves = {'static': history}
         report = {'robot': self.profile.name, 'delay_frames': self.delay,
-                  'static': {'poses': len(poses), 'frames': int(static_obs.shape[0] *
-                                                                 static_obs.shape[1]),
+                  'static': {'poses': len(static.poses), 'frames': frames,
                              **self._scored('score:static', model)},
                   'iterations': []}
         self.log(f'{self.profile.name}: static-only blendshape distance '
                  f'{report["static"]["blendshape_distance"]:.5f}')
 
-        facial_bags, interp_bags = [], []
-        facial_model = control_model = model
+        arms = {'facial': [[], model], 'interpolation': [[], model]}     # bags, model
         previous = report['static']['blendshape_distance']
         for k in range(1, c.max_iterations + 1):
-            frames = c.first_iteration_frames if k == 1 else c.next_iteration_frames
             stage = f'iteration_{k}'
-            if not self._done(f'record:{stage}'):
-                rng = np.random.default_rng(c.seed + 100 * k)
-                human = human_drives(self.human_train, frames, c.episode_frames,
-                                     c.speed_range, rng)
-                stream = TorchStream(facial_model, self.normaliser, self.profile.num_motors,
-                                     c.window, deterministic=False, seed=c.seed + k)
-                stream.reset(self.profile.neutral)
-                commands = stream.run(human)
-                if c.exploration_noise > 0:
-                    noise_rng = np.random.default_rng(c.seed + 100 * k + 1)
-                    noise = np.stack([exploration_noise(commands.shape[1], commands.shape[2],
-                                                        c.exploration_noise, noise_rng, c.rate)
-                                      for _ in range(len(commands))])
-                    commands = np.clip(commands + noise, 0.0, 1.0)
-                bags = self._record(f'{stage}_facial', commands, human, source='facial')
-                interp = []
-                if c.compare_interpolation:
-                    twin = FaceTwin(self.profile)
-                    interp = self._record(
-                        f'{stage}_interpolation',
-                        [interpolation_commands(twin, c.episode_frames, rng, c.rate)
-                         for _ in range(len(commands))], source='interpolation')
-                self._finish(f'record:{stage}', {'facial': bags, 'interpolation': interp})
-            recorded = self._done(f'record:{stage}')
-            facial_bags += recorded['facial']
-            interp_bags += recorded['interpolation']
+            recorded = self._stage(f'record:{stage}', RecordResult,
+                                   lambda k=k: self.iteration(k, arms['facial'][1]))
             entry = {'iteration': k}
-            for arm, arm_bags, start in (('facial', facial_bags, facial_model),
-                                         ('interpolation', interp_bags, control_model)):
-                if not arm_bags:
-                    continue
-                episodes = self._episodes(arm_bags)        # decoding bags is the slow part
-                obs, cmd = windows(episodes, c.window, c.stride, self.delay)
-                dynamic_frames = int(sum(len(e.commands) for e in episodes))
-                trained, history = self._train(
-                    f'{stage}_{arm}', 'exface', start,
-                    np.concatenate([static_obs, obs]), np.concatenate([static_cmd, cmd]),
-                    c.finetune_steps, c.finetune_lr, f'{stage} {arm}')
-                entry[arm] = {'dynamic_frames': dynamic_frames, 'windows': len(obs),
-                              **self._scored(f'score:{stage}:{arm}', trained)}
-                if arm == 'facial':
-                    facial_model = trained
-                    curves[f'iteration {k}'] = history
-                else:
-                    control_model = trained
+            for arm, new_bags in (('facial', recorded.facial),
+                                  ('interpolation', recorded.interpolation)):
+                arms[arm][0] += new_bags
+                if arms[arm][0]:
+                    arms[arm][1], entry[arm], history = self._fine_tune(
+                        stage, arm, arms[arm][0], arms[arm][1], static)
+                    if arm == 'facial':
+                        curves[f'iteration {k}'] = history
             report['iterations'].append(entry)
             distance = entry['facial']['blendshape_distance']
             self.log(f'{self.profile.name}: iteration {k}: facial {distance:.5f}' + (
@@ -389,24 +526,59 @@ class Bootstrap:
                 self.log(f'{self.profile.name}: stopping: gain {gain:.1%} below '
                          f'{c.min_improvement:.0%}')
                 break
-        self.final_model = facial_model
-        facial_episodes = self._episodes(facial_bags)
+
+        facial_episodes = self._episodes(arms['facial'][0])
         obs, cmd = windows(facial_episodes, c.window, c.stride, self.delay)
-        self.final_data = (np.concatenate([static_obs, obs]), np.concatenate([static_cmd, cmd]))
-        self.counts = {'static_poses': len(poses), 'static_frames': int(static_obs.shape[0] *
-                                                                        static_obs.shape[1]),
-                       'dynamic_frames': int(sum(len(e.commands)
-                                                 for e in facial_episodes)),
-                       'windows': len(self.final_data[0]), 'delay': int(self.delay)}
+        observed = np.concatenate([static.observed, obs])
+        commands = np.concatenate([static.commands, cmd])
+        # Named by the iterations behind it: a run continued with more iterations ships
+        # baselines trained on its new final data, not the earlier ones.
+        stage = f'ship_after_{len(report["iterations"])}'
+        shipped = self._stage(stage, ShipResult, lambda: self.ship(stage, observed, commands))
+        counts = {'iterations': len(report['iterations']),
+                  'static_poses': len(static.poses), 'static_frames': frames,
+                  'dynamic_frames': int(sum(len(e.commands) for e in facial_episodes)),
+                  'windows': len(observed), 'delay': int(self.delay)}
         report['elapsed_s'] = time.monotonic() - started
-        report['curves'] = curves
+        write_report({**report, 'curves': curves}, self.out)
+        self.write_checkpoints(arms['facial'][1], shipped, static, counts,
+                               {**curves, **self._baseline_curves(shipped)})
         return report
 
-    def _scored(self, stage: str, model) -> dict:
-        if not self._done(stage):
-            self._finish(stage, self.score(model, stage))
-        done = self._done(stage)
-        return {key: done[key] for key in ('blendshape_distance', 'jitter')}
+    def _baseline_curves(self, shipped: ShipResult) -> dict:
+        return {kind: load_checkpoint(self.out / path, self.profile)[2]['history']
+                for kind, path in shipped.models.items()}
+
+    def write_checkpoints(self, final_model, shipped: ShipResult, static: StaticData,
+                          counts: dict, curves: dict) -> Path:
+        """The checkpoint set (float16 weights, no optimiser state) in `self.checkpoints`:
+        the final ExFace, the baselines, the linear map on the static pairs, dataset.json,
+        the training curves, and (when it is another folder) the run's report beside them."""
+        c = self.config
+        directory = self.checkpoints
+        directory.mkdir(parents=True, exist_ok=True)
+        info = {'delay': int(self.delay), 'counts': counts, 'take': 'bootstrap',
+                'frame_rate': c.rate, 'bootstrap_report': 'bootstrap.md', **self.data_note}
+        save_checkpoint(directory / 'exface.pt', final_model, self.normaliser, self.profile,
+                        TrainConfig(steps=c.static_steps + c.finetune_steps * counts['iterations']),
+                        [], None, {**info, 'steps_done': c.static_steps}, half=True)
+        for kind, path in shipped.models.items():
+            model, _, payload = load_checkpoint(self.out / path, self.profile)
+            config = TrainConfig(**payload['train_config'])
+            save_checkpoint(directory / f'{kind}.pt', model, self.normaliser, self.profile,
+                            config, payload['history'], None,
+                            {**info, 'steps_done': config.steps}, half=True)
+        LinearRetarget.fit(static.readings, static.poses, robot=self.profile.name).save(
+            directory / 'linear.npz')
+        (directory / 'dataset.json').write_text(json.dumps(info, indent=1))
+        plot_curves(curves, directory / 'training_curves.png',
+                    f'{self.profile.name}: training loss')
+        if directory.resolve() != self.out.resolve():
+            for name, target in (('report.md', 'bootstrap.md'), ('report.json', 'bootstrap.json'),
+                                 ('bootstrap.png', 'bootstrap.png')):
+                (directory / target).write_bytes((self.out / name).read_bytes())
+        self.log(f'{self.profile.name}: checkpoints written to {directory}')
+        return directory
 
 
 def _hold_noise(episodes, hold: int) -> np.ndarray:

@@ -1,40 +1,13 @@
-"""Training data from a robot: pairs of (what the face showed, the commands that made it).
-
-The ExFace bootstrap sources, generated on a robot's digital twin here (the bootstrap loop
-collects the same from real hardware or a twin through rosbag2):
-- static: random safe poses, each held until settled and read (the paper's stage 1: 600
-  poses, replicated into windows);
-- random interpolation: smooth moves between random poses (the paper's control condition);
-- human-driven: a model drives the robot from human takes; the response is recorded.
-Actuator delay is estimated from the data and compensated: command t is paired with the face
-reading `delay` frames later.
+"""Commands that drive a robot for training data (random interpolation: the paper's control
+condition and the delay probe; smooth exploration noise on a model's commands), and a twin
+recording helper. The training pipeline (face_retarget.bootstrap) records through rosbag2;
+command t is paired with the face reading `delay` frames later (face_bag.export.windows).
 """
 import numpy as np
 
 from face_actuation.simulate import rollout
 from face_actuation.twin import FaceTwin
 from face_bag.export import Episode, estimate_delay, windows
-
-
-def static_poses(twin: FaceTwin, count: int, rng: np.random.Generator,
-                 symmetric: bool = False):
-    """Random poses and the settled, noisy face reading of each (stage 1)."""
-    poses = twin.random_poses(count, rng, symmetric=symmetric)
-    readings = twin.add_noise(twin.shape(poses))
-    return poses, readings
-
-
-def static_windows(poses: np.ndarray, readings: np.ndarray, window: int, frames: int,
-                   rng: np.random.Generator, twin: FaceTwin):
-    """Expand static pairs into training windows the way the paper does (600 poses -> 72,000
-    frames): each window holds one pose, read with fresh measurement noise per frame."""
-    count = max(1, frames // window)
-    pick = rng.integers(0, len(poses), count)
-    motors = np.repeat(poses[pick][:, None, :], window, axis=1)
-    clean = twin.shape(poses[pick])
-    observed = twin.add_noise(np.repeat(clean[:, None, :], window, axis=1)
-                              .reshape(-1, clean.shape[-1])).reshape(count, window, -1)
-    return observed, motors
 
 
 def interpolation_commands(twin: FaceTwin, frames: int, rng: np.random.Generator,
@@ -79,4 +52,4 @@ def record(twin: FaceTwin, commands: np.ndarray, rate: float, source: str) -> Ep
 
 
 __all__ = ['Episode', 'estimate_delay', 'exploration_noise', 'interpolation_commands', 'record',
-           'static_poses', 'static_windows', 'windows']
+           'windows']

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from face_retarget.network import RetargetNetwork
+
 
 @dataclass
 class ExFaceConfig:
@@ -138,7 +140,7 @@ class ExFaceDiT(nn.Module):
         return self.out(modulate(self.final_norm(x), shift, scale))
 
 
-class ExFaceDiffusion(nn.Module):
+class ExFaceDiffusion(RetargetNetwork):
     """Training loss and samplers around the denoiser. Motors are in [-1, 1] here (the
     normaliser maps 0..1 commands to it), blendshapes standardised."""
 
@@ -147,6 +149,7 @@ class ExFaceDiffusion(nn.Module):
     def __init__(self, config: ExFaceConfig):
         super().__init__()
         self.config = config
+        self.motors, self.window = config.motors, config.window
         self.net = ExFaceDiT(config)
         self.register_buffer('alpha_bar', noise_schedule(config.diffusion_steps,
                                                          config.schedule))
@@ -176,7 +179,16 @@ class ExFaceDiffusion(nn.Module):
         weight = 1.0 - mask                                   # learn what is not given
         return ((predicted - motors) ** 2 * weight).sum() / (weight.sum() * motors.shape[-1])
 
+    def settings(self) -> dict:
+        return self.config.to_dict()
+
     # ---- sampling -----------------------------------------------------------------------------
+    def respond(self, cond, sent, noise):
+        """The newest frame's motors, continuous with the commands sent: the last row of
+        the history is a placeholder, the previous command is the warm start."""
+        history = torch.cat([sent[:, 1:], sent[:, -1:]], dim=1)
+        return self.fill_last(cond, history, history[:, -2], noise)
+
     def _levels(self, start_fraction: float, steps: int):
         top = max(1, min(self.config.diffusion_steps - 1,
                          round(start_fraction * (self.config.diffusion_steps - 1))))

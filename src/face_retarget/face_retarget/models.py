@@ -2,7 +2,9 @@
 
 A Retargeter turns a stream of human frames (61 wire-order channels) into normalised motor
 commands (0..1), one per frame: reset() at the start of a take, step(frame) per frame, and
-run(frames) for a batch of whole sequences (the same algorithm, vectorised over sequences).
+predict(frames) for a batch of whole sequences (the same algorithm, vectorised over sequences).
+The networks (ExFace, MLP, Transformer) share one contract (RetargetNetwork), so the node,
+evaluation and training never ask which network they hold; build_model is their one factory.
 """
 from dataclasses import asdict, dataclass
 
@@ -13,6 +15,7 @@ from torch import nn
 from face_common.arkit import RETARGET_INPUT
 from face_retarget.baselines import LinearRetarget
 from face_retarget.exface import ExFaceConfig, ExFaceDiffusion
+from face_retarget.network import RetargetNetwork
 
 MIN_ACTIVE_STD = 0.02        # a channel the robot face never moves more than this is ignored
 INPUT_LIMIT = 5.0            # standardised inputs are bounded (human faces exceed robot ones)
@@ -60,7 +63,7 @@ class Normaliser:
                                                                 'active')))
 
 
-class MLPRegressor(nn.Module):
+class MLPRegressor(RetargetNetwork):
     """Per-frame baseline: 55 channels -> motors, no memory."""
 
     name = 'mlp'
@@ -68,6 +71,7 @@ class MLPRegressor(nn.Module):
     def __init__(self, inputs: int, motors: int, hidden: int = 256):
         super().__init__()
         self.config = {'inputs': inputs, 'motors': motors, 'hidden': hidden}
+        self.motors, self.window = motors, 1
         self.net = nn.Sequential(nn.Linear(inputs, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
                                  nn.SiLU(), nn.Linear(hidden, motors))
 
@@ -77,8 +81,15 @@ class MLPRegressor(nn.Module):
     def loss(self, cond, motors, generator=None):
         return ((self.net(cond) - motors) ** 2).mean()
 
+    def training_view(self, cond, motors):
+        """Frames, not windows: the MLP learns each frame on its own."""
+        return cond.reshape(-1, cond.shape[-1]), motors.reshape(-1, motors.shape[-1])
 
-class TransformerRegressor(nn.Module):
+    def respond(self, cond, sent, noise):
+        return self.net(cond[:, -1])
+
+
+class TransformerRegressor(RetargetNetwork):
     """Sequence baseline of the DiT's size without diffusion: blendshape window -> motor
     window, regressed directly (the paper's 'Transformer' row)."""
 
@@ -89,6 +100,7 @@ class TransformerRegressor(nn.Module):
         super().__init__()
         self.config = {'inputs': inputs, 'motors': motors, 'window': window,
                        'd_model': d_model, 'layers': layers, 'heads': heads}
+        self.motors, self.window = motors, window
         self.embed = nn.Linear(inputs, d_model)
         self.position = nn.Parameter(torch.zeros(1, window, d_model))
         nn.init.normal_(self.position, std=0.02)
@@ -105,9 +117,14 @@ class TransformerRegressor(nn.Module):
     def loss(self, cond, motors, generator=None):
         return ((self.forward(cond) - motors) ** 2).mean()
 
+    def respond(self, cond, sent, noise):
+        return self.forward(cond)[:, -1]
+
 
 class Retargeter:
-    """Streaming wrapper: keeps the input window (and for ExFace the commands sent)."""
+    """The streaming interface of every model: reset() at the start of a take, step(frame)
+    -> command per frame, predict(frames) for a batch of sequences. Keeps the input window
+    and the commands sent."""
 
     def __init__(self, name: str, motors: int, window: int = 1):
         self.name = name
@@ -121,9 +138,9 @@ class Retargeter:
                          else np.asarray(neutral_command, np.float32))
 
     def step(self, frame) -> np.ndarray:
-        return self.run(np.asarray(frame, np.float32)[None, None, :])[0, 0]
+        return self.predict(np.asarray(frame, np.float32)[None, None, :])[0, 0]
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
+    def predict(self, frames: np.ndarray) -> np.ndarray:
         """(B, N, 61) frames -> (B, N, M) commands, continuing the streaming state when B is
         the batch the state was built with."""
         frames = np.asarray(frames, np.float32)
@@ -169,63 +186,57 @@ class RandomStream(Retargeter):
 
 
 class TorchStream(Retargeter):
-    """MLP, Transformer and ExFace share the normaliser and the buffers."""
+    """Any RetargetNetwork behind the streaming interface: the normaliser, the input window
+    and the commands sent are kept here, the network only answers for the newest frame."""
 
-    def __init__(self, model: nn.Module, normaliser: Normaliser, motors: int, window: int,
+    def __init__(self, model: RetargetNetwork, normaliser: Normaliser,
                  deterministic: bool = True, seed: int = 0):
-        super().__init__(model.name, motors, window)
+        super().__init__(model.name, model.motors, model.window)
         self.model = model.eval()
         self.normaliser = normaliser
         self.deterministic = deterministic
         self.generator = torch.Generator().manual_seed(seed)
-        self.fixed_noise = torch.randn(motors, generator=self.generator)
+        self.fixed_noise = torch.randn(self.motors, generator=self.generator)
 
     @torch.inference_mode()
     def _next(self, frames):
-        x = torch.from_numpy(self.normaliser.inputs(frames))
-        if isinstance(self.model, MLPRegressor):
-            return Normaliser.commands(self.model(x).numpy())
-        self._push(x.numpy())
-        cond = torch.from_numpy(self._inputs)
-        if isinstance(self.model, TransformerRegressor):
-            return Normaliser.commands(self.model(cond)[:, -1].numpy())
-        history = torch.from_numpy(Normaliser.motors(self._sent))
-        history = torch.cat([history[:, 1:], history[:, -1:]], dim=1)  # last row: placeholder
-        warm = history[:, -2]
+        self._push(self.normaliser.inputs(frames))
         noise = (self.fixed_noise if self.deterministic
-                 else torch.randn(warm.shape, generator=self.generator))
-        estimate = self.model.fill_last(cond, history, warm, noise)
-        commands = Normaliser.commands(estimate.numpy())
+                 else torch.randn((len(frames), self.motors), generator=self.generator))
+        motors = self.model.respond(torch.from_numpy(self._inputs),
+                                    torch.from_numpy(Normaliser.motors(self._sent)), noise)
+        commands = Normaliser.commands(motors.numpy())
         self._remember(commands)
         return commands
 
 
-def new_model(kind: str, motors: int, window: int, d_model: int, layers: int, heads: int,
-              seed: int, **exface) -> nn.Module:
-    """A fresh model of `kind` whose initial weights follow from `seed` alone, not from
-    whatever drew random numbers before it in this process (`exface`: extra ExFaceConfig
-    fields such as frame_rate and condition_noise)."""
-    torch.manual_seed(seed)
+NETWORKS = {'exface': lambda config: ExFaceDiffusion(ExFaceConfig(**config)),
+            'mlp': lambda config: MLPRegressor(**config),
+            'transformer': lambda config: TransformerRegressor(**config)}
+
+
+def network_config(kind: str, motors: int, window: int, d_model: int, layers: int,
+                   heads: int, **exface) -> dict:
+    """The constructor settings of a `kind` network of the given size, as checkpoints store
+    them (`exface`: extra ExFaceConfig fields such as frame_rate and condition_noise; the MLP
+    is per frame, with a hidden width of 2 x d_model)."""
+    if kind == 'exface':
+        return ExFaceConfig(motors=motors, window=window, d_model=d_model, layers=layers,
+                            heads=heads, **exface).to_dict()
     inputs = len(RETARGET_INPUT)
-    if kind == 'exface':
-        return ExFaceDiffusion(ExFaceConfig(motors=motors, window=window, d_model=d_model,
-                                            layers=layers, heads=heads, **exface))
     if kind == 'mlp':
-        return MLPRegressor(inputs, motors, hidden=2 * d_model)
+        return {'inputs': inputs, 'motors': motors, 'hidden': 2 * d_model}
     if kind == 'transformer':
-        return TransformerRegressor(inputs, motors, window, d_model, layers, heads)
-    raise ValueError(f'unknown model kind {kind!r}')
+        return {'inputs': inputs, 'motors': motors, 'window': window, 'd_model': d_model,
+                'layers': layers, 'heads': heads}
+    raise ValueError(f'unknown model kind {kind!r}; choose from {", ".join(NETWORKS)}')
 
 
-def build_model(kind: str, config: dict) -> nn.Module:
-    if kind == 'exface':
-        return ExFaceDiffusion(ExFaceConfig(**config))
-    if kind == 'mlp':
-        return MLPRegressor(**config)
-    if kind == 'transformer':
-        return TransformerRegressor(**config)
-    raise ValueError(f'unknown model kind {kind!r}')
-
-
-def model_config(model: nn.Module) -> dict:
-    return model.config.to_dict() if isinstance(model.config, ExFaceConfig) else model.config
+def build_model(kind: str, config: dict, seed: int | None = None) -> RetargetNetwork:
+    """The one factory: a `kind` network from its settings; with `seed`, fresh weights that
+    follow from the seed alone, not from whatever drew random numbers before in this process."""
+    if kind not in NETWORKS:
+        raise ValueError(f'unknown model kind {kind!r}; choose from {", ".join(NETWORKS)}')
+    if seed is not None:
+        torch.manual_seed(seed)
+    return NETWORKS[kind](config)

@@ -13,7 +13,6 @@ from rclpy.time import Time
 import torch
 
 from face_actuation.profile import ProfileError, load_profile
-from face_actuation.twin import FaceTwin
 from face_common import qos, topics
 from face_common.arkit import CHANNEL_NAMES
 from face_common.latency import INFERENCE
@@ -21,9 +20,7 @@ from face_common.messages import blendshapes_to_array, control_values_msg, laten
 from face_common.node import OK, WARN, apply_realtime_priority, publish_status, run_node
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
-from face_retarget.baselines import LinearRetarget, fit_linear_on_twin
-from face_retarget.models import LinearStream
-from face_retarget.training import CheckpointError, default_checkpoint_dir, stream_from_checkpoint
+from face_retarget.training import CheckpointError, default_checkpoint_dir, open_retargeter
 
 MODELS = ('exface', 'mlp', 'transformer', 'linear')
 RESET_AFTER_S = 0.5          # a longer gap in the input starts the model's memory afresh
@@ -59,7 +56,10 @@ class RetargetNode(Node):
         if name not in MODELS:
             raise SystemExit(f'retarget: unknown model {name!r}; available: {MODELS}')
         try:
-            self.stream, source = self._load(name, self.get_parameter('checkpoint').value)
+            self.stream, source = open_retargeter(
+                name, self.profile, default_checkpoint_dir() / self.profile.name,
+                self.get_parameter('checkpoint').value or None,
+                bool(self.get_parameter('deterministic').value))
         except (CheckpointError, OSError, ValueError) as exc:
             raise SystemExit(f'retarget: {exc}') from None
         self.get_logger().info(f'model "{name}" for {self.profile.name} ({source})')
@@ -87,28 +87,6 @@ class RetargetNode(Node):
         self.create_timer(self.get_parameter('diagnostics_period_s').value,
                           self._publish_diagnostics)
         self.scheduling = apply_realtime_priority(self)
-
-    def _load(self, name: str, checkpoint: str):
-        directory = default_checkpoint_dir() / self.profile.name
-        if name == 'linear':
-            path = checkpoint or directory / 'linear.npz'
-            try:
-                model = LinearRetarget.load(path)
-            except OSError:
-                if checkpoint:
-                    raise
-                model = fit_linear_on_twin(FaceTwin(self.profile, seed=1))
-                path = f'fitted on 600 random poses of the {self.profile.name} twin'
-            if model.weights.shape[1] != self.profile.num_motors:
-                raise ValueError(f'linear model outputs {model.weights.shape[1]} motors, '
-                                 f'{self.profile.name} has {self.profile.num_motors}')
-            return LinearStream(model), str(path)
-        path = checkpoint or directory / f'{name}.pt'
-        stream = stream_from_checkpoint(path, self.profile,
-                                        bool(self.get_parameter('deterministic').value))
-        if stream.name != name:
-            raise ValueError(f'{path} holds a {stream.name} model, not {name}')
-        return stream, str(path)
 
     def _on_frame(self, msg: Blendshapes) -> None:
         self.counters['frames'] += 1

@@ -18,13 +18,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from face_actuation.twin import FaceTwin
 from face_common.paths import share_path
+from face_retarget.baselines import LinearRetarget, fit_linear_on_twin
 from face_retarget.models import (
-    MLPRegressor,
+    LinearStream,
     Normaliser,
+    RandomStream,
+    Retargeter,
     TorchStream,
     build_model,
-    model_config,
 )
 
 
@@ -61,9 +64,7 @@ def train(model, observed: np.ndarray, commands: np.ndarray, normaliser: Normali
     generator = torch.Generator().manual_seed(config.seed + start_step)
     cond = torch.from_numpy(normaliser.inputs(observed))
     target = torch.from_numpy(Normaliser.motors(commands))
-    if isinstance(model, MLPRegressor):                      # per frame
-        cond = cond.reshape(-1, cond.shape[-1])
-        target = target.reshape(-1, target.shape[-1])
+    cond, target = model.training_view(cond, target)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     if optimizer_state is not None:
@@ -106,7 +107,7 @@ def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainC
     state = model.state_dict()
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    payload = {'kind': model.name, 'config': model_config(model),
+    payload = {'kind': model.name, 'config': model.settings(),
                'state_dict': state, 'normaliser': normaliser.to_dict(),
                'robot': profile.name, 'profile_digest': profile.digest(),
                'train_config': asdict(config), 'history': history, 'info': info or {}}
@@ -160,10 +161,38 @@ def load_checkpoint(path, profile=None):
     return model, normaliser, payload
 
 
-def stream_from_checkpoint(path, profile, deterministic: bool = True) -> TorchStream:
-    model, normaliser, payload = load_checkpoint(path, profile)
-    window = payload['config'].get('window', 1)
-    return TorchStream(model, normaliser, profile.num_motors, window, deterministic)
+def stream_from_checkpoint(path, profile, deterministic: bool = True,
+                           seed: int = 0) -> TorchStream:
+    model, normaliser, _ = load_checkpoint(path, profile)
+    return TorchStream(model, normaliser, deterministic, seed)
+
+
+def open_retargeter(name: str, profile, directory, checkpoint=None, deterministic: bool = True,
+                    seed: int = 0) -> tuple[Retargeter, str]:
+    """The model `name` for `profile` behind the streaming interface, and where it came from:
+    `checkpoint`, else the checkpoint set in `directory` (a linear map missing there is
+    fitted on 600 random poses of the robot's twin). Raises CheckpointError, OSError or
+    ValueError for a model that cannot be used."""
+    if name == 'random':
+        return RandomStream(profile.num_motors, seed), 'uniform random commands'
+    if name == 'linear':
+        path = checkpoint or Path(directory) / 'linear.npz'
+        try:
+            linear = LinearRetarget.load(path)
+        except OSError:
+            if checkpoint:
+                raise
+            linear = fit_linear_on_twin(FaceTwin(profile, seed=1))
+            path = f'fitted on 600 random poses of the {profile.name} twin'
+        if linear.weights.shape[1] != profile.num_motors:
+            raise ValueError(f'linear model outputs {linear.weights.shape[1]} motors, '
+                             f'{profile.name} has {profile.num_motors}')
+        return LinearStream(linear), str(path)
+    path = checkpoint or Path(directory) / f'{name}.pt'
+    stream = stream_from_checkpoint(path, profile, deterministic, seed)
+    if stream.name != name:
+        raise ValueError(f'{path} holds a {stream.name} model, not {name}')
+    return stream, str(path)
 
 
 def draw_curves(ax, curves: dict, title: str, xlabel: str = 'step') -> None:
@@ -194,4 +223,5 @@ def plot_curves(curves: dict, path, title: str) -> Path:
 
 
 __all__ = ['CheckpointError', 'TrainConfig', 'default_checkpoint_dir', 'load_checkpoint',
-           'plot_curves', 'save_checkpoint', 'stream_from_checkpoint', 'train']
+           'open_retargeter', 'plot_curves', 'save_checkpoint', 'stream_from_checkpoint',
+           'train']

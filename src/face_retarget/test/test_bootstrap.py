@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from face_bag.export import read_episodes
 from face_bag.store import bag_info, read_messages
 from face_retarget.cli import bootstrap_main, eval_main
+from face_retarget.training import load_checkpoint
 
 TINY = ['--static-poses', '60', '--static-frames', '2000', '--first-iteration-frames', '400',
         '--next-iteration-frames', '200', '--episode-frames', '200', '--static-steps', '40',
@@ -68,7 +70,8 @@ def test_bootstrap_runs_resumes_and_ships(tmp_path, capsys, monkeypatch):
     assert len(longer['iterations']) == 4
     assert {p: p.stat().st_mtime_ns for p in bags} == stamps
     # Resumed is the same as straight through: a fresh four-iteration run records the same
-    # bags and reaches the same figures (seeds are keyed by bag and stage, not by history).
+    # bags, trains bit-identical models and reaches the same figures (every random draw is
+    # keyed by seed, stage and purpose, not by what ran before).
     straight = tmp_path / 'straight'
     assert bootstrap_main(['--robot', 'hobbs', '--out', str(straight), *TINY,
                            '--max-iterations', '4', '--min-improvement', '-1']) == 0
@@ -77,6 +80,14 @@ def test_bootstrap_runs_resumes_and_ships(tmp_path, capsys, monkeypatch):
     fourth = read_episodes(next((robot / 'bags' / 'iteration_4_facial').iterdir()))[0]
     again = read_episodes(next((straight / 'hobbs' / 'bags' / 'iteration_4_facial').iterdir()))[0]
     assert np.array_equal(fourth.observed, again.observed)
+    resumed_models = {p.name for p in (robot / 'models').glob('*.pt')}
+    straight_models = {p.name for p in (straight / 'hobbs' / 'models').glob('*.pt')}
+    assert {'iteration_4_facial_exface.pt', 'ship_after_4_mlp.pt'} <= straight_models
+    assert straight_models <= resumed_models       # plus the baselines shipped after three
+    for name in sorted(straight_models):
+        ours = load_checkpoint(robot / 'models' / name)[0].state_dict()
+        theirs = load_checkpoint(straight / 'hobbs' / 'models' / name)[0].state_dict()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours), name
     stamps_ns = [m.timestamp_ns for m in read_messages(
         next((robot / 'bags' / 'iteration_4_facial').iterdir()), ['/face/command'])]
     assert set(np.diff(stamps_ns)) == {33_333_333}      # exact integer stamps, 30 Hz
@@ -91,6 +102,11 @@ def test_bootstrap_runs_resumes_and_ships(tmp_path, capsys, monkeypatch):
     assert json.loads((moved / 'hobbs' / 'report.json').read_text())['iterations'] == \
         longer['iterations']
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    # Without --ship the checkpoint set goes into the run folder: the same from both runs.
+    for name in ('exface.pt', 'mlp.pt', 'transformer.pt'):
+        ours = load_checkpoint(moved / 'hobbs' / name)[0].state_dict()
+        theirs = load_checkpoint(straight / 'hobbs' / name)[0].state_dict()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours), name
 
     for name in ('exface.pt', 'mlp.pt', 'transformer.pt', 'linear.npz', 'dataset.json',
                  'bootstrap.md', 'bootstrap.png'):

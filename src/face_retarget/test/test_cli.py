@@ -1,23 +1,41 @@
-"""face-retarget-train and face-retarget-eval end to end on a tiny config."""
+"""face-retarget-train (the training pipeline's quick preset) and face-retarget-eval end to end
+on a tiny config, and the help text of every option of the CLIs built from dataclasses."""
 import json
 import math
+from pathlib import Path
 
-from face_retarget.cli import eval_main, train_main
+import pytest
 
-TINY = ['--window', '16', '--d-model', '32', '--layers', '1', '--heads', '2', '--steps', '40',
-        '--static-frames', '1600', '--interpolation-frames', '1000', '--no-progress']
+from face_retarget.cli import bootstrap_parser, eval_main, eval_parser, train_main, train_parser
+from face_retarget.training import default_checkpoint_dir
+
+TINY = ['--window', '16', '--d-model', '32', '--layers', '1', '--heads', '2',
+        '--static-poses', '60', '--static-frames', '1600', '--static-steps', '40',
+        '--first-iteration-frames', '400', '--episode-frames', '200', '--finetune-steps', '20',
+        '--baseline-steps', '40', '--probe-frames', '200', '--held-out-frames', '300',
+        '--no-progress']
 
 
-def test_train_then_eval_writes_the_report(tmp_path, capsys):
-    assert train_main(['--robot', 'ameca', '--out', str(tmp_path), *TINY]) == 0
-    robot_dir = tmp_path / 'ameca'
+def test_train_writes_to_out_by_default_then_eval_writes_the_report(tmp_path, monkeypatch):
+    shipped = {p: p.stat().st_mtime_ns for p in default_checkpoint_dir().glob('*/*')}
+    monkeypatch.chdir(tmp_path)
+    assert train_main(['--robot', 'ameca', *TINY]) == 0
+    robot_dir = tmp_path / 'out' / 'train' / 'ameca'
     for name in ('exface.pt', 'mlp.pt', 'transformer.pt', 'linear.npz', 'dataset.json',
-                 'training_curves.png'):
+                 'training_curves.png', 'report.md', 'state.json'):
         assert (robot_dir / name).is_file(), name
-    assert train_main(['--robot', 'ameca', '--out', str(tmp_path), '--resume', *TINY]) == 0
+    report = json.loads((robot_dir / 'report.json').read_text())
+    assert len(report['iterations']) == 1 and 'interpolation' not in report['iterations'][0]
+    assert {p: p.stat().st_mtime_ns for p in default_checkpoint_dir().glob('*/*')} == shipped
+    # A rerun resumes: every stage is read back, the checkpoints come out the same.
+    weights = (robot_dir / 'exface.pt').read_bytes()
+    bags = {p: p.stat().st_mtime_ns for p in robot_dir.glob('bags/*/*/metadata.yaml')}
+    assert train_main(['--robot', 'ameca', *TINY]) == 0
+    assert {p: p.stat().st_mtime_ns for p in bags} == bags
+    assert (robot_dir / 'exface.pt').read_bytes() == weights
     out = tmp_path / 'report'
     assert eval_main(['--robot', 'ameca', '--out', str(out), '--checkpoints',
-                      str(tmp_path)]) == 0
+                      str(tmp_path / 'out' / 'train'), '--start-s', '124']) == 0
     results = json.loads((out / 'results.json').read_text())
     assert [r['model'] for r in results] == ['random', 'linear', 'mlp', 'transformer', 'exface']
     for entry in results:
@@ -27,6 +45,31 @@ def test_train_then_eval_writes_the_report(tmp_path, capsys):
     assert all(r['jitter'] < random_row['jitter'] for r in results[1:])
     assert '| exface |' in (out / 'results.md').read_text()
     assert (out / 'results.png').stat().st_size > 10_000
+
+
+def test_only_an_explicit_ship_flag_targets_the_shipped_checkpoints():
+    assert train_parser().parse_args(['--robot', 'hobbs']).ship is None
+    assert train_parser().parse_args(['--robot', 'hobbs']).out == Path('out/train')
+    assert train_parser().parse_args(['--robot', 'hobbs', '--ship']).ship == ''
+    assert bootstrap_parser().parse_args(['--robot', 'hobbs']).out == Path('out/bootstrap')
+    # The quick preset and the paper's loop are the same options with other defaults.
+    quick, paper = (p.parse_args(['--robot', 'hobbs']) for p in (train_parser(),
+                                                                   bootstrap_parser()))
+    assert (quick.max_iterations, paper.max_iterations) == (1, 3)
+    assert vars(quick).keys() == vars(paper).keys()
+
+
+@pytest.mark.parametrize('parser', [train_parser, bootstrap_parser, eval_parser])
+def test_every_option_has_help_text(parser, capsys):
+    built = parser()
+    for action in built._actions:
+        assert action.help and action.help.strip(), action.option_strings
+    with pytest.raises(SystemExit):
+        built.parse_args(['--help'])
+    shown = ' '.join(capsys.readouterr().out.split())
+    expected = ('--checkpoints CHECKPOINTS folder of checkpoint sets' if parser is eval_parser
+                else '--static-poses STATIC_POSES static stage: random safe poses')
+    assert expected in shown
 
 
 def test_eval_without_models_is_a_clear_error(tmp_path, capsys):

@@ -12,7 +12,14 @@ from face_common.arkit import RETARGET_INPUT
 from face_retarget.baselines import LinearRetarget
 from face_retarget.data import exploration_noise, interpolation_commands, record, windows
 from face_retarget.exface import ExFaceConfig, ExFaceDiffusion, noise_schedule
-from face_retarget.models import MLPRegressor, Normaliser, TorchStream, TransformerRegressor
+from face_retarget.models import (
+    MLPRegressor,
+    Normaliser,
+    TorchStream,
+    TransformerRegressor,
+    build_model,
+    network_config,
+)
 from face_retarget.training import (
     CheckpointError,
     TrainConfig,
@@ -83,22 +90,44 @@ def test_sampler_shape_range_and_step_count(tiny_data):
     assert len(calls) == 1
 
 
-def test_streaming_and_batch_agree_in_deterministic_mode(tiny_data):
+@pytest.mark.parametrize('kind', ['exface', 'mlp', 'transformer'])
+def test_streaming_and_batch_agree_in_deterministic_mode(tiny_data, kind):
+    """Every network behind the one streaming interface: step() one frame at a time gives
+    what predict() gives for a batch of sequences."""
     profile, observed, commands, normaliser, episodes = tiny_data
-    model = tiny_exface(profile.num_motors)
+    model = build_model(kind, network_config(kind, profile.num_motors, WINDOW, 32, 1, 2), 3)
     train(model, observed, commands, normaliser, TrainConfig(steps=30, batch=8, warmup=5),
           progress=False)
     a, b = episodes[0].observed[:40], episodes[1].observed[:40]
-    one = TorchStream(model, normaliser, profile.num_motors, WINDOW, deterministic=True)
+    one = TorchStream(model, normaliser, deterministic=True)
     one.reset(profile.neutral)
     streamed = np.stack([one.step(frame) for frame in a])
-    both = TorchStream(model, normaliser, profile.num_motors, WINDOW, deterministic=True)
+    both = TorchStream(model, normaliser, deterministic=True)
     both.reset(profile.neutral)
-    batched = both.run(np.stack([a, b]))
+    batched = both.predict(np.stack([a, b]))
     np.testing.assert_allclose(batched[0], streamed, atol=1e-5)
     assert streamed.shape == (40, profile.num_motors)
     assert streamed.min() >= 0 and streamed.max() <= 1
     assert not np.allclose(batched[0], batched[1])
+
+
+@pytest.mark.parametrize('kind', ['exface', 'mlp', 'transformer'])
+def test_the_same_seed_trains_bit_identical_weights(tiny_data, kind):
+    profile, observed, commands, normaliser, _ = tiny_data
+    config = network_config(kind, profile.num_motors, WINDOW, 32, 1, 2, condition_noise=0.05)
+    trained = []
+    for before in (100, 200):
+        torch.manual_seed(before)              # whatever drew random numbers before: no matter
+        torch.rand(before)
+        model = build_model(kind, config, seed=11)
+        history, _ = train(model, observed, commands, normaliser,
+                           TrainConfig(steps=15, batch=8, warmup=3, seed=11), progress=False)
+        trained.append((model.state_dict(), history))
+    (first, first_loss), (second, second_loss) = trained
+    assert first.keys() == second.keys() and first_loss == second_loss
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    fresh = [build_model(kind, config, seed).state_dict() for seed in (11, 12)]
+    assert not all(torch.equal(fresh[0][k], fresh[1][k]) for k in fresh[0])
 
 
 def test_checkpoint_round_trip_and_wrong_robot(tiny_data, tmp_path):
@@ -113,7 +142,7 @@ def test_checkpoint_round_trip_and_wrong_robot(tiny_data, tmp_path):
     assert 'optimizer' in payload and payload['history'] == history
     np.testing.assert_array_equal(loaded_norm.input_mean, normaliser.input_mean)
     frames = episodes[2].observed[:10]
-    original = TorchStream(model, normaliser, profile.num_motors, WINDOW)
+    original = TorchStream(model, normaliser)
     original.reset(profile.neutral)
     restored = stream_from_checkpoint(path, profile)
     restored.reset(profile.neutral)
@@ -165,11 +194,11 @@ def test_condition_noise_is_applied_in_training_only(tiny_data):
     ok, figures = losses_fall(history)
     assert ok, f'loss did not fall with condition noise: {figures}'
     clean.load_state_dict(noisy.state_dict())          # same weights: inference identical
-    streams = [TorchStream(model, normaliser, m, WINDOW) for model in (clean, noisy)]
+    streams = [TorchStream(model, normaliser) for model in (clean, noisy)]
     outputs = []
     for stream in streams:
         stream.reset(profile.neutral)
-        outputs.append(stream.run(observed[:2, :20]))
+        outputs.append(stream.predict(observed[:2, :20]))
     assert np.array_equal(outputs[0], outputs[1])
 
 

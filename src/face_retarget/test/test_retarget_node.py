@@ -77,10 +77,12 @@ def test_commands_carry_the_human_stamp_and_bad_frames_are_dropped(ros_node, nod
 def test_exface_node_sustains_a_stream(ros_node, node_process, tmp_path):
     """The diffusion model in the node: every frame of a 60 Hz stream gets its command."""
     from face_retarget.cli import train_main
-    assert train_main(['--robot', 'hobbs', '--out', str(tmp_path), '--models', 'exface',
-                       '--window', '16', '--d-model', '32', '--layers', '1', '--heads', '2',
-                       '--steps', '20', '--static-frames', '1600', '--interpolation-frames',
-                       '1000', '--no-progress']) == 0
+    assert train_main(['--robot', 'hobbs', '--out', str(tmp_path), '--window', '16',
+                       '--d-model', '32', '--layers', '1', '--heads', '2', '--static-poses', '60',
+                       '--static-frames', '1600', '--static-steps', '20',
+                       '--first-iteration-frames', '200', '--episode-frames', '200',
+                       '--finetune-steps', '10', '--baseline-steps', '10', '--probe-frames',
+                       '200', '--held-out-frames', '200', '--no-progress']) == 0
     commands = ros_node.subscribe(ControlValues, '/face/command')
     pub = ros_node.node.create_publisher(Blendshapes, '/face/human/blendshapes',
                                          qos.LIVE_STREAM)

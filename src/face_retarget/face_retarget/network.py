@@ -1,0 +1,31 @@
+"""The contract every retargeting network keeps, so streaming, training and checkpoints work
+the same for all of them (ExFace, MLP, Transformer) without asking which one they hold."""
+from torch import nn
+
+
+class RetargetNetwork(nn.Module):
+    """A network from standardised blendshape windows to motor values in [-1, 1].
+
+    Subclasses set `name`, `config` (their constructor settings), `motors` and `window` (the
+    frames of input each answer needs, 1 for a per-frame network) and implement `loss` and
+    `respond`."""
+
+    name = ''
+
+    def loss(self, cond, motors, generator=None):
+        """Training loss on a batch of aligned windows cond (B, T, 55) -> motors (B, T, M)."""
+        raise NotImplementedError
+
+    def respond(self, cond, sent, noise):
+        """Motors (B, M) for the newest frame: cond (B, window, 55) the inputs so far, sent
+        (B, window, M) the commands already sent (in [-1, 1]), noise (B, M) or (M,) for a
+        sampling network."""
+        raise NotImplementedError
+
+    def training_view(self, cond, motors):
+        """The training samples drawn from windows (a per-frame network draws frames)."""
+        return cond, motors
+
+    def settings(self) -> dict:
+        """The constructor settings, as a checkpoint stores them."""
+        return dict(self.config)
