@@ -14,10 +14,10 @@ import pytest
 PURE_MODULES = (
     'face_common.arkit', 'face_common.atomic', 'face_common.frames', 'face_common.latency',
     'face_common.metrics', 'face_common.pacing', 'face_common.paths', 'face_common.realtime',
-    'face_common.render', 'face_common.stats',
+    'face_common.render', 'face_common.stats', 'face_common.topics', 'face_common.cli_options',
     'face_capture.bundled', 'face_capture.calibration', 'face_capture.livelink',
     'face_capture.send_take', 'face_capture.sender_gate', 'face_capture.sequence',
-    'face_capture.takes',
+    'face_capture.takes', 'face_capture.capture_neutral',
     'face_actuation.calibrate', 'face_actuation.drivers', 'face_actuation.drivers.ameca',
     'face_actuation.drivers.dynamixel', 'face_actuation.drivers.maestro',
     'face_actuation.drivers.sim', 'face_actuation.emulators', 'face_actuation.estop_store',
@@ -26,7 +26,11 @@ PURE_MODULES = (
     'face_actuation.twin',
     'face_bag.cli', 'face_bag.export', 'face_bag.messages', 'face_bag.play',
     'face_bag.session', 'face_bag.store',
-    'face_retarget.models',
+    'face_retarget.models', 'face_retarget.network', 'face_retarget.exface',
+    'face_retarget.baselines', 'face_retarget.data', 'face_retarget.recipe',
+    'face_retarget.training', 'face_retarget.evaluate', 'face_retarget.bootstrap',
+    'face_retarget.cli',
+    'face_dashboard.state', 'face_dashboard.page_requests', 'face_dashboard.server',
 )
 
 # Runs in the child: refuse ROS at import time, import each module, report what failed.
