@@ -4,7 +4,6 @@ each stage over a sliding window in /diagnostics (mean, std, p95, p99, max, and 
 end-to-end histogram) for rqt and the dashboard."""
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
 from rclpy.time import Time
 
 from face_common import qos
@@ -15,11 +14,11 @@ from face_common.latency import (
     Stage,
     TraceJoiner,
 )
-from face_common.node import OK, WARN, publish_status, run_node
+from face_common.node import OK, WARN, FaceNode, publish_status, run_node
 from face_msgs.msg import LatencyTrace, StageTiming
 
 
-class LatencyMonitorNode(Node):
+class LatencyMonitorNode(FaceNode):
 
     def __init__(self):
         super().__init__('latency_monitor')
