@@ -10,7 +10,10 @@ FACE_REAL_LAUNCH_ENV pointing at the env.sh of a real Jazzy launch overlay
 import json
 import os
 from pathlib import Path
+import re
+import shlex
 import signal
+import socket
 import subprocess
 import time
 
@@ -439,3 +442,200 @@ def test_a_launch_error_exits_1_before_anything_starts():
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "condition 'yes'" in out.stderr
     assert "started" not in out.stdout
+
+
+# -- every launch file as `ros2 launch` reads it: a static check -----------------------------
+def _launch_entries(path: Path) -> list:
+    return yaml.safe_load(path.read_text())['launch']
+
+
+def _tagged(path: Path, tag: str) -> list:
+    return [item[tag] for item in _launch_entries(path) if tag in item]
+
+
+def _included(path: Path, include: dict) -> Path:
+    return path.parent / include['file'].replace('$(dirname)/', '')
+
+
+def _launch_tree(path: Path) -> list:
+    """The file and every file it includes, directly or not (one launch context)."""
+    tree = [path]
+    for include in _tagged(path, 'include'):
+        tree += [p for p in _launch_tree(_included(path, include)) if p not in tree]
+    return tree
+
+
+def launch_file_problems(folder: Path) -> list:
+    """What would make `ros2 launch` read a launch file in `folder` wrongly: an argument name
+    that means two things in one launch (includes share one set of launch configurations,
+    so the parent's value reaches the child's argument of the same name: a meaning is an
+    argument's description), an argument without a description, an include not passed an
+    argument that both files declare or that the child requires, or a condition on an
+    argument whose default is not true/false."""
+    problems = []
+    for path in sorted(folder.glob('*.launch.yaml')):
+        meanings = {}
+        for member in _launch_tree(path):
+            for argument in _tagged(member, 'arg'):
+                if 'description' not in argument:
+                    problems.append(f'{member.name}: {argument["name"]} has no description')
+                meanings.setdefault(argument['name'], {})[member.name] = \
+                    argument.get('description')
+        problems += [f'{path.name}: argument {name!r} means different things: {found}'
+                     for name, found in meanings.items() if len(set(found.values())) > 1]
+        declared = {a['name']: a for a in _tagged(path, 'arg')}
+        for include in _tagged(path, 'include'):
+            child = _included(path, include)
+            passed = {a['name'] for a in include.get('arg', [])}
+            for argument in _tagged(child, 'arg'):
+                if argument['name'] not in passed and (
+                        argument['name'] in declared or 'default' not in argument):
+                    problems.append(f'{path.name}: the include of {child.name} does not pass '
+                                    f'{argument["name"]!r}')
+        for item in _launch_entries(path):
+            (tag, entry), = item.items()
+            for key in ('if', 'unless'):
+                for name in re.findall(r'\$\(var (\w+)\)', str(entry.get(key, ''))):
+                    default = declared.get(name, {}).get('default')
+                    if default not in ('true', 'false'):
+                        problems.append(f'{path.name}: <{tag}> {key} $(var {name}): the '
+                                        f'default {default!r} is not true/false')
+    return problems
+
+
+def test_the_launch_files_mean_one_thing_per_argument_name():
+    assert launch_file_problems(ROOT / 'launch') == []
+
+
+@pytest.mark.parametrize('child, parent, problem', [
+    ('- arg: {name: port, default: "", description: serial port}\n',
+     '- arg: {name: port, default: "11111", description: UDP port}\n'
+     '- include: {file: "$(dirname)/child.launch.yaml", arg: [{name: port, value: "1"}]}\n',
+     "argument 'port' means different things"),
+    ('- arg: {name: port, default: "", description: serial port}\n',
+     '- arg: {name: port, default: "", description: serial port}\n'
+     '- include: {file: "$(dirname)/child.launch.yaml"}\n',
+     "does not pass 'port'"),
+    ('- arg: {name: bag, description: bag folder}\n',
+     '- include: {file: "$(dirname)/child.launch.yaml"}\n',
+     "does not pass 'bag'"),
+    ('- arg: {name: go, default: "true", description: start it}\n',
+     '- arg: {name: standin, default: "yes", description: stand-in}\n'
+     '- include: {if: "$(var standin)", file: "$(dirname)/child.launch.yaml"}\n',
+     "$(var standin): the default 'yes' is not true/false"),
+    ('- arg: {name: a, default: "x"}\n',
+     '- include: {file: "$(dirname)/child.launch.yaml"}\n',
+     'a has no description'),
+])
+def test_the_launch_file_check_finds_each_problem(tmp_path, child, parent, problem):
+    write_launch(tmp_path, 'child.launch.yaml', child)
+    write_launch(tmp_path, 'parent.launch.yaml', parent)
+    problems = launch_file_problems(tmp_path)
+    assert any(problem in p for p in problems), problems
+
+
+# -- parameters as a user types them -----------------------------------------------------------
+@pytest.mark.ros
+def test_an_integer_for_a_double_parameter_is_that_double(ros_node):
+    """launch_ros (and `-p rate:=2`) hand the node the integer 2; rclpy alone refuses it for
+    a double parameter. At start and through SetParameters, it becomes 2.0."""
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+    runner = subprocess.Popen(['face-launch', str(ROOT / 'launch/take.launch.yaml'), 'rate:=2'],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        def rate():
+            reply = ros_node.call(GetParameters, '/take_player/get_parameters',
+                                  GetParameters.Request(names=['rate']))
+            return reply.values[0]
+        value = rate()
+        assert (value.type, value.double_value) == (ParameterType.PARAMETER_DOUBLE, 2.0)
+        three = Parameter(name='rate', value=ParameterValue(
+            type=ParameterType.PARAMETER_INTEGER, integer_value=3))
+        reply = ros_node.call(SetParameters, '/take_player/set_parameters',
+                              SetParameters.Request(parameters=[three]))
+        assert reply.results[0].successful, reply.results[0].reason
+        assert rate().double_value == 3.0
+    finally:
+        os.killpg(runner.pid, signal.SIGINT)
+        output = runner.communicate(timeout=20)[0].decode()
+    assert 'Traceback' not in output, output
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize('argument, line', [
+    ('rate:=fast', "take_player: parameter 'rate' takes a double, got 'fast'"),
+    ('loop:=2', "take_player: parameter 'loop' takes a bool, got 2"),
+    ('rate:=1000', "take_player: parameter 'rate': "),
+])
+def test_a_wrong_parameter_is_one_line_naming_it(argument, line):
+    out = subprocess.run(['face-launch', str(ROOT / 'launch/take.launch.yaml'), argument],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0                  # as ros2 launch: the node's exit is reported
+    assert f'[take_player] {line}' in out.stdout, out.stdout
+    assert 'Traceback' not in out.stdout and '[face-launch] take_player exited with code 1' \
+        in out.stdout
+
+
+# -- the shadowing launch, run: every node (included ones too) and a robot that follows -------
+REAL_LAUNCH_ENV = os.environ.get('FACE_REAL_LAUNCH_ENV', '')
+LAUNCHERS = ['face-launch', pytest.param('ros2 launch', marks=pytest.mark.skipif(
+    not REAL_LAUNCH_ENV, reason='FACE_REAL_LAUNCH_ENV is not set: the env.sh of a Jazzy '
+    'launch overlay (../shared/tools/real-ros2-launch.sh) runs these through ros2 launch'))]
+SHADOW_VARIANTS = [[], ['record:=true'], ['take_player:=true'], ['robot:=hobbs'],
+                   ['robot:=ameca']]
+
+
+def launch_command(launcher: str, launch_file: Path, arguments: list) -> list:
+    if launcher == 'face-launch':
+        return ['face-launch', str(launch_file), *arguments]
+    return ['bash', '-c', f'. {shlex.quote(REAL_LAUNCH_ENV)} && exec ros2 launch "$0" "$@"',
+            str(launch_file), *arguments]
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize('variant', SHADOW_VARIANTS, ids=lambda v: ' '.join(v) or 'defaults')
+@pytest.mark.parametrize('launcher', LAUNCHERS)
+def test_shadowing_runs_every_node_and_the_robot_follows(ros_node, tmp_path, launcher,
+                                                          variant):
+    """Every node the launch describes, those of included files too, appears once in the
+    graph (the dashboard's stream node under its own name), the actuation node reports
+    `active` and applies commands, and no process fails."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from face_common import qos
+    from face_msgs.msg import ControlValues
+    launch_file = ROOT / 'launch/shadow.launch.yaml'
+    arguments = [*variant, f'udp_port:={free_port()}',
+                 f'dashboard_port:={free_port(socket.SOCK_STREAM)}', f'bag:={tmp_path / "bag"}',
+                 f'performer_calibration_dir:={tmp_path / "calibration"}']
+    specs = load_launch_file(launch_file, parse_arguments(arguments))
+    expected = sorted([s.fqn for s in specs if s.executable != 'send_take'] + [
+        s.fqn + '_streams' for s in specs if s.executable == 'dashboard'])
+    applied = ros_node.subscribe(ControlValues, '/face/robot/applied', qos.LIVE_STREAM)
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    runner = subprocess.Popen(launch_command(launcher, launch_file, arguments),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+
+    def graph():
+        return sorted(('' if ns == '/' else ns) + '/' + n
+                      for n, ns in ros_node.node.get_node_names_and_namespaces()
+                      if n != ros_node.node.get_name())
+
+    def actuation_active():
+        return any(s.name == 'face_actuation: actuation' and s.message == 'active'
+                   for m in diagnostics.snapshot() for s in m.status)
+    try:
+        assert wait_until(lambda: set(expected) <= set(graph()), 60.0), (expected, graph())
+        assert wait_until(lambda: len(applied.snapshot()) >= 30 and actuation_active(), 40.0)
+        assert graph() == expected
+    finally:
+        os.killpg(runner.pid, signal.SIGINT)
+        output = runner.communicate(timeout=30)[0].decode()
+    assert runner.returncode == 0, output
+    for failure in ('Traceback', 'exit code 1', 'already registered', '[ERROR]: process'):
+        assert failure not in output, output
+    if 'record:=true' in variant:
+        assert (tmp_path / 'bag').is_dir()

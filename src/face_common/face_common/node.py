@@ -1,4 +1,5 @@
 """What every node of the project does the same way: run, and report to /diagnostics."""
+import signal
 import threading
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -65,6 +66,9 @@ def run_node(node_class, args=None, executor_factory=None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # A second Ctrl-C while cleaning up (a terminal signals the whole group, and
+        # `ros2 launch` then signals each node again) must not end it in a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
