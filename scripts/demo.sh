@@ -114,10 +114,10 @@ if [ "$input" != udp ] && [ "$(python -c "print(float('$start') > 0)")" = True ]
   live_neutral=false
 fi
 
-face-launch launch/shadow.launch.yaml "robot:=$robot" "model:=$model" "port:=$port" \
+face-launch launch/shadow.launch.yaml "robot:=$robot" "model:=$model" "udp_port:=$port" \
   "livelink_bind_address:=$bind_address" "livelink_allow:=$allow" \
   "standin:=$standin" "take_player:=$take_player" "take:=$take" \
-  "calibration_dir:=$out/calibration" "dashboard_port:=$dashboard_port" \
+  "performer_calibration_dir:=$out/calibration" "dashboard_port:=$dashboard_port" \
   "record:=true" "bag:=$out/bag" "standin_delay:=6.0" "start:=$start" \
   --log-dir "$out/logs" > "$out/launch.log" 2>&1 &
 runner=$!

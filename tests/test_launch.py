@@ -639,3 +639,46 @@ def test_shadowing_runs_every_node_and_the_robot_follows(ros_node, tmp_path, lau
         assert failure not in output, output
     if 'record:=true' in variant:
         assert (tmp_path / 'bag').is_dir()
+
+
+# -- the documented commands ---------------------------------------------------------------------
+DOCUMENTED = re.compile(r'(\w+\.launch\.yaml)((?: [\w-]+:=[^\s`]+)+)')
+CONTINUED = re.compile(r'\.\.\. ((?:[\w-]+:=\S+ ?)+)')
+
+
+def documented_commands() -> list:
+    """(launch file, arguments) of every `FILE.launch.yaml name:=value ...` in the README and
+    of every command in a launch file's header comment (`... name:=value` continues it)."""
+    found = [(name, args) for name, args in DOCUMENTED.findall((ROOT / 'README.md').read_text())]
+    for path in LAUNCH_FILES:
+        header = ''.join(line for line in path.read_text().splitlines(keepends=True)
+                         if line.startswith('#'))
+        found += DOCUMENTED.findall(header)
+        found += [(path.name, ' ' + args) for args in CONTINUED.findall(header)]
+    return [(name, shlex.split(args)) for name, args in found]   # as a shell splits them
+
+
+def test_the_documented_commands_exist():
+    names = {name for name, _ in documented_commands()}
+    assert {'robot.launch.yaml', 'shadow.launch.yaml', 'capture.launch.yaml'} <= names
+
+
+@pytest.mark.parametrize('launch_file, arguments', documented_commands(),
+                         ids=lambda x: x if isinstance(x, str) else ' '.join(x))
+def test_every_documented_command_works_as_written(launch_file, arguments):
+    """Each one loads, and names only arguments its launch declares: `ros2 launch` silently
+    ignores any other, so a renamed argument left in the docs would do nothing."""
+    path = ROOT / 'launch' / launch_file
+    declared = {a['name'] for member in _launch_tree(path) for a in _tagged(member, 'arg')}
+    given = parse_arguments(arguments)
+    assert set(given) <= declared, set(given) - declared
+    assert load_launch_file(path, given)
+
+
+@pytest.mark.parametrize('launch_file', LAUNCH_FILES, ids=lambda p: p.name)
+def test_every_argument_a_header_comment_names_is_declared(launch_file):
+    header = ''.join(line for line in launch_file.read_text().splitlines(keepends=True)
+                     if line.startswith('#'))
+    named = set(re.findall(r'(?<!-p )(?<![-\w"])([a-z][\w]*):=', header))
+    declared = {a['name'] for member in _launch_tree(launch_file) for a in _tagged(member, 'arg')}
+    assert named <= declared, named - declared
