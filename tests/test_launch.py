@@ -630,7 +630,8 @@ def test_shadowing_runs_every_node_and_the_robot_follows(ros_node, tmp_path, lau
     try:
         assert wait_until(lambda: set(expected) <= set(graph()), 60.0), (expected, graph())
         assert wait_until(lambda: len(applied.snapshot()) >= 30 and actuation_active(), 40.0)
-        assert graph() == expected
+        listed = graph()
+        assert [name for name in expected if listed.count(name) != 1] == [], listed
     finally:
         os.killpg(runner.pid, signal.SIGINT)
         output = runner.communicate(timeout=30)[0].decode()
