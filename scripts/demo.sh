@@ -114,9 +114,11 @@ if [ "$input" != udp ] && [ "$(python -c "print(float('$start') > 0)")" = True ]
   live_neutral=false
 fi
 
+# `name:=` with nothing after it is malformed for ros2 launch and face-launch alike: an empty
+# value is left to the launch file's default (empty) instead.
 face-launch launch/shadow.launch.yaml "robot:=$robot" "model:=$model" "udp_port:=$port" \
-  "livelink_bind_address:=$bind_address" "livelink_allow:=$allow" \
-  "standin:=$standin" "take_player:=$take_player" "take:=$take" \
+  "livelink_bind_address:=$bind_address" ${allow:+"livelink_allow:=$allow"} \
+  "standin:=$standin" "take_player:=$take_player" ${take:+"take:=$take"} \
   "performer_calibration_dir:=$out/calibration" "dashboard_port:=$dashboard_port" \
   "record:=true" "bag:=$out/bag" "standin_delay:=6.0" "start:=$start" \
   --log-dir "$out/logs" > "$out/launch.log" 2>&1 &
