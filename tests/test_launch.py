@@ -683,3 +683,50 @@ def test_every_argument_a_header_comment_names_is_declared(launch_file):
     named = set(re.findall(r'(?<!-p )(?<![-\w"])([a-z][\w]*):=', header))
     declared = {a['name'] for member in _launch_tree(launch_file) for a in _tagged(member, 'arg')}
     assert named <= declared, named - declared
+
+
+SUBSTITUTION_CASES = ['$(var a)', 'x$(var a b)y', '$(var nope dflt)', '$(env NOPE "a b")',
+                      r'a\$(var b)', r'C:\path\to', r'a\\$(var a)', "$(var 'a')",
+                      '$(var "nope" "x $(var a)")', "'quoted' text", 'a (b) c', '$(var  a)',
+                      '$(var a )', '$(VAR a)', '$(var)', '$(nosuch a)', r'x\(y\)',
+                      r"$(env NOPE 'it\'s')", '$(var a', 'trailing \\']
+REAL_SUBSTITUTIONS = '''
+import json, sys
+from launch import LaunchContext
+from launch.frontend.parse_substitution import parse_substitution
+from launch.utilities import perform_substitutions
+context = LaunchContext()
+context.launch_configurations.update(a='A', b='B')
+out = []
+for case in json.loads(sys.argv[1]):
+    try:
+        out.append(perform_substitutions(context, parse_substitution(case)))
+    except Exception:
+        out.append(None)
+print(json.dumps(out))
+'''
+
+
+@pytest.mark.skipif(not REAL_LAUNCH_ENV, reason='FACE_REAL_LAUNCH_ENV is not set (the real '
+                    'Jazzy launch to compare with)')
+def test_substitutions_evaluate_as_the_real_jazzy_frontend():
+    """launch.frontend.parse_substitution + perform_substitutions, run in the overlay, give
+    the same text (or an error) as face-launch for each case."""
+    from face_common.launch_runner import _check_substitutions, _Launch, parse_value
+    real = subprocess.run(['bash', '-c', f'. {shlex.quote(REAL_LAUNCH_ENV)} && exec python -c '
+                           f'{shlex.quote(REAL_SUBSTITUTIONS)} "$0"',
+                           json.dumps(SUBSTITUTION_CASES)], capture_output=True, text=True,
+                          timeout=60)
+    assert real.returncode == 0, real.stderr
+    launch = _Launch()
+    launch.configurations.update(a='A', b='B')
+    mine = []
+    for case in SUBSTITUTION_CASES:
+        try:
+            pieces = parse_value(case, 'case')
+            _check_substitutions(pieces, 'case')
+            mine.append(launch.evaluate(pieces, 'case'))
+        except LaunchFileError:
+            mine.append(None)
+    assert dict(zip(SUBSTITUTION_CASES, mine, strict=True)) == dict(
+        zip(SUBSTITUTION_CASES, json.loads(real.stdout), strict=True))
