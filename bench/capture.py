@@ -73,7 +73,8 @@ def bench_node_hop(frames: int, hz: float):
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
     spec = NodeSpec('face_capture', 'livelink_receiver', 'bench_receiver',
-                    params={'port': str(port), 'calibration_dir': '/tmp/face-bench-calib'})
+                    params={'port': str(port),
+                            'performer_calibration_dir': '/tmp/face-bench-calib'})
     proc = subprocess.Popen(spec.command(find_executable('face_capture', 'livelink_receiver')),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)

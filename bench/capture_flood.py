@@ -143,7 +143,7 @@ def start_receiver(port: int, kernel_filter: str, calibration_dir: str,
     config = Path(find_package_share('face_capture')) / 'config' / 'livelink_receiver.yaml'
     spec = NodeSpec('face_capture', 'livelink_receiver', 'livelink_receiver',
                     param_files=[str(config)],
-                    params={'port': str(port), 'calibration_dir': calibration_dir,
+                    params={'port': str(port), 'performer_calibration_dir': calibration_dir,
                             'kernel_filter': kernel_filter})
     if realtime_priority is not None:
         spec.params['realtime_priority'] = str(realtime_priority)

@@ -107,11 +107,11 @@ def main():
     rt = args.realtime_priority
     pipeline = [
         start('face_capture', 'livelink_receiver', port=udp,
-              calibration_dir='/tmp/face_bench_calibration', realtime_priority=rt),
+              performer_calibration_dir='/tmp/face_bench_calibration', realtime_priority=rt),
         start('face_retarget', 'retarget', robot=args.robot, model=args.model,
               realtime_priority=rt),
         start('face_actuation', 'actuation', robot=args.robot, driver='sim',
-              calibration_dir='/tmp/face_bench_calibration', realtime_priority=rt),
+              robot_calibration_dir='/tmp/face_bench_calibration', realtime_priority=rt),
         start('face_dashboard', 'latency_monitor'),
         subprocess.Popen([sys.executable, '-m', 'face_capture.send_take', '--port', str(udp),
                           '--loop'], stdout=subprocess.DEVNULL, start_new_session=True),

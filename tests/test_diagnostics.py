@@ -44,11 +44,11 @@ def test_every_node_reports_levels_keys_and_values(ros_node, node_process, tmp_p
     diagnostics = ros_node.subscribe(DiagnosticArray, topics.DIAGNOSTICS.name, qos.DIAGNOSTICS)
     port = free_port()
     node_process('face_capture', 'livelink_receiver',
-                 params={'port': port, 'calibration_dir': str(tmp_path), **FAST})
+                 params={'port': port, 'performer_calibration_dir': str(tmp_path), **FAST})
     node_process('face_retarget', 'retarget', params={'robot': 'hobbs', 'model': 'linear',
                                                        **FAST})
     node_process('face_actuation', 'actuation', params={
-        'robot': 'hobbs', 'driver': 'sim', 'calibration_dir': str(tmp_path),
+        'robot': 'hobbs', 'driver': 'sim', 'robot_calibration_dir': str(tmp_path),
         'realtime_priority': 5, **FAST})
     node_process('face_dashboard', 'latency_monitor', params=FAST)
     node_process('face_dashboard', 'dashboard', params={'robot': 'hobbs', 'port': 0, **FAST})
@@ -129,7 +129,7 @@ def test_every_node_reports_levels_keys_and_values(ros_node, node_process, tmp_p
 def test_take_player_reports(ros_node, node_process, tmp_path):
     diagnostics = ros_node.subscribe(DiagnosticArray, topics.DIAGNOSTICS.name, qos.DIAGNOSTICS)
     node_process('face_capture', 'take_player',
-                 params={'calibration_dir': str(tmp_path), **FAST})
+                 params={'performer_calibration_dir': str(tmp_path), **FAST})
     _, message, values = wait_level(diagnostics, 'face_capture: take_player', OK)
     assert 'streaming' in message and int(values['skipped_rows']) == 0
     assert number(values, 'latency_ms_p99') >= 0

@@ -25,7 +25,6 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
@@ -40,6 +39,7 @@ from face_common.node import (
     ERROR,
     OK,
     WARN,
+    FaceNode,
     apply_realtime_priority,
     publish_status,
     run_node,
@@ -58,6 +58,7 @@ REJECTION_LINES = {
 }
 RECENT_ERROR_S = 5.0         # a driver error keeps /diagnostics at ERROR this long after it
 ERROR_POLL_S = 1.0           # how often the hardware's own error state is read
+HARDWARE_DRIVER = 'hardware'  # driver:=hardware: the profile's own driver, typed in a shell
 
 
 def error_kind(exc: BaseException) -> str:
@@ -68,16 +69,16 @@ def error_kind(exc: BaseException) -> str:
     return kind.__qualname__ if package == 'builtins' else f'{package}.{kind.__qualname__}'
 
 
-class ActuationNode(Node):
+class ActuationNode(FaceNode):
 
     def __init__(self):
         super().__init__('actuation')
         p = self.declare_parameter
         p('robot', 'micheal', ParameterDescriptor(
             description='Bundled robot (micheal, hobbs, ameca) or a profile YAML path.'))
-        p('driver', '', ParameterDescriptor(
-            description='Override the profile\'s driver type (sim, maestro, dynamixel, '
-                        'ameca_zmq); empty = the profile\'s.'))
+        p('driver', HARDWARE_DRIVER, ParameterDescriptor(
+            description='Driver type: sim (the digital twin), maestro, dynamixel or '
+                        f'ameca_zmq; {HARDWARE_DRIVER} (or empty) = the robot profile\'s.'))
         p('port', '', ParameterDescriptor(
             description='Override the driver\'s serial port or ZeroMQ endpoint.'))
         p('control_rate_hz', 0.0, ParameterDescriptor(
@@ -87,7 +88,7 @@ class ActuationNode(Node):
             description='Rate of /face/robot/blendshapes from the simulated robot.'))
         p('render_rate_hz', 10.0, ParameterDescriptor(
             description='Rate of /face/robot/image renders (0 = off).'))
-        p('calibration_dir', '', ParameterDescriptor(
+        p('robot_calibration_dir', '', ParameterDescriptor(
             description='Per-robot calibration overrides; empty = the default directory.'))
         p('max_command_age_s', 0.25, ParameterDescriptor(
             description='Commands older than this (from their human frame stamp) are dropped.'))
@@ -107,9 +108,9 @@ class ActuationNode(Node):
                         '(ERROR in /diagnostics).'))
         g = self.get_parameter
         try:
-            self.profile = load_profile(g('robot').value, g('calibration_dir').value or None)
+            self.profile = load_profile(g('robot').value, g('robot_calibration_dir').value or None)
             overrides = {}
-            if g('driver').value:
+            if g('driver').value not in ('', HARDWARE_DRIVER):
                 overrides['type'] = g('driver').value
             if g('port').value:
                 key = 'endpoint' if (overrides.get('type') or self.profile.driver.type) \

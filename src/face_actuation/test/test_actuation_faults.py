@@ -80,7 +80,7 @@ def faulty_node(monkeypatch, tmp_path):
 
     monkeypatch.setattr(actuation_node, 'make_driver', make_driver)
     params = {'robot': 'ameca', 'diagnostics_period_s': DIAGNOSTICS_PERIOD_S,
-              'calibration_dir': str(tmp_path), 'reconnect_min_s': 0.05,
+              'robot_calibration_dir': str(tmp_path), 'reconnect_min_s': 0.05,
               'reconnect_max_s': 0.4, 'loop_stall_s': 0.3, 'render_rate_hz': 0.0}
     args = ['--ros-args'] + [x for k, v in params.items() for x in ('-p', f'{k}:={v}')]
     rclpy.init(args=args)
@@ -206,7 +206,7 @@ def after(collector, wall_time: float):
 
 def start_actuation(node_process, robot, driver, port, tmp_path):
     return node_process('face_actuation', 'actuation', params={
-        'robot': robot, 'driver': driver, 'port': port, 'calibration_dir': str(tmp_path),
+        'robot': robot, 'driver': driver, 'port': port, 'robot_calibration_dir': str(tmp_path),
         'diagnostics_period_s': DIAGNOSTICS_PERIOD_S, 'reconnect_min_s': 0.1,
         'reconnect_max_s': 0.4})
 

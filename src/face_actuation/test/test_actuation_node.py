@@ -30,7 +30,7 @@ def ameca_node(node_process, tmp_path):
     return node_process('face_actuation', 'actuation',
                         params={'robot': 'ameca', 'driver': 'sim', 'render_rate_hz': 10.0,
                                 'diagnostics_period_s': 0.2,
-                                'calibration_dir': str(tmp_path)})
+                                'robot_calibration_dir': str(tmp_path)})
 
 
 def send(ros_node, publisher, profile, pose, count=1, period=1 / 60):

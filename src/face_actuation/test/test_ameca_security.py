@@ -148,7 +148,7 @@ def test_the_actuation_node_serves_the_authorized_robot_from_its_profile(keys, t
     profile = tmp_path / 'ameca_lab.yaml'
     profile.write_text(yaml.safe_dump(data))
     actuation = node_process('face_actuation', 'actuation', params={
-        'robot': str(profile), 'calibration_dir': str(tmp_path), 'render_rate_hz': 0.0})
+        'robot': str(profile), 'robot_calibration_dir': str(tmp_path), 'render_rate_hz': 0.0})
     robot = DemandFollower(subscribe(f'tcp://127.0.0.1:{port}', out / 'robot/server.key',
                                      out / 'robot/robot.key_secret'))
     stranger = DemandFollower(subscribe(f'tcp://127.0.0.1:{port}'))

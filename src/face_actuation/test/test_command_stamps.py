@@ -29,7 +29,8 @@ def test_far_future_and_zero_stamps_are_dropped_and_fresh_commands_still_drive(
     profile = load_profile('hobbs', '/nonexistent')
     node = node_process('face_actuation', 'actuation',
                         params={'robot': 'hobbs', 'driver': 'sim', 'render_rate_hz': 0.0,
-                                'diagnostics_period_s': 0.2, 'calibration_dir': str(tmp_path)})
+                                'diagnostics_period_s': 0.2,
+                                'robot_calibration_dir': str(tmp_path)})
     applied = ros_node.subscribe(ControlValues, '/face/robot/applied')
     diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
     publisher = ros_node.node.create_publisher(ControlValues, '/face/command', qos.LIVE_STREAM)

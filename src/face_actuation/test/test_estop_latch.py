@@ -33,7 +33,7 @@ def start_node(node_process, state_dir, calibration_dir):
     return node_process('face_actuation', 'actuation',
                         params={'robot': 'hobbs', 'driver': 'sim', 'render_rate_hz': 0.0,
                                 'diagnostics_period_s': 0.2, 'state_dir': str(state_dir),
-                                'calibration_dir': str(calibration_dir)})
+                                'robot_calibration_dir': str(calibration_dir)})
 
 
 def call(ros_node, service):
@@ -154,7 +154,7 @@ def test_a_persisted_hold_estop_never_drives_maestro_servos_of_unknown_position(
     try:
         node = node_process('face_actuation', 'actuation', params={
             'robot': 'micheal', 'driver': 'maestro', 'port': device.path,
-            'calibration_dir': str(tmp_path), 'state_dir': str(state_dir),
+            'robot_calibration_dir': str(tmp_path), 'state_dir': str(state_dir),
             'diagnostics_period_s': 0.2, 'reconnect_min_s': 0.1, 'reconnect_max_s': 0.4})
         assert wait_until(lambda: status()[1].get('mode') == 'estop', 20.0), node.output()
         assert wait_until(lambda: sum(e[0] == 'set_target' for e in device.log) > 33, 5.0)
@@ -218,7 +218,7 @@ def test_a_limp_estop_on_dynamixel_gives_the_torque_back_after_reset_and_resume(
     try:
         node = node_process('face_actuation', 'actuation', params={
             'robot': str(limp_profile), 'driver': 'dynamixel', 'port': bus.path,
-            'calibration_dir': str(tmp_path), 'state_dir': str(tmp_path / 'state'),
+            'robot_calibration_dir': str(tmp_path), 'state_dir': str(tmp_path / 'state'),
             'diagnostics_period_s': 0.2})
         assert wait_until(lambda: mode() in ('active', 'watchdog'), 20.0), node.output()
         assert torque() == {1}
@@ -254,7 +254,7 @@ def test_a_dynamixel_bus_power_cycled_while_e_stopped_holds_where_the_horns_sagg
     try:
         node = node_process('face_actuation', 'actuation', params={
             'robot': 'hobbs', 'driver': 'dynamixel', 'port': bus.path,
-            'calibration_dir': str(tmp_path), 'state_dir': str(tmp_path / 'state'),
+            'robot_calibration_dir': str(tmp_path), 'state_dir': str(tmp_path / 'state'),
             'diagnostics_period_s': 0.2, 'reconnect_min_s': 0.1, 'reconnect_max_s': 0.4})
         assert wait_until(lambda: status().get('mode') in ('active', 'watchdog'), 20.0), \
             node.output()
@@ -292,7 +292,7 @@ def test_reset_resume_and_enable_change_nothing_while_the_driver_is_down(
     try:
         node = node_process('face_actuation', 'actuation', params={
             'robot': 'micheal', 'driver': 'maestro', 'port': device.path,
-            'calibration_dir': str(tmp_path), 'state_dir': str(state_dir),
+            'robot_calibration_dir': str(tmp_path), 'state_dir': str(state_dir),
             'diagnostics_period_s': 0.2, 'reconnect_min_s': 0.1, 'reconnect_max_s': 0.4})
         assert wait_until(lambda: mode() in ('active', 'watchdog'), 20.0), node.output()
         assert call(ros_node, 'estop').success

@@ -9,16 +9,15 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-from rclpy.node import Node
 
 from face_bag.play import load, play
 from face_bag.recorder_node import ros_message_class
 from face_bag.store import FACE_TOPICS, BagError, serialize
 from face_common import qos, topics
-from face_common.node import OK, WARN, publish_status, run_node, start_publishing_thread
+from face_common.node import OK, WARN, FaceNode, publish_status, run_node, start_publishing_thread
 
 
-class PlayerNode(Node):
+class PlayerNode(FaceNode):
 
     def __init__(self):
         super().__init__('player')

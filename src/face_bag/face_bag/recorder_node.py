@@ -16,11 +16,10 @@ from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
 
 from face_bag.store import FACE_TOPICS, BagError, BagWriter, typestore
 from face_common import qos, topics
-from face_common.node import ERROR, OK, WARN, publish_status, run_node
+from face_common.node import ERROR, OK, WARN, FaceNode, publish_status, run_node
 
 
 def ros_message_class(msgtype: str):
@@ -29,7 +28,7 @@ def ros_message_class(msgtype: str):
     return getattr(importlib.import_module(f'{package}.{kind}'), name)
 
 
-class RecorderNode(Node):
+class RecorderNode(FaceNode):
 
     def __init__(self):
         super().__init__('recorder')

@@ -15,7 +15,6 @@ import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
-from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from face_capture.calibration import CalibrationError, NeutralCapture, ProfileStore, check_name
@@ -23,7 +22,7 @@ from face_common import qos, topics
 from face_common.arkit import NUM_BLENDSHAPES
 from face_common.latency import DECODE, PREPROCESS
 from face_common.messages import blendshapes_msg, latency_msg
-from face_common.node import OK, WARN, apply_realtime_priority, publish_status, run_node
+from face_common.node import OK, WARN, FaceNode, apply_realtime_priority, publish_status, run_node
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, LatencyTrace
 from face_msgs.srv import CaptureNeutral, SelectCalibration
@@ -38,14 +37,15 @@ def run_source_node(node_class, args=None) -> None:
     run_node(node_class, args, lambda: MultiThreadedExecutor(num_threads=EXECUTOR_THREADS))
 
 
-class BlendshapeSourceNode(Node):
+class BlendshapeSourceNode(FaceNode):
     """Publishes /face/human/blendshapes with calibration, counters and diagnostics."""
 
     def __init__(self, node_name: str, source: str):
         super().__init__(node_name)
         self.source = source
-        self.declare_parameter('calibration_dir', DEFAULT_CALIBRATION_DIR, ParameterDescriptor(
-            description='Directory of per-performer neutral profiles (JSON).'))
+        self.declare_parameter(
+            'performer_calibration_dir', DEFAULT_CALIBRATION_DIR, ParameterDescriptor(
+                description='Directory of per-performer neutral profiles (JSON).'))
         self.declare_parameter('neutral_frames', 60, ParameterDescriptor(
             description='Frames averaged by a neutral capture when the request says 0.'))
         self.declare_parameter('neutral_timeout_s', 5.0, ParameterDescriptor(
@@ -56,7 +56,7 @@ class BlendshapeSourceNode(Node):
             description='Period of /diagnostics messages.'))
 
         self.frame_id = self.get_parameter('frame_id').value
-        self.store = ProfileStore(self.get_parameter('calibration_dir').value)
+        self.store = ProfileStore(self.get_parameter('performer_calibration_dir').value)
         self.counters = {'published': 0, 'no_face': 0, 'clamped_values': 0}
         self.rate = RateMeter()
         self.latency_ms = SlidingWindow(600)       # frame arrival -> published

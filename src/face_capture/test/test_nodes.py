@@ -58,7 +58,7 @@ class Phone:
 
 def start_receiver(node_process, tmp_path, port, **params):
     return node_process('face_capture', 'livelink_receiver',
-                        params={'port': port, 'calibration_dir': str(tmp_path / 'calib'),
+                        params={'port': port, 'performer_calibration_dir': str(tmp_path / 'calib'),
                                 'diagnostics_period_s': 0.2, **params})
 
 
@@ -208,7 +208,7 @@ def test_take_player_publishes_the_bundled_real_take(ros_node, node_process, tmp
     frames = ros_node.subscribe(Blendshapes, TOPIC)
     player = node_process('face_capture', 'take_player',
                           params={'rate': 4.0, 'loop': True,
-                                  'calibration_dir': str(tmp_path / 'calib')})
+                                  'performer_calibration_dir': str(tmp_path / 'calib')})
     assert wait_until(lambda: len(frames.snapshot()) >= 120, 20.0), player.output()
     received = frames.snapshot()
     by_frame = dict(zip(take.frame_numbers.tolist(), take.values, strict=True))

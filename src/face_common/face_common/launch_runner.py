@@ -3,10 +3,18 @@
 The project's launch files are standard launch_ros YAML files: on a ROS 2 install,
 `ros2 launch launch/<file>.launch.yaml` runs them. PyPI carries no `launch`/`launch_ros`, so
 this runner interprets the subset of the format the project uses (arg, let, node, include,
-group with push_ros_namespace and set_remap, if/unless, param files and values, remaps, args)
-the way launch_ros does: one process per
-node, `--ros-args -r __node:=NAME --params-file FILE -p NAME:=VALUE`. Anything outside that
+group with push_ros_namespace and set_remap, if/unless, param files and values, remaps, args,
+on_exit: shutdown) with Jazzy's semantics,
+not friendlier ones: one launch configuration dictionary that includes do not scope, only
+true/false/1/0 in conditions, a command-line argument no file declares set and ignored, a
+required argument missing an error, `name:=` refused, `$(var)`, `$(env)`, `$(find-pkg-share)`
+and `$(dirname)` evaluated when and as launch evaluates them; one process per node, started
+with `--ros-args -r __node:=NAME --params-file FILE -p NAME:=VALUE`. Anything outside that
 subset is an error, never silently skipped, so the two worlds cannot drift apart.
+
+Exit status, as `ros2 launch` (LaunchService.run): 1 when the launch itself fails (a bad
+file or argument; nothing is started), otherwise 0 once every process has exited or the
+launch was stopped, whatever the nodes' own exit codes (each is reported as it exits).
 """
 import argparse
 from dataclasses import dataclass, field
@@ -22,14 +30,20 @@ import time
 
 import yaml
 
-_SUBSTITUTION_NAME = re.compile(r'[a-z-]+')
+_IDENTIFIER = re.compile(r'[A-Za-z][A-Za-z0-9_-]*')       # grammar.lark IDENTIFIER
+_ESCAPED = re.compile(r'\\(.)')
+# substitution -> (fewest, most) arguments, as each one's parse() accepts them
+_SUBSTITUTION_ARGUMENTS = {'var': (1, 2), 'env': (1, 2), 'find-pkg-share': (1, 1),
+                           'dirname': (0, 0)}
 MAX_SUBSTITUTION_DEPTH = 8          # $( inside $( ... ): launch files use at most 2
 MAX_VALUE_CHARS = 65536             # any one value, before and after substitution
 MAX_INCLUDE_DEPTH = 16
 # safe_load's loader, in C where PyYAML has libyaml (the pip wheels do): 10x faster.
 _YAML_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
-_TRUE = ('true', '1', 'yes', 'on')
-_FALSE = ('false', '0', 'no', 'off', '')
+# launch.conditions.evaluate_condition_expression: anything else is an error
+CONDITION_TRUE = ('true', '1')
+CONDITION_FALSE = ('false', '0')
+LAUNCH_ERROR_EXIT = 1               # LaunchService.run: 'Caught exception in launch'
 
 
 class LaunchFileError(ValueError):
@@ -99,253 +113,447 @@ def find_executable(package: str, executable: str) -> str:
     return str(path)
 
 
-class _Context:
-    """Variables of one launch file and the $(...) substitutions over them.
+@dataclass
+class _Substitution:
+    """One $(name arg ...) of a parsed value; each argument is itself a parsed value."""
 
-    As in launch_ros, a substitution's result is text: it is never scanned again (a value
-    given as take:='$(var take)x' is those characters, not a reference to itself), while a
-    substitution's arguments may hold nested ones ($(find-pkg-share $(var pkg))). Nesting and
-    result size are bounded, so any input ends quickly in a value or one LaunchFileError."""
+    kind: str
+    arguments: list
 
-    def __init__(self, launch_file: Path, variables: dict):
-        self.file = launch_file
-        self.variables = variables
+
+class _TemplateParser:
+    """A value parsed as launch's frontend grammar parses it (launch/frontend/grammar.lark,
+    parse_substitution): text and $(name arg ...) substitutions, arguments separated by one
+    space, an argument quoted '...' or "..." as a whole, a backslash escaping the next
+    character, and `$(` preceded by a backslash being plain text. The result is a list of
+    str and _Substitution pieces."""
+
+    def __init__(self, text: str, where: str):
+        self.text, self.where, self.pos = text, where, 0
 
     def error(self, message: str) -> LaunchFileError:
-        return LaunchFileError(f'{self.file.name}: {message}')
+        return LaunchFileError(f'{self.where}: {message} in {self.text!r:.80}')
 
-    def substitute(self, value):
-        if not isinstance(value, str):
-            return value
-        if len(value) > MAX_VALUE_CHARS:
-            raise self.error(f'a value of {len(value)} characters (limit {MAX_VALUE_CHARS})')
-        text, _ = self._expand(value, 0, 0, inside=False)
-        return text
+    def starts_substitution(self) -> bool:
+        return self.text.startswith('$(', self.pos) and \
+            (self.pos == 0 or self.text[self.pos - 1] != '\\')
 
-    def _expand(self, text: str, pos: int, depth: int, inside: bool):
-        """Text from pos up to the end (inside=False) or to the end of one substitution
-        argument (inside=True: whitespace or ')'); returns (result, next position)."""
-        out, size = [], 0
-        while pos < len(text):
-            if text.startswith('$(', pos):
-                piece, pos = self._substitution(text, pos + 2, depth + 1)
-            elif inside and (text[pos] == ')' or text[pos].isspace()):
+    def template(self) -> list:
+        return self._pieces(stop=lambda char: False, depth=0)
+
+    def _pieces(self, stop, depth: int, quote: str | None = None) -> list:
+        """Text and substitutions up to a character that `stop` accepts (not consumed)."""
+        pieces, chars = [], []
+        while self.pos < len(self.text):
+            if self.starts_substitution():
+                if chars:
+                    pieces.append(_unescape(''.join(chars)))
+                    chars = []
+                pieces.append(self._substitution(depth + 1, quote))
+                continue
+            char = self.text[self.pos]
+            if char == '\\' and self.pos + 1 < len(self.text):
+                chars.append(self.text[self.pos:self.pos + 2])
+                self.pos += 2
+                continue
+            if stop(char):
                 break
-            else:
-                piece, pos = text[pos], pos + 1
-            out.append(piece)
-            size += len(piece)
-            if size > MAX_VALUE_CHARS:
-                raise self.error(f'a substituted value grows past {MAX_VALUE_CHARS} characters')
-        return ''.join(out), pos
+            chars.append(char)
+            self.pos += 1
+        if chars:
+            pieces.append(_unescape(''.join(chars)))
+        return pieces
 
-    def _substitution(self, text: str, pos: int, depth: int):
-        """The value of the substitution whose name starts at pos (just after '$(')."""
+    def _substitution(self, depth: int, quote: str | None) -> _Substitution:
         if depth > MAX_SUBSTITUTION_DEPTH:
             raise self.error(f'substitutions nested deeper than {MAX_SUBSTITUTION_DEPTH}')
-        match = _SUBSTITUTION_NAME.match(text, pos)
+        match = _IDENTIFIER.match(self.text, self.pos + 2)
         if not match:
-            raise self.error(f'"$(" without a substitution name in {text!r:.80}')
-        kind, pos = match.group(0), match.end()
+            raise self.error('"$(" without a substitution name')
+        self.pos = match.end()
         arguments = []
-        while True:
-            while pos < len(text) and text[pos].isspace():
-                pos += 1
-            if pos == len(text):
-                raise self.error(f'$({kind} ...) is not closed with ")" in {text!r:.80}')
-            if text[pos] == ')':
-                return self._resolve(kind, arguments), pos + 1
-            argument, pos = self._expand(text, pos, depth, inside=True)
-            arguments.append(argument)
+        while self.pos < len(self.text) and self.text[self.pos] == ' ':
+            self.pos += 1
+            arguments.append(self._argument(depth, quote))
+        if self.pos == len(self.text) or self.text[self.pos] != ')':
+            raise self.error(f'$({match.group(0)} ...) is not closed with ")" after '
+                             'arguments separated by one space')
+        self.pos += 1
+        return _Substitution(match.group(0), arguments)
 
-    def _resolve(self, kind: str, rest: list) -> str:
-        wanted = {'var': (1, 1), 'find-pkg-share': (1, 1), 'dirname': (0, 0),
-                  'env': (1, None)}.get(kind)
+    def _argument(self, depth: int, quote: str | None) -> list:
+        char = self.text[self.pos] if self.pos < len(self.text) else ''
+        if quote is None and char in ('"', "'"):
+            self.pos += 1
+            pieces = self._pieces(lambda c: c == char, depth, quote=char)
+            if self.pos == len(self.text):
+                raise self.error(f'an argument opened with {char} is not closed')
+            self.pos += 1
+            return pieces
+        forbidden = {' ', '(', ')', *(("'", '"') if quote is None else (quote,))}
+        pieces = self._pieces(lambda c: c in forbidden, depth, quote)
+        if not pieces:
+            raise self.error('an empty substitution argument')
+        return pieces
+
+
+def _check_substitutions(pieces: list, where: str) -> None:
+    """Every substitution known and given as many arguments as its parse() accepts: Jazzy
+    parses a whole file when it includes it, so a bad one fails even where it is never
+    evaluated (a node whose condition is false)."""
+    for piece in pieces:
+        if isinstance(piece, str):
+            continue
+        kind, arguments = piece.kind, piece.arguments
+        wanted = _SUBSTITUTION_ARGUMENTS.get(kind)
         if wanted is None:
-            raise self.error(f'substitution $({kind}) not supported')
-        low, high = wanted
-        if len(rest) < low or (high is not None and len(rest) > high):
-            raise self.error(f'$({kind}) takes {low if low == high else f"{low} or more"} '
-                             f'argument(s), got {len(rest)}')
-        if kind == 'var':
-            if rest[0] not in self.variables:
-                raise self.error(f'undefined launch argument {rest[0]!r}')
-            return str(self.variables[rest[0]])
-        if kind == 'find-pkg-share':
-            return find_package_share(rest[0])
-        if kind == 'dirname':
-            return str(self.file.parent)
-        if rest[0] in os.environ:
-            return os.environ[rest[0]]
-        if len(rest) > 1:
-            return ' '.join(rest[1:])
-        raise self.error(f'environment variable {rest[0]} is not set')
+            raise LaunchFileError(f'{where}: substitution $({kind}) not supported by face-launch')
+        if not wanted[0] <= len(arguments) <= wanted[1]:
+            raise LaunchFileError(f'{where}: $({kind}) takes {wanted[0]}'
+                                  f'{"" if wanted[0] == wanted[1] else f" to {wanted[1]}"} '
+                                  f'argument(s), got {len(arguments)}')
+        for argument in arguments:
+            _check_substitutions(argument, where)
 
-    def text(self, entry: dict, key: str, tag: str, default=None) -> str:
-        """entry[key] as substituted text; a missing required key or a list/mapping where
-        a scalar belongs is an error."""
+
+def _check_file_substitutions(name: str, entities: list) -> None:
+    """Parse every attribute Jazzy parses as substitutions (not an argument's name,
+    description, a node's output or on_exit)."""
+    for item in entities:
+        if not isinstance(item, dict) or len(item) != 1:
+            continue
+        (tag, entry), = item.items()
+        if tag == 'group' and isinstance(entry, list):
+            _check_file_substitutions(name, entry)
+            continue
+        if not isinstance(entry, dict):
+            continue
+        for key, value in entry.items():
+            if key in ('description', 'output', 'on_exit') or (tag, key) == ('arg', 'name'):
+                continue
+            for text in _attribute_strings(value):
+                _check_substitutions(parse_value(text, f'{name}: <{tag}>'), f'{name}: <{tag}>')
+
+
+def _attribute_strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                yield from (v for v in item.values() if isinstance(v, str))
+
+
+def _unescape(text: str) -> str:
+    """launch.frontend.parse_substitution.replace_escaped_characters: `\\x` -> `x`."""
+    return _ESCAPED.sub(r'\1', text)
+
+
+def parse_value(text: str, where: str) -> list:
+    if len(text) > MAX_VALUE_CHARS:
+        raise LaunchFileError(f'{where}: a value of {len(text)} characters '
+                              f'(limit {MAX_VALUE_CHARS})')
+    return _TemplateParser(text, where).template() if text else ['']
+
+
+class _Launch:
+    """The state Jazzy's LaunchContext holds while it visits the entities of a launch:
+    one dictionary of launch configurations for the whole launch (an include does not scope
+    them: IncludeLaunchDescription.execute sets its arguments with SetLaunchConfiguration,
+    and they, like the included file's argument defaults, stay set after the include), and
+    the directory that $(dirname) returns (extend_locals at each include, not restored
+    after it). The node processes come out in the order they are visited."""
+
+    def __init__(self):
+        self.configurations = {}
+        self.directory = ''
+        self.nodes = []
+        self.namespace = ''         # launch_ros's 'ros_namespace' configuration
+        self.remaps = ()            # and its 'ros_remaps', both scoped by a group as well
+
+    def evaluate(self, pieces: list, where: str) -> str:
+        out, size = [], 0
+        for piece in pieces:
+            text = piece if isinstance(piece, str) else self._perform(piece, where)
+            out.append(text)
+            size += len(text)
+            if size > MAX_VALUE_CHARS:
+                raise LaunchFileError(f'{where}: a substituted value grows past '
+                                      f'{MAX_VALUE_CHARS} characters')
+        return ''.join(out)
+
+    def _perform(self, substitution: _Substitution, where: str) -> str:
+        kind, arguments = substitution.kind, substitution.arguments
+        if kind == 'dirname':               # ThisLaunchFileDir.perform
+            return self.directory
+        if kind == 'find-pkg-share':        # launch_ros FindPackageShare
+            return find_package_share(self.evaluate(arguments[0], where))
+        if kind == 'env':                   # EnvironmentVariable.perform: default first
+            default = self.evaluate(arguments[1], where) if len(arguments) > 1 else None
+            name = self.evaluate(arguments[0], where)
+            value = os.environ.get(name, default)
+            if value is None:
+                raise LaunchFileError(f"{where}: environment variable '{name}' does not exist")
+            return value
+        name = self.evaluate(arguments[0], where)         # LaunchConfiguration.perform
+        if name in self.configurations:
+            return self.configurations[name]
+        if len(arguments) > 1:
+            return self.evaluate(arguments[1], where)
+        raise LaunchFileError(f"{where}: launch configuration '{name}' does not exist")
+
+    def text(self, entry: dict, key: str, where: str, default=None) -> str:
+        """A string attribute, substituted now. launch_yaml's Entity.get_attr refuses any
+        other YAML type (a bare `true` or `8080`) where a string belongs."""
         if key not in entry:
             if default is None:
-                raise self.error(f'<{tag}> needs "{key}"')
+                raise LaunchFileError(f'{where} needs "{key}"')
             return default
         value = entry[key]
-        if value is None or isinstance(value, (list, dict)):
-            raise self.error(f'<{tag}> {key}: expected a scalar, got {value!r}')
-        return self.substitute(_yaml_scalar(value))
+        if not isinstance(value, str):
+            raise LaunchFileError(f'{where} {key}: expected a string, got {value!r:.80} '
+                                  '(quote it)')
+        return self.evaluate(parse_value(value, where), where)
 
-    def condition(self, entry: dict, tag: str) -> bool:
+    def condition(self, entry: dict, where: str) -> bool:
+        """Action.parse + evaluate_condition_expression: `if` or `unless` (not both), true
+        only for 'true'/'1' and false only for 'false'/'0' after strip() and lower()."""
+        if 'if' in entry and 'unless' in entry:
+            raise LaunchFileError(f"{where}: if and unless conditions can't be used "
+                                  'simultaneously')
         for key, wanted in (('if', True), ('unless', False)):
             if key in entry:
-                text = self.text(entry, key, tag).strip().lower()
-                if text not in _TRUE + _FALSE:
-                    raise self.error(f'{key}: {text!r} is not a boolean')
-                if (text in _TRUE) != wanted:
-                    return False
+                text = self.text(entry, key, where).strip().lower()
+                if text not in CONDITION_TRUE + CONDITION_FALSE:
+                    raise LaunchFileError(
+                        f"{where}: {key}: unable to evaluate condition '{text}', expected "
+                        f'one of {list(CONDITION_TRUE + CONDITION_FALSE)}')
+                return (text in CONDITION_TRUE) == wanted
         return True
 
 
-def _check_keys(file: Path, tag: str, entry, allowed: set) -> None:
+def _check_keys(where: str, entry, allowed: set) -> None:
     if not isinstance(entry, dict):
-        raise LaunchFileError(f'{file.name}: <{tag}> must be a mapping, got {entry!r:.80}')
+        raise LaunchFileError(f'{where} must be a mapping, got {entry!r:.80}')
     unknown = set(entry) - allowed
     if unknown:
-        raise LaunchFileError(f'{file.name}: <{tag}> attribute(s) {sorted(map(str, unknown))} '
+        raise LaunchFileError(f'{where} attribute(s) {sorted(map(str, unknown))} '
                               'not supported by face-launch')
 
 
-def _entries(context: _Context, entry: dict, key: str, tag: str) -> list:
+def _entries(entry: dict, key: str, where: str) -> list:
     """A list-valued attribute (param, remap, include args): each item a mapping."""
     items = entry.get(key) or []
     if not isinstance(items, list):
-        raise context.error(f'<{tag}> {key}: expected a list, got {items!r:.80}')
+        raise LaunchFileError(f'{where} {key}: expected a list, got {items!r:.80}')
     return items
 
 
-def _yaml_scalar(value) -> str:
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    return str(value)
-
-
-@dataclass(frozen=True)
-class _Scope:
-    """What a group pushes onto the nodes inside it (and inside the files it includes)."""
-
-    namespace: str = ''
-    remaps: tuple = ()
-
-    def pushed(self, namespace: str) -> '_Scope':
-        """launch_ros PushROSNamespace: a relative namespace nests, an absolute one replaces."""
-        if namespace.startswith('/'):
-            return _Scope(namespace.rstrip('/'), self.remaps)
-        return _Scope(f'{self.namespace}/{namespace.strip("/")}', self.remaps)
-
-
-def load_launch_file(path, arguments: dict | None = None, _includes: tuple = (),
-                     _scope: _Scope = _Scope()) -> list:
-    """Resolve a YAML launch file into the NodeSpecs it starts, given name:=value arguments."""
-    path = Path(path).resolve()
-    if path in _includes or len(_includes) >= MAX_INCLUDE_DEPTH:
-        chain = ' -> '.join(p.name for p in (*_includes, path))
-        raise LaunchFileError(f'includes loop or nest deeper than {MAX_INCLUDE_DEPTH}: {chain}')
+def _read_launch_file(path: str) -> list:
     try:
-        document = yaml.load(path.read_text(), Loader=_YAML_LOADER)
+        document = yaml.load(Path(path).read_text(), Loader=_YAML_LOADER)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
         raise LaunchFileError(f'cannot read {path}: {exc}') from None
     if not isinstance(document, dict) or not isinstance(document.get('launch'), list):
-        raise LaunchFileError(f'{path.name}: top level must be "launch:" with a list')
-    given = dict(arguments or {})
-    nodes = _load_entries(_Context(path, {}), document['launch'], given, _includes, _scope)
-    if given:
-        raise LaunchFileError(f'{path.name}: unknown launch argument(s) {sorted(given)}')
-    return nodes
+        raise LaunchFileError(f'{Path(path).name}: top level must be "launch:" with a list')
+    return document['launch']
 
 
-def _load_entries(context: _Context, items: list, given: dict, _includes: tuple,
-                  scope: _Scope) -> list:
-    """The NodeSpecs of a list of entries (a file's launch: list, or a group's)."""
-    path = context.file
-    nodes = []
-    for item in items:
+def load_launch_file(path, arguments: dict | None = None) -> list:
+    """The NodeSpecs `ros2 launch FILE name:=value ...` would start, in its order.
+
+    As ros2launch's launch_a_launch_file does, the file is included with the command-line
+    arguments as the include's arguments: an argument no file declares is still set as a
+    launch configuration (and so seen by any file that declares it later), never refused."""
+    launch = _Launch()
+    given = [(lambda n=name: n, lambda v=value: v) for name, value in (arguments or {}).items()]
+    _include(launch, os.path.abspath(str(path)), given, ())
+    return launch.nodes
+
+
+def _include(launch: _Launch, path: str, given: list, chain: tuple) -> None:
+    """IncludeLaunchDescription.execute: read the file, check that every argument it
+    declares without a default is among the given names, set the given arguments as launch
+    configurations, then visit the file's entities."""
+    if path in chain or len(chain) >= MAX_INCLUDE_DEPTH:
+        names = ' -> '.join(Path(p).name for p in (*chain, path))
+        raise LaunchFileError(f'includes loop or nest deeper than {MAX_INCLUDE_DEPTH}: {names}')
+    entities = _read_launch_file(path)
+    name = Path(path).name
+    _check_file_substitutions(name, entities)
+    launch.directory = os.path.dirname(path)
+    given_names = [argument_name() for argument_name, _ in given]
+    for item in entities:
+        entry = item.get('arg') if isinstance(item, dict) else None
+        if isinstance(entry, dict) and isinstance(entry.get('name'), str) \
+                and 'default' not in entry and _unescape(entry['name']) not in given_names:
+            raise LaunchFileError(f"{name}: included launch description missing required "
+                                  f"argument '{_unescape(entry['name'])}', given: "
+                                  f"[{', '.join(given_names)}]")
+    for argument_name, (_, value) in zip(given_names, given, strict=True):
+        launch.configurations[argument_name] = value()
+    _visit(launch, entities, name, path, chain)
+
+
+def _visit(launch: _Launch, entities: list, name: str, path: str, chain: tuple) -> None:
+    """Visit a file's (or a group's) entities in order."""
+    for item in entities:
         if not isinstance(item, dict) or len(item) != 1:
-            raise LaunchFileError(f'{path.name}: each entry must be one tag, got {item!r:.80}')
+            raise LaunchFileError(f'{name}: each entry must be one tag, got {item!r:.80}')
         (tag, entry), = item.items()
-        if tag == 'arg':
-            _check_keys(path, tag, entry, {'name', 'default', 'description'})
-            name = context.text(entry, 'name', tag)
-            if name in given:
-                context.variables[name] = given.pop(name)
-            elif 'default' in entry:
-                context.variables[name] = context.text(entry, 'default', tag)
-            else:
-                raise LaunchFileError(f'{path.name}: argument {name!r} is required')
-        elif tag == 'let':
-            _check_keys(path, tag, entry, {'name', 'value'})
-            context.variables[context.text(entry, 'name', tag)] = context.text(entry, 'value', tag)
+        where = f'{name}: <{tag}>'
+        if tag == 'arg':            # DeclareLaunchArgument.execute
+            _check_keys(where, entry, {'name', 'default', 'description'})
+            if not isinstance(entry.get('name'), str):
+                raise LaunchFileError(f'{where} needs "name" (a string)')
+            argument = _unescape(entry['name'])
+            if argument not in launch.configurations:
+                if 'default' not in entry:
+                    raise LaunchFileError(f'{name}: required launch argument "{argument}" '
+                                          'was not provided')
+                launch.configurations[argument] = launch.text(entry, 'default', where)
+        elif tag == 'let':          # SetLaunchConfiguration.execute
+            _check_keys(where, entry, {'name', 'value'})
+            value = launch.text(entry, 'value', where)
+            launch.configurations[launch.text(entry, 'name', where)] = value
         elif tag == 'node':
-            _check_keys(path, tag, entry, {'pkg', 'exec', 'name', 'namespace', 'param', 'remap',
-                                           'args', 'output', 'on_exit', 'if', 'unless'})
-            if context.condition(entry, tag):
-                nodes.append(_node(context, entry, scope))
+            _check_keys(where, entry, {'pkg', 'exec', 'name', 'namespace', 'param', 'remap',
+                                       'args', 'output', 'on_exit', 'if', 'unless'})
+            if launch.condition(entry, where):
+                launch.nodes.append(_node(launch, entry, where))
         elif tag == 'include':
-            _check_keys(path, tag, entry, {'file', 'arg', 'if', 'unless'})
-            if context.condition(entry, tag):
-                child_args = {}
-                for argument in _entries(context, entry, 'arg', tag):
-                    _check_keys(path, 'include arg', argument, {'name', 'value'})
-                    child_args[context.text(argument, 'name', 'include arg')] = \
-                        context.text(argument, 'value', 'include arg')
-                nodes.extend(load_launch_file(context.text(entry, 'file', tag), child_args,
-                                              (*_includes, path), scope))
+            _check_keys(where, entry, {'file', 'arg', 'if', 'unless'})
+            if launch.condition(entry, where):
+                _include_entry(launch, entry, where, (*chain, path))
         elif tag == 'group':
-            # launch_ros YAML: `- group: [entries]`; scoped, as launch's default is.
             if not isinstance(entry, list):
-                raise context.error(f'<group> must be a list of entries, got {entry!r:.80}')
-            nodes.extend(_load_entries(_Context(path, dict(context.variables)), entry, given,
-                                       _includes, scope))
-        elif tag in ('push_ros_namespace', 'push-ros-namespace'):
-            _check_keys(path, tag, entry, {'namespace'})
-            scope = scope.pushed(context.text(entry, 'namespace', tag))
-        elif tag == 'set_remap':
-            _check_keys(path, tag, entry, {'from', 'to'})
-            scope = _Scope(scope.namespace, (*scope.remaps, (
-                context.text(entry, 'from', tag), context.text(entry, 'to', tag))))
+                raise LaunchFileError(f'{where} must be a list of entries, got {entry!r:.80}')
+            _group(launch, entry, name, path, chain)
+        elif tag in ('push_ros_namespace', 'push-ros-namespace'):   # PushROSNamespace.execute
+            _check_keys(where, entry, {'namespace'})
+            namespace = launch.text(entry, 'namespace', where)
+            launch.namespace = namespace.rstrip('/') if namespace.startswith('/') else \
+                f'{launch.namespace}/{namespace.strip("/")}'
+        elif tag == 'set_remap':              # launch_ros SetRemap.execute
+            _check_keys(where, entry, {'from', 'to'})
+            launch.remaps = (*launch.remaps, (launch.text(entry, 'from', where),
+                                              launch.text(entry, 'to', where)))
         else:
-            raise LaunchFileError(f'{path.name}: tag <{tag}> not supported by face-launch')
-    return nodes
+            raise LaunchFileError(f'{name}: tag <{tag}> not supported by face-launch')
 
 
-def _node(context: _Context, entry: dict, scope: _Scope = _Scope()) -> NodeSpec:
-    def text(key, default=None):
-        return context.text(entry, key, 'node', default)
+def _group(launch: _Launch, entities: list, name: str, path: str, chain: tuple) -> None:
+    """GroupAction(scoped=True, forwarding=True), the frontend's default: the group sees the
+    launch configurations (ROS namespace and remaps among them) set before it, and whatever
+    it sets is undone after it."""
+    saved = dict(launch.configurations), launch.namespace, launch.remaps
     try:
-        args = shlex.split(text('args', ''))
-    except ValueError as exc:                                # an unclosed quote
-        raise context.error(f'<node> args: {exc}') from None
+        _visit(launch, entities, name, path, chain)
+    finally:
+        launch.configurations, launch.namespace, launch.remaps = saved
+
+
+def _include_entry(launch: _Launch, entry: dict, where: str, chain: tuple) -> None:
+    """An <include>: its file is found first; its argument values are substituted only once
+    the include runs (SetLaunchConfiguration actions, one after the other), so a value sees
+    $(dirname) as the included file's directory and the arguments set before it."""
+    child = os.path.abspath(launch.text(entry, 'file', where))
+    given = []
+    for argument in _entries(entry, 'arg', where):
+        _check_keys(f'{where} arg', argument, {'name', 'value'})
+        for key in ('name', 'value'):
+            if not isinstance(argument.get(key), str):
+                raise LaunchFileError(f'{where} arg needs "{key}" (a string)')
+        name, value = (parse_value(argument[key], where) for key in ('name', 'value'))
+        given.append((lambda name=name: launch.evaluate(name, where),
+                      lambda value=value: launch.evaluate(value, where)))
+    _include(launch, child, given, chain)
+
+
+def _command_arguments(launch: _Launch, pieces: list, where: str) -> list:
+    """ExecuteProcess._parse_cmdline: text between substitutions is split like a shell
+    line, while each substitution's result stays inside one argument (a take path with a
+    space is one argument; an empty $(var take) is an empty argument)."""
+    result, current = [], None
+    for piece in pieces:
+        if not isinstance(piece, str):
+            current = (current or '') + launch.evaluate([piece], where)
+            continue
+        try:
+            tokens = shlex.split(piece)
+        except ValueError as exc:                   # an unclosed quote
+            raise LaunchFileError(f'{where} args: {exc}') from None
+        if not tokens:
+            if current is not None:
+                result.append(current)
+            current = None
+            continue
+        if piece[0].isspace() and current is not None:
+            result.append(current)
+            current = None
+        current = (current or '') + tokens[0]
+        if len(tokens) > 1:
+            result.append(current)
+            result.extend(tokens[1:-1])
+            current = tokens[-1]
+        if piece[-1].isspace():
+            result.append(current)
+            current = None
+    if current is not None:
+        result.append(current)
+    return result
+
+
+def _node(launch: _Launch, entry: dict, where: str) -> NodeSpec:
+    def text(key, default=None):
+        return launch.text(entry, key, where, default)
+    args = entry.get('args', '')
+    if not isinstance(args, str):
+        raise LaunchFileError(f'{where} args: expected a string, got {args!r:.80}')
     spec = NodeSpec(package=text('pkg'), executable=text('exec'),
-                    name=text('name', text('exec')),
-                    args=args, output=text('output', 'screen'))
+                    name=text('name', text('exec')), namespace=_node_namespace(launch, text),
+                    args=_command_arguments(launch, parse_value(args, where), where)
+                    if args else [], output=text('output', 'screen'))
     on_exit = entry.get('on_exit')
     if on_exit not in (None, 'shutdown'):
-        raise context.error(f'on_exit: {on_exit!r} (only "shutdown")')
+        raise LaunchFileError(f'{where} on_exit: {on_exit!r} (only "shutdown")')
     spec.shutdown_on_exit = on_exit == 'shutdown'
-    namespace = text('namespace', '')
-    spec.namespace = namespace if namespace.startswith('/') else \
-        scope.pushed(namespace).namespace if namespace else scope.namespace
-    spec.remaps.extend(scope.remaps)
-    for param in _entries(context, entry, 'param', 'node'):
+    for param in _entries(entry, 'param', where):
         if isinstance(param, dict) and 'from' in param:
-            _check_keys(context.file, 'param', param, {'from'})
-            spec.param_files.append(context.text(param, 'from', 'param'))
-        else:
-            _check_keys(context.file, 'param', param, {'name', 'value'})
-            spec.params[context.text(param, 'name', 'param')] = context.text(param, 'value',
-                                                                              'param')
-    for remap in _entries(context, entry, 'remap', 'node'):
-        _check_keys(context.file, 'remap', remap, {'from', 'to'})
-        spec.remaps.append((context.text(remap, 'from', 'remap'),
-                            context.text(remap, 'to', 'remap')))
+            _check_keys(f'{where} param', param, {'from'})
+            spec.param_files.append(launch.text(param, 'from', f'{where} param'))
+            continue
+        _check_keys(f'{where} param', param, {'name', 'value'})
+        value = param.get('value')
+        if value is None or isinstance(value, (list, dict)):
+            raise LaunchFileError(f'{where} param value: expected a scalar, got {value!r:.80}')
+        spec.params[launch.text(param, 'name', f'{where} param')] = \
+            launch.evaluate(parse_value(value, where), where) if isinstance(value, str) \
+            else _yaml_scalar(value)
+    spec.remaps.extend(launch.remaps)
+    for remap in _entries(entry, 'remap', where):
+        _check_keys(f'{where} remap', remap, {'from', 'to'})
+        spec.remaps.append((launch.text(remap, 'from', f'{where} remap'),
+                            launch.text(remap, 'to', f'{where} remap')))
     return spec
+
+
+def _node_namespace(launch: _Launch, text) -> str:
+    """launch_ros Node: an absolute namespace stands; a relative one nests in the pushed
+    ROS namespace."""
+    namespace = text('namespace', '')
+    if namespace.startswith('/'):
+        return namespace
+    if not namespace:
+        return launch.namespace
+    return f'{launch.namespace}/{namespace.strip("/")}'
+
+
+def _yaml_scalar(value) -> str:
+    """A typed YAML parameter value as the text launch_ros would hand the node."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
 
 
 class ProcessGroup:
@@ -360,8 +568,9 @@ class ProcessGroup:
         self._threads = []
 
     def start(self) -> None:
-        for spec in self.specs:
-            cmd = spec.command(find_executable(spec.package, spec.executable))
+        commands = [spec.command(find_executable(spec.package, spec.executable))
+                    for spec in self.specs]           # every one found before any starts
+        for spec, cmd in zip(self.specs, commands, strict=True):
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
             self.processes[spec.label] = proc
@@ -385,7 +594,8 @@ class ProcessGroup:
             log.close()
 
     def wait(self, duration: float = 0.0) -> int:
-        """Block until Ctrl-C/SIGTERM, a shutdown-on-exit node ends, or duration passes."""
+        """Block until Ctrl-C/SIGTERM, a shutdown-on-exit node ends, every process has
+        exited (LaunchService shuts down when idle), or duration passes; then stop."""
         start = time.monotonic()
         reported = set()
         while not self.shutdown_requested.is_set():
@@ -396,13 +606,15 @@ class ProcessGroup:
                     print(f'[face-launch] {spec.label} exited with code {code}', flush=True)
                     if spec.shutdown_on_exit:
                         self.shutdown_requested.set()
+            if len(reported) == len(self.specs):
+                break
             if duration and time.monotonic() - start >= duration:
                 break
             time.sleep(0.05)
-        return self.stop()
+        self.stop()
+        return 0
 
-    def stop(self, grace_s: float = 5.0) -> int:
-        worst = 0
+    def stop(self, grace_s: float = 5.0) -> None:
         for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 2.0),
                             (signal.SIGKILL, 1.0)):
             alive = [p for p in self.processes.values() if p.poll() is None]
@@ -421,18 +633,17 @@ class ProcessGroup:
                     pass
         for thread in self._threads:
             thread.join(timeout=1.0)
-        for proc in self.processes.values():
-            code = proc.returncode
-            if code not in (0, None, -signal.SIGINT, -signal.SIGTERM, 130):
-                worst = worst or code
-        return worst
 
 
 def parse_arguments(items) -> dict:
+    """ros2launch.api.parse_launch_arguments: name:=value, the last one of a name winning;
+    `name:=` (what `name:=""` becomes in a shell) and `:=value` are malformed."""
     result = {}
     for item in items:
-        if ':=' not in item:
-            raise LaunchFileError(f'launch arguments are name:=value, got {item!r}')
+        count = item.count(':=')
+        if count == 0 or item.startswith(':=') or (count == 1 and item.endswith(':=')):
+            raise LaunchFileError(f"malformed launch argument '{item}', expected format "
+                                  "'<name>:=<value>'")
         name, value = item.split(':=', 1)
         result[name] = value
     return result
@@ -462,7 +673,7 @@ def main(argv=None):
         group.start()
     except LaunchFileError as exc:
         print(f'face-launch: {exc}', file=sys.stderr)
-        return 2
+        return LAUNCH_ERROR_EXIT
     print(f'[face-launch] started {len(specs)} process(es): '
           + ', '.join(s.label for s in specs), flush=True)
     return group.wait(options.duration)

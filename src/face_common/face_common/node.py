@@ -1,15 +1,58 @@
 """What every node of the project does the same way: run, and report to /diagnostics."""
+import signal
 import threading
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 import rclpy
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from face_common.realtime import set_realtime_priority
 from face_common.topics import namespaced_status
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+class FaceNode(Node):
+    """rclpy's Node, taking parameters as a user types them: `rate:=2` for a double
+    parameter (launch_ros and `-p` both hand the node an integer) is the double 2.0, at start
+    and through `ros2 param set`; any other wrong type or out-of-range value stops the node
+    with one line naming the parameter, not a traceback."""
+
+    def __init__(self, node_name: str, **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.add_pre_set_parameters_callback(self._integers_as_doubles)
+
+    def declare_parameter(self, name, value=None, descriptor=None, ignore_override=False):
+        given = None if ignore_override else self._given_value(name)
+        if isinstance(value, float) and isinstance(given, int) and not isinstance(given, bool):
+            value, ignore_override = float(given), True
+        try:
+            return super().declare_parameter(name, value, descriptor, ignore_override)
+        except InvalidParameterTypeException:
+            expected = Parameter.Type.from_parameter_value(value).name.lower()
+            raise SystemExit(f'{self.get_name()}: parameter {name!r} takes a {expected}, '
+                             f'got {given!r}') from None
+        except InvalidParameterValueException as exc:
+            raise SystemExit(f'{self.get_name()}: parameter {name!r}: {exc}') from None
+
+    def _given_value(self, name):
+        """The value the command line or a parameter file gives `name` (None if none), read
+        by declaring it with dynamic typing (which takes any type) and undeclaring it again."""
+        given = super().declare_parameter(
+            name, None, ParameterDescriptor(dynamic_typing=True)).value
+        self.undeclare_parameter(name)
+        return given
+
+    def _integers_as_doubles(self, parameters: list) -> list:
+        """rclpy's pre-set callback: an integer for a declared double becomes that double."""
+        return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+                if p.type_ == Parameter.Type.INTEGER and self.has_parameter(p.name)
+                and self.get_parameter(p.name).type_ == Parameter.Type.DOUBLE else p
+                for p in parameters]
 
 
 def run_node(node_class, args=None, executor_factory=None) -> None:
@@ -24,6 +67,9 @@ def run_node(node_class, args=None, executor_factory=None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # A second Ctrl-C while cleaning up (a terminal signals the whole group, and
+        # `ros2 launch` then signals each node again) must not end it in a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

@@ -31,7 +31,7 @@ from face_actuation.profile import ProfileError, load_profile
 from face_common import qos, topics
 from face_common.arkit import CHANNEL_NAMES
 from face_common.messages import blendshapes_to_array
-from face_common.node import OK, WARN, publish_status, run_node
+from face_common.node import OK, WARN, FaceNode, publish_status, run_node
 from face_common.paths import share_path
 from face_dashboard.server import DashboardServer
 from face_dashboard.state import DashboardState
@@ -55,7 +55,7 @@ def web_dir() -> Path:
     return share_path('face_dashboard', 'web', Path(__file__).resolve().parent.parent / 'web')
 
 
-class DashboardNode(Node):
+class DashboardNode(FaceNode):
 
     def __init__(self):
         super().__init__('dashboard')
@@ -83,7 +83,11 @@ class DashboardNode(Node):
         self._index_cache = {}
         self._refusal_logged = {}
         latest_only = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.streams = Node('dashboard_streams', context=self.context)
+        # The face streams' own node, named after this one: the launch's `-r __node:=NAME`
+        # reaches every node of the process, so without its own remap it would be a second
+        # node called NAME (rclpy warns, and the graph lists it twice).
+        self.streams = Node(f'{self.get_name()}_streams', context=self.context,
+                            cli_args=['--ros-args', '-r', f'__node:={self.get_name()}_streams'])
         self.stream_subscriptions = [
             *(self.streams.create_subscription(
                 Blendshapes, topic, lambda msg, w=which: self._on_face(w, msg), latest_only)

@@ -179,11 +179,11 @@ def estop_warning(robot: str) -> str | None:
 
 def launch_arguments(args, robots: list, out: Path, start: float) -> tuple:
     """name:=value arguments of the launch file for one robot or two."""
-    common = {'port': args.port, 'livelink_allow': args.allow,
+    common = {'udp_port': args.port, 'livelink_allow': args.allow,
               'livelink_bind_address': '0.0.0.0' if args.input == 'udp' else '127.0.0.1',
               'standin': str(args.input == 'standin').lower(),
               'take_player': str(args.input == 'take').lower(), 'take': args.take,
-              'calibration_dir': out / 'calibration', 'record': 'true',
+              'performer_calibration_dir': out / 'calibration', 'record': 'true',
               'standin_delay': STANDIN_DELAY_S, 'start': start}
     if len(robots) == 1:
         robot, = robots
@@ -208,7 +208,9 @@ class Pipeline:
         self._read = 0                     # bytes of launch.log already scanned
         self._last_line = ''
         self._failure = None
-        command = ['face-launch', str(launch_file), *(f'{k}:={v}' for k, v in arguments.items()),
+        # An empty value is left to the launch default: `name:=` is malformed for ros2 launch.
+        command = ['face-launch', str(launch_file),
+                   *(f'{k}:={v}' for k, v in arguments.items() if str(v) != ''),
                    '--log-dir', str(self.logs)]
         # Its own session: Ctrl-C reaches the monitor, which ends; then stop() ends the nodes
         # in order, as the bash demo's background runner did.

@@ -12,12 +12,11 @@ import importlib
 from diagnostic_msgs.msg import DiagnosticArray
 import foxglove
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from face_bag.store import typestore
 from face_common import qos, topics
-from face_common.node import OK, publish_status, run_node
+from face_common.node import OK, FaceNode, publish_status, run_node
 
 # What Foxglove shows: the bag's face topics, plus the twin's rendered face, the joined
 # latency traces and their summary, and the nodes' health. Relative names: a bridge started in
@@ -47,7 +46,7 @@ def ros2msg_schema(msgtype: str) -> foxglove.Schema:
     return foxglove.Schema(name=msgtype, encoding='ros2msg', data=definition.encode())
 
 
-class FoxgloveBridgeNode(Node):
+class FoxgloveBridgeNode(FaceNode):
 
     def __init__(self):
         super().__init__('foxglove_bridge')

@@ -8,7 +8,6 @@ pipeline fed by a shared human input (launch/shadow_pair.launch.yaml) adds the i
 /face/latency, so its frames keep their capture stages."""
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
 from rclpy.time import Time
 
 from face_common import qos, topics
@@ -19,12 +18,12 @@ from face_common.latency import (
     Stage,
     TraceJoiner,
 )
-from face_common.node import OK, WARN, publish_status, run_node
+from face_common.node import OK, WARN, FaceNode, publish_status, run_node
 from face_msgs.msg import LatencyStage, LatencyTrace, StageTiming
 from face_msgs.msg import LatencySummary as LatencySummaryMsg
 
 
-class LatencyMonitorNode(Node):
+class LatencyMonitorNode(FaceNode):
 
     def __init__(self):
         super().__init__('latency_monitor')

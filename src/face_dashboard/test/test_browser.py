@@ -61,10 +61,10 @@ def launch_chromium(playwright):
 def pipeline(node_process, tmp_path):
     port = free_port(socket.SOCK_STREAM)
     node_process('face_capture', 'take_player', params={'loop': True,
-                                                        'calibration_dir': str(tmp_path)})
+                                                        'performer_calibration_dir': str(tmp_path)})
     node_process('face_retarget', 'retarget', params={'robot': 'hobbs', 'model': 'linear'})
     node_process('face_actuation', 'actuation', params={
-        'robot': 'hobbs', 'driver': 'sim', 'calibration_dir': str(tmp_path),
+        'robot': 'hobbs', 'driver': 'sim', 'robot_calibration_dir': str(tmp_path),
         'diagnostics_period_s': 0.2})
     node_process('face_dashboard', 'latency_monitor')
     dashboard = node_process('face_dashboard', 'dashboard', params={'robot': 'hobbs',
@@ -150,7 +150,7 @@ def test_dashboard_in_a_real_browser(pipeline, ros_node, artifacts_dir):
 def robot_and_dashboard(node_process, tmp_path):
     """Just what the attacks aim at: the actuation node (twin) and the dashboard."""
     node_process('face_actuation', 'actuation', params={
-        'robot': 'hobbs', 'driver': 'sim', 'calibration_dir': str(tmp_path),
+        'robot': 'hobbs', 'driver': 'sim', 'robot_calibration_dir': str(tmp_path),
         'render_rate_hz': 0.0, 'diagnostics_period_s': 0.2})
     dashboard = node_process('face_dashboard', 'dashboard', params={
         'robot': 'hobbs', 'port': free_port(socket.SOCK_STREAM), 'diagnostics_period_s': 0.2})

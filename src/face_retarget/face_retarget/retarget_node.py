@@ -8,7 +8,6 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
 from rclpy.time import Time
 import torch
 
@@ -17,7 +16,7 @@ from face_common import qos, topics
 from face_common.arkit import CHANNEL_NAMES
 from face_common.latency import INFERENCE
 from face_common.messages import blendshapes_to_array, control_values_msg, latency_msg
-from face_common.node import OK, WARN, apply_realtime_priority, publish_status, run_node
+from face_common.node import OK, WARN, FaceNode, apply_realtime_priority, publish_status, run_node
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
 from face_retarget.training import CheckpointError, default_checkpoint_dir, open_retargeter
@@ -27,7 +26,7 @@ RESET_AFTER_S = 0.5          # a longer gap in the input starts the model's memo
 WARM_UP_STEPS = 5            # inferences on a resting face before the first real frame
 
 
-class RetargetNode(Node):
+class RetargetNode(FaceNode):
 
     def __init__(self):
         super().__init__('retarget')

@@ -122,7 +122,7 @@ def test_live_robot_records_the_actuation_node_response(node_process, tmp_path):
     from face_retarget.data import interpolation_commands
     from face_retarget.live_robot import LiveRobot
     node_process('face_actuation', 'actuation', params={
-        'robot': 'hobbs', 'driver': 'sim', 'calibration_dir': str(tmp_path)})
+        'robot': 'hobbs', 'driver': 'sim', 'robot_calibration_dir': str(tmp_path)})
     profile = load_profile('hobbs')
     robot = LiveRobot(profile, rate=30.0)
     try:
