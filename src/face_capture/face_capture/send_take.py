@@ -4,6 +4,7 @@ For demos and benchmarks without a phone: packets are byte-for-byte what the app
 (version 6, 61 big-endian floats), paced at the take's own timing. ROS-free.
 """
 import argparse
+import signal
 import socket
 import sys
 import time
@@ -84,12 +85,16 @@ def main(argv=None):
           f'{take.mean_rate:.1f} fps) from {args.start:.1f} s -> udp://{args.host}:{args.port} '
           f'at x{args.rate}',
           flush=True)
-    time.sleep(args.start_delay)
     try:
+        time.sleep(args.start_delay)
         send_take(take, args.host, args.port, args.rate, args.loop == 'true', args.device_id,
                   args.subject, args.frames, start_s=args.start)
     except KeyboardInterrupt:
         pass
+    finally:
+        # A second Ctrl-C on the way out (a terminal signals the whole group and `ros2 launch`
+        # signals each process again) must not end in a traceback at interpreter shutdown.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return 0
 
 
