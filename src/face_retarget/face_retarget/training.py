@@ -2,7 +2,7 @@
 
 A checkpoint carries everything needed to use it safely: the model kind and config, the
 normaliser, the robot's name and profile digest (a checkpoint refuses a different head), the
-training config and the loss history; with the optimiser state for resuming.
+training config and the loss history.
 
 Checkpoints are loaded with torch.load(weights_only=True): a .pt file is a pickle, and a full
 unpickle runs whatever callable the file names (a "checkpoint" from the internet could run a
@@ -55,23 +55,20 @@ def _lr_at(step: int, config: TrainConfig) -> float:
 
 
 def train(model, observed: np.ndarray, commands: np.ndarray, normaliser: Normaliser,
-          config: TrainConfig, history=None, optimizer_state=None, start_step: int = 0,
-          progress: bool = True, label: str = ''):
+          config: TrainConfig, progress: bool = True, label: str = '') -> list:
     """Train on aligned windows observed (W, T, 61) -> commands (W, T, M); returns the loss
-    history [(step, loss)] and the optimiser state."""
-    torch.manual_seed(config.seed)
+    history [(step, loss)]. Every draw (batches, diffusion noise) comes from a generator
+    seeded with config.seed, never from torch's global random state."""
     torch.set_num_threads(config.threads)
-    generator = torch.Generator().manual_seed(config.seed + start_step)
+    generator = torch.Generator().manual_seed(config.seed)
     cond = torch.from_numpy(normaliser.inputs(observed))
     target = torch.from_numpy(Normaliser.motors(commands))
     cond, target = model.training_view(cond, target)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
-    history = list(history or [])
+    history = []
     model.train()
-    bar = tqdm(range(start_step, config.steps), desc=f'train {label or model.name}',
+    bar = tqdm(range(config.steps), desc=f'train {label or model.name}',
                disable=not progress, leave=False)
     running = None
     for step in bar:
@@ -89,7 +86,7 @@ def train(model, observed: np.ndarray, commands: np.ndarray, normaliser: Normali
             history.append((step, running))
             bar.set_postfix(loss=f'{running:.4f}')
     model.eval()
-    return history, optimizer.state_dict()
+    return history
 
 
 def default_checkpoint_dir() -> Path:
@@ -100,7 +97,7 @@ def default_checkpoint_dir() -> Path:
 
 
 def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainConfig,
-                    history, optimizer_state=None, info=None, half: bool = False) -> Path:
+                    history, info=None, half: bool = False) -> Path:
     """half: store weights as float16 (the shipped checkpoints; loaded back as float32)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,8 +108,6 @@ def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainC
                'state_dict': state, 'normaliser': normaliser.to_dict(),
                'robot': profile.name, 'profile_digest': profile.digest(),
                'train_config': asdict(config), 'history': history, 'info': info or {}}
-    if optimizer_state is not None:
-        payload['optimizer'] = optimizer_state
     tmp = path.with_suffix('.tmp')
     torch.save(payload, tmp)
     _read_payload(tmp)             # never leave a checkpoint the safe loader would refuse
