@@ -162,6 +162,11 @@ def stream_from_checkpoint(path, profile, deterministic: bool = True,
     return TorchStream(model, normaliser, deterministic, seed)
 
 
+# What a robot can be driven by (the retarget node, face-demo): open_retargeter's names but
+# the random baseline.
+MODELS = ('exface', 'mlp', 'transformer', 'linear')
+
+
 def open_retargeter(name: str, profile, directory, checkpoint=None, deterministic: bool = True,
                     seed: int = 0) -> tuple[Retargeter, str]:
     """The model `name` for `profile` behind the streaming interface, and where it came from:
@@ -217,6 +222,6 @@ def plot_curves(curves: dict, path, title: str) -> Path:
     return Path(path)
 
 
-__all__ = ['CheckpointError', 'TrainConfig', 'default_checkpoint_dir', 'load_checkpoint',
+__all__ = ['MODELS', 'CheckpointError', 'TrainConfig', 'default_checkpoint_dir', 'load_checkpoint',
            'open_retargeter', 'plot_curves', 'save_checkpoint', 'stream_from_checkpoint',
            'train']
