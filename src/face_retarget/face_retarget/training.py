@@ -10,6 +10,7 @@ shell command). The restricted unpickler only builds tensors and plain container
 strings, which is all a checkpoint holds, and refuses anything else before it runs.
 """
 from dataclasses import asdict, dataclass
+import io
 import math
 from pathlib import Path
 import pickle
@@ -19,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from face_actuation.twin import FaceTwin
+from face_common.atomic import write_atomic
 from face_common.paths import share_path
 from face_retarget.baselines import LinearRetarget, fit_linear_on_twin
 from face_retarget.models import (
@@ -99,8 +101,6 @@ def default_checkpoint_dir() -> Path:
 def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainConfig,
                     history, info=None, half: bool = False) -> Path:
     """half: store weights as float16 (the shipped checkpoints; loaded back as float32)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = model.state_dict()
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
@@ -108,21 +108,23 @@ def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainC
                'state_dict': state, 'normaliser': normaliser.to_dict(),
                'robot': profile.name, 'profile_digest': profile.digest(),
                'train_config': asdict(config), 'history': history, 'info': info or {}}
-    tmp = path.with_suffix('.tmp')
-    torch.save(payload, tmp)
-    _read_payload(tmp)             # never leave a checkpoint the safe loader would refuse
-    tmp.replace(path)
-    return path
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    _read_payload(path, io.BytesIO(data))    # never write one the safe loader would refuse
+    return write_atomic(path, data)
 
 
 _CHECKPOINT_KEYS = ('kind', 'config', 'state_dict', 'normaliser', 'robot', 'profile_digest')
 
 
-def _read_payload(path: Path) -> dict:
-    """The checkpoint's dict, unpickled with the weights-only unpickler: nothing in the file
-    is called, so a malicious file is refused before any of it runs."""
+def _read_payload(path: Path, content=None) -> dict:
+    """The checkpoint's dict (from `content`, a file object, when given, else from `path`),
+    unpickled with the weights-only unpickler: nothing in the file is called, so a malicious
+    file is refused before any of it runs."""
     try:
-        payload = torch.load(path, map_location='cpu', weights_only=True)
+        payload = torch.load(path if content is None else content, map_location='cpu',
+                             weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch's text: a paragraph about the default, then what was refused, then a link.
         paragraphs = [p.strip() for p in str(exc).split('\n\n') if p.strip()]

@@ -1,6 +1,7 @@
 """ExFace and the baselines on tiny configs: they really train (loss falls), really infer
 (right shape and range), stream and batch agree, and checkpoints round-trip safely."""
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -237,6 +238,15 @@ def test_a_pickle_gadget_checkpoint_is_refused_before_it_runs(tiny_data, tmp_pat
     with pytest.raises(CheckpointError, match=r'refused checkpoint .*GLOBAL posix\.system'):
         load_checkpoint(tmp_path / 'evil.pt', profile)
     assert not marker.exists()
+
+
+def test_a_checkpoint_the_safe_loader_would_refuse_is_never_written(tiny_data, tmp_path):
+    """Checked before it is written (atomically): no checkpoint, no temporary file."""
+    profile = tiny_data[0]
+    with pytest.raises(CheckpointError, match='refused checkpoint'):
+        save_checkpoint(tmp_path / 'exface.pt', tiny_exface(profile.num_motors), tiny_data[3],
+                        profile, TrainConfig(), [], {'where': Path('/')})
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_checkpoint_that_is_not_ours_gives_one_error(tiny_data, tmp_path):
