@@ -1,2 +1,2 @@
-"""Robot profiles, the safety layer, digital twins and hardware drivers. Implementation lands
-with the robots issue."""
+"""Robot profiles, the safety layer, digital twins and hardware drivers, and the actuation
+node that puts them between the retargeting model and a robot."""

@@ -33,18 +33,24 @@ def _current_overrides(profile, directory: Path) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('robot')
-    parser.add_argument('--calibration-dir', type=Path, default=None)
+    parser.add_argument('robot', help='robot profile: a shipped name (hobbs, micheal, ameca) '
+                                      'or a profile file')
+    parser.add_argument('--calibration-dir', type=Path, default=None,
+                        help='where overrides are kept (default: $FACE_CALIBRATION_DIR, else '
+                             '~/.local/share/face_shadowing/robots, which every node reads)')
     sub = parser.add_subparsers(dest='action', required=True)
-    sub.add_parser('show')
-    setter = sub.add_parser('set')
-    setter.add_argument('motor')
+    sub.add_parser('show', help='each motor\'s range and neutral, * where overridden')
+    setter = sub.add_parser('set', help='override one motor\'s min, max or neutral')
+    setter.add_argument('motor', help='motor name as the profile spells it')
     for field in ('min', 'max', 'neutral'):
-        setter.add_argument(f'--{field}', type=float)
-    capture = sub.add_parser('capture-neutral')
-    capture.add_argument('--driver', default='')
-    capture.add_argument('--port', default='')
-    sub.add_parser('reset')
+        setter.add_argument(f'--{field}', type=float,
+                            help=f'new {field} in the motor\'s native units')
+    capture = sub.add_parser('capture-neutral',
+                             help='read every motor\'s position as its neutral')
+    capture.add_argument('--driver', default='',
+                         help='driver type (default: the profile\'s)')
+    capture.add_argument('--port', default='', help='serial port (default: the profile\'s)')
+    sub.add_parser('reset', help='remove the overrides: profile defaults apply')
     args = parser.parse_args(argv)
     directory = args.calibration_dir or default_calibration_dir()
     try:

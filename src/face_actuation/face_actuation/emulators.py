@@ -387,7 +387,8 @@ def main(argv=None):
     """face-emulate maestro|dynamixel [--ids N]: run an emulated controller on a pty."""
     import argparse
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument('kind', choices=('maestro', 'dynamixel'))
+    parser.add_argument('kind', choices=('maestro', 'dynamixel'),
+                        help='controller to emulate (Pololu Maestro or Dynamixel bus)')
     parser.add_argument('--devices', type=int, nargs='*', default=[12, 13],
                         help='Maestro device numbers')
     parser.add_argument('--ids', type=int, default=32, help='Dynamixel ids 1..N')

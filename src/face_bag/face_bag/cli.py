@@ -10,7 +10,7 @@ from face_bag.store import BagError, bag_info, recover
 
 def info_main(argv=None) -> int:
     parser = argparse.ArgumentParser(description='What a bag holds (like `ros2 bag info`).')
-    parser.add_argument('bag', type=Path)
+    parser.add_argument('bag', type=Path, help='bag folder (with metadata.yaml)')
     args = parser.parse_args(argv)
     try:
         info = bag_info(args.bag)
@@ -27,7 +27,7 @@ def recover_main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description='Make a bag whose recorder was killed (or ran out of disk) readable: '
                     'keeps every complete chunk (what `ros2 bag reindex` does).')
-    parser.add_argument('bag', type=Path)
+    parser.add_argument('bag', type=Path, help='bag folder to make readable in place')
     args = parser.parse_args(argv)
     try:
         result = recover(args.bag)
@@ -45,11 +45,18 @@ def export_main(argv=None) -> int:
     parser.add_argument('bags', nargs='*', type=Path, help='dynamic recordings')
     parser.add_argument('--static', nargs='*', type=Path, default=[],
                         help='recordings of held poses (the static stage)')
-    parser.add_argument('--out', type=Path, required=True)
-    parser.add_argument('--window', type=int, default=60)
-    parser.add_argument('--stride', type=int, default=2)
-    parser.add_argument('--rate', type=float, default=30.0)
-    parser.add_argument('--validation-fraction', type=float, default=0.2)
+    parser.add_argument('--out', type=Path, required=True,
+                        help='folder for dataset.npz and card.md')
+    parser.add_argument('--window', type=int, default=60,
+                        help='frames per training window (default: %(default)s)')
+    parser.add_argument('--stride', type=int, default=2,
+                        help='frames between window starts (default: %(default)s)')
+    parser.add_argument('--rate', type=float, default=30.0,
+                        help='frames per second of the grid the bags are aligned on '
+                             '(default: %(default)s)')
+    parser.add_argument('--validation-fraction', type=float, default=0.2,
+                        help='share of episodes held out for validation '
+                             '(default: %(default)s)')
     args = parser.parse_args(argv)
     try:
         card = export_dataset(args.bags, args.out, args.static, args.window, args.stride,
@@ -68,9 +75,11 @@ def session_main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description='A recorded shadowing session from its bag: side-by-side video (human | '
                     'robot), blendshape distance, jitter, latency percentiles, drops.')
-    parser.add_argument('bag', type=Path)
-    parser.add_argument('--out', type=Path, required=True)
-    parser.add_argument('--no-video', action='store_true')
+    parser.add_argument('bag', type=Path, help='the session\'s bag folder')
+    parser.add_argument('--out', type=Path, required=True,
+                        help='folder for summary.json, summary.md and side_by_side.mp4')
+    parser.add_argument('--no-video', action='store_true',
+                        help='figures only, no side-by-side video')
     args = parser.parse_args(argv)
     try:
         summary = session_report(args.bag, args.out, video=not args.no_video)

@@ -157,6 +157,7 @@ def pack_packet(device_id: str, subject: str, frame_number: int, values=None,
 
 
 def pack_frame(frame: LiveLinkFrame) -> bytes:
-    """Encode a LiveLinkFrame (the inverse of parse_packet)."""
+    """Encode a LiveLinkFrame (the inverse of parse_packet): the fuzz harness checks that
+    every packet the parser accepts re-packs to its own bytes."""
     return pack_packet(frame.device_id, frame.subject, frame.frame_number, frame.values,
                        frame.sub_frame, frame.rate_numerator, frame.rate_denominator)

@@ -60,13 +60,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('take', nargs='?', default='',
                         help='Live Link Face CSV export (default: the bundled real take)')
-    parser.add_argument('--host', default='127.0.0.1')
-    parser.add_argument('--port', type=int, default=DEFAULT_PORT)
+    parser.add_argument('--host', default='127.0.0.1',
+                        help='address the receiver listens on (default: %(default)s)')
+    parser.add_argument('--port', type=int, default=DEFAULT_PORT,
+                        help='its UDP port (default: %(default)s, Live Link Face\'s)')
     parser.add_argument('--rate', type=float, default=1.0, help='speed factor')
     parser.add_argument('--loop', nargs='?', const='true', default='false',
                         choices=('true', 'false'), help='start over at the end')
     parser.add_argument('--device-id', default='', help='default: a random UUID')
-    parser.add_argument('--subject', default='iPhone')
+    parser.add_argument('--subject', default='iPhone',
+                        help='subject name in each packet (default: %(default)s)')
     parser.add_argument('--frames', type=int, default=0, help='stop after this many packets')
     parser.add_argument('--start', type=float, default=0.0,
                         help='seconds into the take to start from')

@@ -25,7 +25,9 @@ def add_options(parser: argparse.ArgumentParser, cls, defaults=None) -> None:
         flag = '--' + f.name.replace('_', '-')
         default = getattr(defaults, f.name) if defaults is not None else f.default
         if f.default is MISSING:
-            parser.add_argument(flag, type=f.type, required=True, help=help_text)
+            # No default to show: help formatters that print defaults would say 'None'.
+            parser.add_argument(flag, type=f.type, required=True, default=argparse.SUPPRESS,
+                                help=help_text)
         elif isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                                 help=help_text)

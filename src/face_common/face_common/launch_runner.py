@@ -652,7 +652,8 @@ def parse_arguments(items) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description='Start a ROS 2 YAML launch file without ros2cli (like `ros2 launch`).')
-    parser.add_argument('launch_file')
+    parser.add_argument('launch_file', help='a YAML launch file (e.g. '
+                                            'launch/shadow.launch.yaml)')
     parser.add_argument('arguments', nargs='*', help='launch arguments, name:=value')
     parser.add_argument('--print', action='store_true',
                         help='print the resolved processes and exit')

@@ -37,6 +37,15 @@ def test_a_field_without_a_default_is_required():
         parse([])
 
 
+def test_help_shows_each_default_and_none_for_a_required_option():
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_options(parser, Settings)
+    text = ' '.join(parser.format_help().split())
+    assert '--robot ROBOT which robot --steps' in text
+    assert 'training steps (default: 100)' in text
+    assert 'None' not in text
+
+
 def test_a_preset_changes_the_defaults_not_the_options():
     _, settings = parse(['--robot', 'hobbs'], Settings('', steps=5, mirror=True))
     assert settings == Settings('hobbs', 5, True)

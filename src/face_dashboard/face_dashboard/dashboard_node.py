@@ -33,7 +33,7 @@ from face_common.arkit import CHANNEL_NAMES
 from face_common.messages import blendshapes_to_array
 from face_common.node import OK, WARN, FaceNode, publish_status, run_node
 from face_common.paths import share_path
-from face_dashboard.server import DashboardServer
+from face_dashboard.server import TOKEN_ENV, DashboardServer
 from face_dashboard.state import DashboardState
 from face_msgs.msg import Blendshapes, ControlValues, LatencySummary
 from face_msgs.srv import CaptureNeutral
@@ -46,7 +46,6 @@ ACTIONS = {'estop': (Trigger, topics.actuation_service('estop').name),
 # Confirmed by a second request the server checks, not only by the page's dialog: resuming
 # makes the face move again next to a person.
 CONFIRM = {'resume': 'Resume following the performer? The robot face will move again.'}
-TOKEN_ENV = 'FACE_DASHBOARD_TOKEN'
 REFUSAL_LOG_PERIOD_S = 5.0
 
 

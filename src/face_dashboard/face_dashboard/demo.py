@@ -36,7 +36,7 @@ import threading
 import time
 
 from face_actuation.profile import ProfileError, load_profile
-from face_dashboard.dashboard_node import TOKEN_ENV
+from face_dashboard.server import TOKEN_ENV
 
 LAUNCH_DIR = Path('launch')        # the checkout's launch files (make demo runs at its root)
 STANDIN_DELAY_S = 6.0              # every node is up (PyTorch loads in ~3 s) before frame one
@@ -93,7 +93,7 @@ def parse_args(argv):
 
 def checked(args) -> list:
     """The robots and models to run, or UsageError for a wrong argument."""
-    from face_retarget.retarget_node import MODELS
+    from face_retarget.training import MODELS
     names = [n.strip() for n in args.robot.split(',')]
     models = [m.strip() for m in args.model.split(',')]
     if len(names) > 2 or not all(names):

@@ -33,6 +33,8 @@ CONTENT_TYPES = {'.html': 'text/html; charset=utf-8', '.js': 'text/javascript; c
 WILDCARD_HOSTS = ('0.0.0.0', '::', '')
 HOST_HEADER = re.compile(r'[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?')
 MIN_TOKEN_LENGTH = 16
+# The per-run token, handed from whoever starts the dashboard (face-demo) to its node.
+TOKEN_ENV = 'FACE_DASHBOARD_TOKEN'
 CONFIRM_WINDOW_S = 30.0
 REFUSALS = ('origins', 'hosts', 'tokens', 'connections', 'confirmations')
 TOO_MANY_PAGES = 1013            # websocket close code "try again later"

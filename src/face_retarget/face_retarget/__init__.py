@@ -1,2 +1,3 @@
-"""Human expression -> robot control values: the ExFace diffusion transformer, the X2CNet++
-image pipeline and baselines. Implementation lands with the ExFace retargeting issue."""
+"""Human expression -> robot control values: the ExFace diffusion transformer and its
+baselines behind one streaming interface, the training pipeline, evaluation, and the
+retarget node."""

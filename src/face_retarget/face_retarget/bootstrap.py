@@ -358,8 +358,8 @@ class Bootstrap:
                 model.load_state_dict(start_from.state_dict())
             config = TrainConfig(steps=steps, batch=c.batch, lr=lr, seed=seed,
                                  warmup=min(100, steps // 10))
-            history, _ = train(model, observed, commands, self.normaliser, config,
-                               progress=self.progress, label=label)
+            history = train(model, observed, commands, self.normaliser, config,
+                            progress=self.progress, label=label)
             save_checkpoint(path, model, self.normaliser, self.profile, config, history,
                             info={'stage': stage, 'delay': self.delay})
             return TrainResult(str(path.relative_to(self.out)), history[-1][1])
@@ -561,13 +561,13 @@ class Bootstrap:
                 'frame_rate': c.rate, 'bootstrap_report': 'bootstrap.md', **self.data_note}
         save_checkpoint(directory / 'exface.pt', final_model, self.normaliser, self.profile,
                         TrainConfig(steps=c.static_steps + c.finetune_steps * counts['iterations']),
-                        [], None, {**info, 'steps_done': c.static_steps}, half=True)
+                        [], {**info, 'steps_done': c.static_steps}, half=True)
         for kind, path in shipped.models.items():
             model, _, payload = load_checkpoint(self.out / path, self.profile)
             config = TrainConfig(**payload['train_config'])
             save_checkpoint(directory / f'{kind}.pt', model, self.normaliser, self.profile,
-                            config, payload['history'], None,
-                            {**info, 'steps_done': config.steps}, half=True)
+                            config, payload['history'], {**info, 'steps_done': config.steps},
+                            half=True)
         LinearRetarget.fit(static.readings, static.poses, robot=self.profile.name).save(
             directory / 'linear.npz')
         (directory / 'dataset.json').write_text(json.dumps(info, indent=1))

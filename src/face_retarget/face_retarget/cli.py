@@ -61,7 +61,7 @@ def pipeline_parser(prog: str, description: str, defaults: BootstrapConfig,
                              'node through ROS (real hardware or a twin in real time)')
     parser.add_argument('--take', action='append', default=[],
                         help='human take that drives the dynamic stages; repeat for more '
-                             '(default: the bundled take)')
+                             '(none: the bundled take)')
     parser.add_argument('--train-end-s', type=float, default=TRAIN_END_S,
                         help='the first take is used up to here; the rest is the held-out '
                              'set every model is scored on')

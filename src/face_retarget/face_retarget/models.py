@@ -234,9 +234,12 @@ def network_config(kind: str, motors: int, window: int, d_model: int, layers: in
 
 def build_model(kind: str, config: dict, seed: int | None = None) -> RetargetNetwork:
     """The one factory: a `kind` network from its settings; with `seed`, fresh weights that
-    follow from the seed alone, not from whatever drew random numbers before in this process."""
+    follow from the seed alone, not from whatever drew random numbers before in this process,
+    and torch's global random state is left as it was (nothing after depends on the build)."""
     if kind not in NETWORKS:
         raise ValueError(f'unknown model kind {kind!r}; choose from {", ".join(NETWORKS)}')
-    if seed is not None:
+    if seed is None:
+        return NETWORKS[kind](config)
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-    return NETWORKS[kind](config)
+        return NETWORKS[kind](config)

@@ -19,9 +19,13 @@ from face_common.messages import blendshapes_to_array, control_values_msg, laten
 from face_common.node import OK, WARN, FaceNode, apply_realtime_priority, publish_status, run_node
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace
-from face_retarget.training import CheckpointError, default_checkpoint_dir, open_retargeter
+from face_retarget.training import (
+    MODELS,
+    CheckpointError,
+    default_checkpoint_dir,
+    open_retargeter,
+)
 
-MODELS = ('exface', 'mlp', 'transformer', 'linear')
 RESET_AFTER_S = 0.5          # a longer gap in the input starts the model's memory afresh
 WARM_UP_STEPS = 5            # inferences on a resting face before the first real frame
 

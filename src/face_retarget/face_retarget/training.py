@@ -2,7 +2,7 @@
 
 A checkpoint carries everything needed to use it safely: the model kind and config, the
 normaliser, the robot's name and profile digest (a checkpoint refuses a different head), the
-training config and the loss history; with the optimiser state for resuming.
+training config and the loss history.
 
 Checkpoints are loaded with torch.load(weights_only=True): a .pt file is a pickle, and a full
 unpickle runs whatever callable the file names (a "checkpoint" from the internet could run a
@@ -10,6 +10,7 @@ shell command). The restricted unpickler only builds tensors and plain container
 strings, which is all a checkpoint holds, and refuses anything else before it runs.
 """
 from dataclasses import asdict, dataclass
+import io
 import math
 from pathlib import Path
 import pickle
@@ -19,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from face_actuation.twin import FaceTwin
+from face_common.atomic import write_atomic
 from face_common.paths import share_path
 from face_retarget.baselines import LinearRetarget, fit_linear_on_twin
 from face_retarget.models import (
@@ -55,23 +57,20 @@ def _lr_at(step: int, config: TrainConfig) -> float:
 
 
 def train(model, observed: np.ndarray, commands: np.ndarray, normaliser: Normaliser,
-          config: TrainConfig, history=None, optimizer_state=None, start_step: int = 0,
-          progress: bool = True, label: str = ''):
+          config: TrainConfig, progress: bool = True, label: str = '') -> list:
     """Train on aligned windows observed (W, T, 61) -> commands (W, T, M); returns the loss
-    history [(step, loss)] and the optimiser state."""
-    torch.manual_seed(config.seed)
+    history [(step, loss)]. Every draw (batches, diffusion noise) comes from a generator
+    seeded with config.seed, never from torch's global random state."""
     torch.set_num_threads(config.threads)
-    generator = torch.Generator().manual_seed(config.seed + start_step)
+    generator = torch.Generator().manual_seed(config.seed)
     cond = torch.from_numpy(normaliser.inputs(observed))
     target = torch.from_numpy(Normaliser.motors(commands))
     cond, target = model.training_view(cond, target)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
-    history = list(history or [])
+    history = []
     model.train()
-    bar = tqdm(range(start_step, config.steps), desc=f'train {label or model.name}',
+    bar = tqdm(range(config.steps), desc=f'train {label or model.name}',
                disable=not progress, leave=False)
     running = None
     for step in bar:
@@ -89,7 +88,7 @@ def train(model, observed: np.ndarray, commands: np.ndarray, normaliser: Normali
             history.append((step, running))
             bar.set_postfix(loss=f'{running:.4f}')
     model.eval()
-    return history, optimizer.state_dict()
+    return history
 
 
 def default_checkpoint_dir() -> Path:
@@ -100,10 +99,8 @@ def default_checkpoint_dir() -> Path:
 
 
 def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainConfig,
-                    history, optimizer_state=None, info=None, half: bool = False) -> Path:
+                    history, info=None, half: bool = False) -> Path:
     """half: store weights as float16 (the shipped checkpoints; loaded back as float32)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = model.state_dict()
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
@@ -111,23 +108,23 @@ def save_checkpoint(path, model, normaliser: Normaliser, profile, config: TrainC
                'state_dict': state, 'normaliser': normaliser.to_dict(),
                'robot': profile.name, 'profile_digest': profile.digest(),
                'train_config': asdict(config), 'history': history, 'info': info or {}}
-    if optimizer_state is not None:
-        payload['optimizer'] = optimizer_state
-    tmp = path.with_suffix('.tmp')
-    torch.save(payload, tmp)
-    _read_payload(tmp)             # never leave a checkpoint the safe loader would refuse
-    tmp.replace(path)
-    return path
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    _read_payload(path, io.BytesIO(data))    # never write one the safe loader would refuse
+    return write_atomic(path, data)
 
 
 _CHECKPOINT_KEYS = ('kind', 'config', 'state_dict', 'normaliser', 'robot', 'profile_digest')
 
 
-def _read_payload(path: Path) -> dict:
-    """The checkpoint's dict, unpickled with the weights-only unpickler: nothing in the file
-    is called, so a malicious file is refused before any of it runs."""
+def _read_payload(path: Path, content=None) -> dict:
+    """The checkpoint's dict (from `content`, a file object, when given, else from `path`),
+    unpickled with the weights-only unpickler: nothing in the file is called, so a malicious
+    file is refused before any of it runs."""
     try:
-        payload = torch.load(path, map_location='cpu', weights_only=True)
+        payload = torch.load(path if content is None else content, map_location='cpu',
+                             weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch's text: a paragraph about the default, then what was refused, then a link.
         paragraphs = [p.strip() for p in str(exc).split('\n\n') if p.strip()]
@@ -165,6 +162,11 @@ def stream_from_checkpoint(path, profile, deterministic: bool = True,
                            seed: int = 0) -> TorchStream:
     model, normaliser, _ = load_checkpoint(path, profile)
     return TorchStream(model, normaliser, deterministic, seed)
+
+
+# What a robot can be driven by (the retarget node, face-demo): open_retargeter's names but
+# the random baseline.
+MODELS = ('exface', 'mlp', 'transformer', 'linear')
 
 
 def open_retargeter(name: str, profile, directory, checkpoint=None, deterministic: bool = True,
@@ -222,6 +224,6 @@ def plot_curves(curves: dict, path, title: str) -> Path:
     return Path(path)
 
 
-__all__ = ['CheckpointError', 'TrainConfig', 'default_checkpoint_dir', 'load_checkpoint',
+__all__ = ['MODELS', 'CheckpointError', 'TrainConfig', 'default_checkpoint_dir', 'load_checkpoint',
            'open_retargeter', 'plot_curves', 'save_checkpoint', 'stream_from_checkpoint',
            'train']

@@ -1,6 +1,7 @@
 """ExFace and the baselines on tiny configs: they really train (loss falls), really infer
 (right shape and range), stream and batch agree, and checkpoints round-trip safely."""
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,7 +70,7 @@ def test_tiny_models_really_train(tiny_data, kind):
     m = profile.num_motors
     model = {'exface': lambda: tiny_exface(m), 'mlp': lambda: MLPRegressor(55, m, 64),
              'transformer': lambda: TransformerRegressor(55, m, WINDOW, 32, 2, 2)}[kind]()
-    history, _ = train(model, observed, commands, normaliser,
+    history = train(model, observed, commands, normaliser,
                        TrainConfig(steps=200, batch=16, lr=2e-3, warmup=10), progress=False)
     ok, figures = losses_fall(history)
     assert ok, f'{kind} loss did not fall: {figures}'
@@ -120,7 +121,7 @@ def test_the_same_seed_trains_bit_identical_weights(tiny_data, kind):
         torch.manual_seed(before)              # whatever drew random numbers before: no matter
         torch.rand(before)
         model = build_model(kind, config, seed=11)
-        history, _ = train(model, observed, commands, normaliser,
+        history = train(model, observed, commands, normaliser,
                            TrainConfig(steps=15, batch=8, warmup=3, seed=11), progress=False)
         trained.append((model.state_dict(), history))
     (first, first_loss), (second, second_loss) = trained
@@ -130,16 +131,30 @@ def test_the_same_seed_trains_bit_identical_weights(tiny_data, kind):
     assert not all(torch.equal(fresh[0][k], fresh[1][k]) for k in fresh[0])
 
 
+def test_building_and_training_leave_the_global_random_state_alone(tiny_data):
+    """Every draw is keyed: the factory and the training loop use their own seeds, so code
+    that draws from torch's global state afterwards gets what it would have without them."""
+    profile, observed, commands, normaliser, _ = tiny_data
+    torch.manual_seed(5)
+    expected = torch.rand(4)
+    torch.manual_seed(5)
+    model = build_model('exface', network_config('exface', profile.num_motors, WINDOW, 32, 1,
+                                                  2), seed=11)
+    train(model, observed, commands, normaliser, TrainConfig(steps=3, batch=4, warmup=1,
+                                                             seed=11), progress=False)
+    assert torch.equal(torch.rand(4), expected)
+
+
 def test_checkpoint_round_trip_and_wrong_robot(tiny_data, tmp_path):
     profile, observed, commands, normaliser, episodes = tiny_data
     model = tiny_exface(profile.num_motors)
     config = TrainConfig(steps=20, batch=8, warmup=5)
-    history, state = train(model, observed, commands, normaliser, config, progress=False)
+    history = train(model, observed, commands, normaliser, config, progress=False)
     path = save_checkpoint(tmp_path / 'exface.pt', model, normaliser, profile, config, history,
-                           state, {'steps_done': 20})
+                           {'steps_done': 20})
     _, loaded_norm, payload = load_checkpoint(path, profile)
     assert payload['robot'] == 'hobbs' and payload['config']['window'] == WINDOW
-    assert 'optimizer' in payload and payload['history'] == history
+    assert payload['history'] == history and payload['info'] == {'steps_done': 20}
     np.testing.assert_array_equal(loaded_norm.input_mean, normaliser.input_mean)
     frames = episodes[2].observed[:10]
     original = TorchStream(model, normaliser)
@@ -189,7 +204,7 @@ def test_condition_noise_is_applied_in_training_only(tiny_data):
     def loss(model):
         return model.loss(cond, target, torch.Generator().manual_seed(0)).item()
     assert loss(noisy) != pytest.approx(loss(clean), rel=1e-6)
-    history, _ = train(noisy, observed, commands, normaliser,
+    history = train(noisy, observed, commands, normaliser,
                        TrainConfig(steps=200, batch=16, lr=2e-3, warmup=10), progress=False)
     ok, figures = losses_fall(history)
     assert ok, f'loss did not fall with condition noise: {figures}'
@@ -223,6 +238,15 @@ def test_a_pickle_gadget_checkpoint_is_refused_before_it_runs(tiny_data, tmp_pat
     with pytest.raises(CheckpointError, match=r'refused checkpoint .*GLOBAL posix\.system'):
         load_checkpoint(tmp_path / 'evil.pt', profile)
     assert not marker.exists()
+
+
+def test_a_checkpoint_the_safe_loader_would_refuse_is_never_written(tiny_data, tmp_path):
+    """Checked before it is written (atomically): no checkpoint, no temporary file."""
+    profile = tiny_data[0]
+    with pytest.raises(CheckpointError, match='refused checkpoint'):
+        save_checkpoint(tmp_path / 'exface.pt', tiny_exface(profile.num_motors), tiny_data[3],
+                        profile, TrainConfig(), [], {'where': Path('/')})
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_checkpoint_that_is_not_ours_gives_one_error(tiny_data, tmp_path):
