@@ -92,7 +92,7 @@ def test_a_namespaced_recorder_and_player_keep_names_relative(ros_node, node_pro
     import numpy as np
 
     from conftest import wait_until
-    from face_bag.store import bag_info
+    from face_bag.store import bag_info, read_messages
     from face_common import qos
     from face_common.messages import control_values_msg
     from face_msgs.msg import ControlValues
@@ -111,13 +111,17 @@ def test_a_namespaced_recorder_and_player_keep_names_relative(ros_node, node_pro
         time.sleep(0.01)
     time.sleep(0.3)
     assert recorder.stop() == 0
-    topics_in_bag = bag_info(tmp_path / 'bag')['topics']
-    assert list(topics_in_bag) == [topics.COMMAND.bag_name]
-    assert 35 <= topics_in_bag[topics.COMMAND.bag_name]['count'] <= 40   # not the root's
+    assert list(bag_info(tmp_path / 'bag')['topics']) == [topics.COMMAND.bag_name]
+    # Best-effort QoS may lose the first few on a loaded machine while the recorder's side
+    # of the match completes; what matters is that every recorded one is the left's.
+    recorded = [m.decode() for m in read_messages(tmp_path / 'bag')]
+    assert 10 <= len(recorded) <= 40
+    assert {msg.robot_id for msg in recorded} == {'left'}
 
     replayed = ros_node.subscribe(ControlValues, '/right/face/command')
     player = node_process('face_bag', 'player', namespace='/right', params={
         'bag': str(tmp_path / 'bag'), 'wait_for_subscribers_s': 10.0, 'restamp': False})
-    assert wait_until(lambda: len(replayed.snapshot()) >= 30, 15), player.output()
+    assert wait_until(lambda: len(replayed.snapshot()) >= len(recorded) * 3 // 4, 15), \
+        player.output()
     assert {msg.robot_id for msg in replayed.snapshot()} == {'left'}
     assert np.all(np.diff([msg.values[0] for msg in replayed.snapshot()]) > 0)
