@@ -337,7 +337,9 @@ class ActuationNode(FaceNode):
 
     def _loop_problem(self) -> tuple:
         """(mode, reason) when the control loop has stopped or stalled, else ('', '')."""
-        if not self._thread.is_alive():
+        # the failure is recorded before the thread unwinds (its traceback can take a while
+        # on a loaded machine), so no status in between still reads as running
+        if self._loop_failure or not self._thread.is_alive():
             return 'loop_stopped', f'control loop stopped ({self._loop_failure or "ended"})'
         age = time.monotonic() - self._heartbeat
         if age > self._stall_s:
@@ -567,6 +569,7 @@ class ActuationNode(FaceNode):
 
     # ---- diagnostics -----------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
+        stamp = self.get_clock().now().to_msg()      # when the state below was read
         with self._lock:
             mode = self.safety.mode
             counters = {**self.counters, **self.safety.counters.as_dict()}
@@ -603,7 +606,7 @@ class ActuationNode(FaceNode):
                   'scheduling': self.scheduling, **counters,
                   **{f'driver_errors.{kind}': n for kind, n in self.driver_error_types.items()}}
         publish_status(self, self.diagnostics_pub, topics.STATUS_ACTUATION,
-                       f'{self.profile.name}/{self.driver.name}', level, message, values)
+                       f'{self.profile.name}/{self.driver.name}', level, message, values, stamp)
 
     def destroy_node(self):
         self._running = False

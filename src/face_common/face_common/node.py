@@ -106,13 +106,14 @@ def start_publishing_thread(node, target, name: str) -> threading.Thread:
 
 
 def publish_status(node, publisher, name: str, hardware_id: str, level, message: str,
-                   values: dict) -> None:
+                   values: dict, stamp=None) -> None:
     """One DiagnosticStatus (as rqt_robot_monitor shows it) on /diagnostics; a node in a
-    namespace prefixes its name with it (two pipelines' statuses stay apart)."""
+    namespace prefixes its name with it (two pipelines' statuses stay apart). stamp: when
+    the state was read (default: now)."""
     status = DiagnosticStatus(name=namespaced_status(node.get_namespace(), name),
                               hardware_id=hardware_id, level=level, message=message)
     status.values = [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
     array = DiagnosticArray()
-    array.header.stamp = node.get_clock().now().to_msg()
+    array.header.stamp = stamp if stamp is not None else node.get_clock().now().to_msg()
     array.status = [status]
     publisher.publish(array)
