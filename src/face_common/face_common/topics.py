@@ -36,6 +36,10 @@ BLENDSHAPES, CONTROL_VALUES, TRACE = ('face_msgs/msg/Blendshapes', 'face_msgs/ms
 # One line a topic: name, type, the publishers' QoS, what it carries.
 HUMAN_BLENDSHAPES = Topic('face/human/blendshapes', BLENDSHAPES, 'LIVE_STREAM',
                           "the performer's face, calibrated (receiver or take player)")
+HUMAN_IMAGE = Topic('face/human/image', 'sensor_msgs/msg/Image', 'LIVE_STREAM',
+                    "the performer's camera (camera node, HTTP stream endpoint)")
+HUMAN_IMAGE_COMPRESSED = Topic('face/human/image/compressed', 'sensor_msgs/msg/CompressedImage',
+                               'LIVE_STREAM', 'the same frames as JPEG (remote viewers, bags)')
 COMMAND = Topic('face/command', CONTROL_VALUES, 'LIVE_STREAM', 'retarget model -> motors')
 ROBOT_APPLIED = Topic('face/robot/applied', CONTROL_VALUES, 'LIVE_STREAM', 'what safety passed')
 ROBOT_BLENDSHAPES = Topic('face/robot/blendshapes', BLENDSHAPES, 'LIVE_STREAM', "the twin's face")
@@ -47,8 +51,8 @@ LATENCY_SUMMARY = Topic('face/latency/summary', 'face_msgs/msg/LatencySummary', 
 DIAGNOSTICS = Topic('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', 'DIAGNOSTICS',
                     "every node's health, key/values for rqt")
 
-TOPICS = (HUMAN_BLENDSHAPES, COMMAND, ROBOT_APPLIED, ROBOT_BLENDSHAPES, ROBOT_IMAGE, LATENCY,
-          LATENCY_FRAMES, LATENCY_SUMMARY, DIAGNOSTICS)
+TOPICS = (HUMAN_BLENDSHAPES, HUMAN_IMAGE, HUMAN_IMAGE_COMPRESSED, COMMAND, ROBOT_APPLIED,
+          ROBOT_BLENDSHAPES, ROBOT_IMAGE, LATENCY, LATENCY_FRAMES, LATENCY_SUMMARY, DIAGNOSTICS)
 # What a session bag holds (the recorder's default, the exporter's and session report's input).
 RECORDED = (HUMAN_BLENDSHAPES, COMMAND, ROBOT_APPLIED, ROBOT_BLENDSHAPES, LATENCY)
 
