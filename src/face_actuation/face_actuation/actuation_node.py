@@ -33,8 +33,9 @@ from face_actuation.estop_store import EstopStore
 from face_actuation.profile import ProfileError, load_profile
 from face_actuation.safety import MIN_TICK_PERIODS, Mode, SafetyLayer
 from face_common import qos, topics
+from face_common.images import image_msg
 from face_common.latency import QUEUE, SAFETY_DRIVER
-from face_common.messages import blendshapes_msg, control_values_msg, image_msg, latency_msg
+from face_common.messages import blendshapes_msg, control_values_msg, latency_msg
 from face_common.node import (
     ERROR,
     OK,

@@ -11,7 +11,8 @@ from conftest import wait_until
 from face_actuation.profile import load_profile
 from face_common import qos
 from face_common.arkit import channel_index
-from face_common.messages import control_values_msg, image_to_array
+from face_common.images import image_to_array
+from face_common.messages import control_values_msg
 from face_msgs.msg import Blendshapes, ControlValues
 
 pytestmark = pytest.mark.ros

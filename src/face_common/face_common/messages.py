@@ -1,7 +1,6 @@
 """Build the project's rclpy messages from arrays, in one place (every node fills them the
 same). ROS glue: the pure reading side (message -> 61 values) is face_common.frames."""
 import numpy as np
-from sensor_msgs.msg import Image
 
 from face_common.arkit import BLENDSHAPE_NAMES, HEAD, LEFT_EYE, NUM_BLENDSHAPES, RIGHT_EYE
 from face_common.frames import blendshapes_to_array
@@ -9,8 +8,7 @@ from face_msgs.msg import Blendshapes, ControlValues, LatencyTrace, StageTiming
 
 _NAMES = list(BLENDSHAPE_NAMES)
 # nodes read frames through here too, so one import serves a node's both directions
-__all__ = ['blendshapes_msg', 'blendshapes_to_array', 'control_values_msg', 'image_msg',
-           'image_to_array', 'latency_msg']
+__all__ = ['blendshapes_msg', 'blendshapes_to_array', 'control_values_msg', 'latency_msg']
 
 
 def blendshapes_msg(values, stamp, *, source: str, subject: str = '', frame_id: str = '',
@@ -61,21 +59,3 @@ def latency_msg(stamp, frame_number: int, node: str, stages) -> LatencyTrace:
         msg.stages.append(timing)
     return msg
 
-
-def image_msg(bgr: np.ndarray, stamp, frame_id: str = '') -> Image:
-    """sensor_msgs/Image (bgr8) from an OpenCV image, without cv_bridge (not on PyPI)."""
-    msg = Image()
-    msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    msg.height, msg.width = bgr.shape[:2]
-    msg.encoding = 'bgr8'
-    msg.is_bigendian = 0
-    msg.step = bgr.shape[1] * 3
-    msg.data = np.ascontiguousarray(bgr, dtype=np.uint8).tobytes()
-    return msg
-
-
-def image_to_array(msg: Image) -> np.ndarray:
-    if msg.encoding != 'bgr8':
-        raise ValueError(f'expected bgr8, got {msg.encoding}')
-    return np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step // 3, 3)[:, :msg.width]

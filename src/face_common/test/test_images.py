@@ -1,0 +1,155 @@
+"""Image conversion round trips every supported encoding through sensor_msgs/Image, also
+through rclpy's serialization (what a subscriber receives), and reads padded rows, the other
+byte order and JPEG/PNG CompressedImages; inconsistent messages raise a clear ValueError."""
+import cv2
+import numpy as np
+import pytest
+from rclpy.serialization import deserialize_message, serialize_message
+from sensor_msgs.msg import CompressedImage, Image
+
+from face_common.images import (
+    SUPPORTED_ENCODINGS,
+    array_to_image,
+    compressed_from_bytes,
+    compressed_image,
+    compressed_to_array,
+    encoding_layout,
+    image_msg,
+    image_to_array,
+)
+
+
+def random_array(encoding, height=5, width=7, seed=0):
+    dtype, channels = encoding_layout(encoding)
+    rng = np.random.default_rng(seed)
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    if dtype.kind == 'f':
+        return rng.standard_normal(shape).astype(dtype) * 1e3
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+
+
+@pytest.mark.parametrize('encoding', SUPPORTED_ENCODINGS)
+def test_every_encoding_round_trips_through_a_serialized_message(encoding):
+    array = random_array(encoding)
+    msg = array_to_image(array, encoding, frame_id='camera')
+    dtype, channels = encoding_layout(encoding)
+    assert (msg.height, msg.width, msg.encoding) == (5, 7, encoding)
+    assert msg.step == 7 * channels * dtype.itemsize        # cv_bridge's layout, no padding
+    assert len(msg.data) == msg.height * msg.step
+    received = deserialize_message(serialize_message(msg), Image)
+    back = image_to_array(received)
+    assert back.dtype == array.dtype and back.shape == array.shape
+    np.testing.assert_array_equal(back, array)
+
+
+def test_the_named_encodings_cv_bridge_and_rqt_know_are_supported():
+    for encoding in ('bgr8', 'rgb8', 'bgra8', 'rgba8', 'mono8', 'mono16', '8UC1', '8UC3',
+                     '16UC1', '32FC1'):
+        assert encoding in SUPPORTED_ENCODINGS
+
+
+def test_passthrough_names_the_generic_encoding():
+    assert array_to_image(np.zeros((2, 3, 3), np.uint8), 'passthrough').encoding == '8UC3'
+    assert array_to_image(np.zeros((2, 3), np.float32), 'passthrough').encoding == '32FC1'
+    assert array_to_image(np.zeros((2, 3, 2), np.uint16), 'passthrough').encoding == '16UC2'
+
+
+def test_padded_rows_are_read_without_the_padding():
+    array = random_array('bgr8', 4, 5)
+    msg = Image(height=4, width=5, encoding='bgr8', step=5 * 3 + 9)
+    padded = np.zeros((4, 5 * 3 + 9), np.uint8)
+    padded[:, :15] = array.reshape(4, 15)
+    padded[:, 15:] = 0xAB
+    msg.data = padded.tobytes()
+    np.testing.assert_array_equal(image_to_array(msg), array)
+
+
+def test_big_endian_data_is_read_in_native_order():
+    array = random_array('mono16', 3, 4)
+    msg = Image(height=3, width=4, encoding='mono16', step=8, is_bigendian=1)
+    msg.data = array.astype('>u2').tobytes()
+    back = image_to_array(msg)
+    np.testing.assert_array_equal(back, array)
+    assert back.dtype == np.uint16
+    floats = random_array('32FC1', 2, 3)
+    msg = Image(height=2, width=3, encoding='32FC1', step=12, is_bigendian=1,
+                data=floats.astype('>f4').tobytes())
+    np.testing.assert_array_equal(image_to_array(msg), floats)
+
+
+def test_image_msg_is_bgr8_with_the_stamp():
+    from builtin_interfaces.msg import Time
+    msg = image_msg(random_array('bgr8'), Time(sec=3, nanosec=4), 'robot_face')
+    assert (msg.encoding, msg.header.stamp.sec, msg.header.frame_id) == ('bgr8', 3, 'robot_face')
+
+
+@pytest.mark.parametrize('fields, reason', [
+    (dict(encoding='yuv422_yuy2'), 'unsupported image encoding'),
+    (dict(encoding=''), 'unsupported image encoding'),
+    (dict(data=bytes(5 * 21 - 1)), 'data has 104 bytes'),
+    (dict(data=bytes(5 * 21 + 1)), 'data has 106 bytes'),
+    (dict(step=20), 'shorter than a bgr8 row'),
+    (dict(height=6), 'data has 105 bytes'),
+])
+def test_inconsistent_messages_raise_a_clear_value_error(fields, reason):
+    msg = array_to_image(random_array('bgr8', 5, 7))
+    for name, value in fields.items():
+        setattr(msg, name, value)
+    with pytest.raises(ValueError, match=reason):
+        image_to_array(msg)
+
+
+def test_odd_steps_for_wide_elements_are_refused():
+    msg = Image(height=1, width=2, encoding='16UC1', step=5, data=bytes(5))
+    with pytest.raises(ValueError, match='whole number'):
+        image_to_array(msg)
+
+
+@pytest.mark.parametrize('array, encoding, reason', [
+    (np.zeros((2, 2, 3), np.uint8), 'mono8', 'channel'),
+    (np.zeros((2, 2), np.uint8), 'bgr8', 'channel'),
+    (np.zeros((2, 2, 3), np.float32), 'bgr8', 'needs uint8'),
+    (np.zeros(4, np.uint8), 'mono8', 'channel'),
+    (np.zeros((2, 2), np.uint8), 'nv12', 'unsupported'),
+])
+def test_arrays_that_do_not_match_the_encoding_are_refused(array, encoding, reason):
+    with pytest.raises(ValueError, match=reason):
+        array_to_image(array, encoding)
+
+
+def gradient(height=48, width=64):
+    y, x = np.mgrid[0:height, 0:width]
+    return np.dstack([x * 4, y * 5, (x + y) * 2]).astype(np.uint8)
+
+
+def test_jpeg_and_png_compressed_images_round_trip():
+    bgr = gradient()
+    jpeg = deserialize_message(serialize_message(compressed_image(bgr, quality=95)),
+                               CompressedImage)
+    assert jpeg.format == 'bgr8; jpeg compressed bgr8'
+    assert bytes(jpeg.data[:3]) == b'\xff\xd8\xff'
+    decoded = compressed_to_array(jpeg)
+    assert decoded.shape == bgr.shape
+    assert np.abs(decoded.astype(int) - bgr).mean() < 3.0       # lossy, but close
+    png = compressed_image(bgr, image_format='png')
+    np.testing.assert_array_equal(compressed_to_array(png), bgr)           # lossless
+    depth = random_array('mono16', 8, 9)
+    np.testing.assert_array_equal(
+        compressed_to_array(compressed_image(depth, image_format='png', encoding='mono16')),
+        depth)
+
+
+def test_jpeg_bytes_pass_through_unchanged():
+    _, encoded = cv2.imencode('.jpg', gradient())
+    msg = compressed_from_bytes(encoded.tobytes())
+    assert bytes(msg.data) == encoded.tobytes()
+
+
+def test_compressed_errors_are_value_errors():
+    with pytest.raises(ValueError, match='does not decode'):
+        compressed_to_array(compressed_from_bytes(b'\xff\xd8\xff not really a jpeg'))
+    with pytest.raises(ValueError, match='does not decode'):
+        compressed_to_array(CompressedImage())
+    with pytest.raises(ValueError, match='format'):
+        compressed_image(gradient(), image_format='webp')
