@@ -1,0 +1,257 @@
+"""The VividFace HTTP endpoint on a real loopback server, driven by real HTTP clients
+(http.client, urllib) and raw sockets for what a well-behaved client would never send."""
+import http.client
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+from face_capture.http_stream import (
+    Endpoint,
+    NotJpeg,
+    StreamConfig,
+    StreamServer,
+    decode_jpeg,
+    jpeg_dimensions,
+)
+from face_capture.sender_gate import GateConfigError, parse_allowlist
+
+
+def face_like_jpeg(width=480, height=360, quality=80) -> bytes:
+    y, x = np.mgrid[0:height, 0:width]
+    image = np.dstack([x % 256, y % 256, (x + y) % 256]).astype(np.uint8)
+    cv2.circle(image, (width // 2, height // 2), min(width, height) // 3, (200, 180, 160), -1)
+    return cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+
+
+JPEG = face_like_jpeg()
+
+
+class Running:
+    """A StreamServer on an ephemeral loopback port, serving on its own thread."""
+
+    def __init__(self, **config):
+        networks = parse_allowlist(config.pop('allow', '127.0.0.0/8'))
+        self.frames, self.rejections = [], []
+        self.endpoint = Endpoint(StreamConfig(networks, **config),
+                                 lambda jpeg, image, client: self.frames.append((jpeg, image)),
+                                 lambda kind, client, reason: self.rejections.append(kind))
+        self.server = StreamServer(('127.0.0.1', 0), self.endpoint)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={'poll_interval': 0.05}, daemon=True)
+        self.thread.start()
+
+    def post(self, body, headers=None, path='/stream', method='POST'):
+        connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=10)
+        connection.request(method, path, body=body,
+                           headers={'Content-Type': 'application/octet-stream', **(headers or {})})
+        response = connection.getresponse()
+        result = response.status, response.read().decode()
+        connection.close()
+        return result
+
+    def raw(self, data: bytes, shut_write=True, timeout=10.0) -> bytes:
+        with socket.create_connection(('127.0.0.1', self.port), timeout=timeout) as sock:
+            sock.sendall(data)
+            if shut_write:
+                sock.shutdown(socket.SHUT_WR)
+            return _read_all(sock)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _read_all(sock) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b''.join(chunks)
+
+
+@pytest.fixture
+def server(request):
+    params = getattr(request, 'param', {})
+    running = Running(**params)
+    yield running
+    running.stop()
+
+
+def test_a_jpeg_posted_like_the_vividface_app_is_decoded_and_handed_on(server):
+    status, text = server.post(JPEG)
+    assert (status, text) == (200, 'ok\n')
+    jpeg, image = server.frames[-1]
+    assert jpeg == JPEG and image.shape == (360, 480, 3)
+    assert server.endpoint.stats.as_dict()['accepted'] == 1
+
+
+def test_keep_alive_connection_posts_many_frames(server):
+    connection = http.client.HTTPConnection('127.0.0.1', server.port, timeout=10)
+    for _ in range(20):
+        connection.request('POST', '/stream', body=JPEG)
+        response = connection.getresponse()
+        assert response.status == 200
+        response.read()
+    connection.close()
+    assert len(server.frames) == 20
+
+
+@pytest.mark.parametrize('body, status, reason, kind', [
+    (b'GIF89a' + bytes(100), 415, 'not a JPEG', 'not_jpeg'),
+    (cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))[1].tobytes(), 415, 'not a JPEG',
+     'not_jpeg'),
+    (b'', 415, 'not a JPEG', 'not_jpeg'),
+    (JPEG[:3] + bytes(200), 415, 'corrupt JPEG', 'undecodable'),
+    (JPEG[:200], 415, 'JPEG', 'undecodable'),
+])
+def test_bodies_that_are_not_a_usable_jpeg_get_a_415_with_the_reason(server, body, status,
+                                                                       reason, kind):
+    got_status, text = server.post(body)
+    assert got_status == status and reason in text
+    assert server.endpoint.stats.as_dict()[kind] == 1
+    assert not server.frames
+
+
+def test_a_jpeg_that_claims_a_huge_image_is_refused_before_decoding(server):
+    bomb = bytearray(face_like_jpeg(64, 48))
+    width, height = jpeg_dimensions(bomb)
+    at = bytes(bomb).index(height.to_bytes(2, 'big') + width.to_bytes(2, 'big'))
+    bomb[at:at + 4] = (60000).to_bytes(2, 'big') + (60000).to_bytes(2, 'big')
+    status, text = server.post(bytes(bomb))
+    assert status == 415 and '60000x60000 pixels is over the limit' in text
+
+
+@pytest.mark.parametrize('server', [{'max_body_bytes': 10_000}], indirect=True)
+def test_oversized_bodies_are_refused_from_content_length_without_reading_them(server):
+    start = time.monotonic()
+    # announces 100 MB, sends none of it: the answer comes at once, from the header alone
+    reply = server.raw(b'POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n',
+                       shut_write=False)
+    assert reply.startswith(b'HTTP/1.1 413') and b'over the limit of 10000' in reply
+    assert time.monotonic() - start < 2.0
+    status, _ = server.post(JPEG)                # 30 kB > 10 kB
+    assert status == 413
+    assert server.endpoint.stats.as_dict()['too_large'] == 2
+
+
+@pytest.mark.parametrize('server', [{'max_body_bytes': 10_000}], indirect=True)
+def test_chunked_bodies_are_limited_while_reading(server):
+    def chunked(body, size=4096):
+        parts = [f'{len(body[i:i + size]):x}\r\n'.encode() + body[i:i + size] + b'\r\n'
+                 for i in range(0, len(body), size)]
+        return b''.join(parts) + b'0\r\n\r\n'
+    head = b'POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'
+    small = face_like_jpeg(64, 48)
+    assert server.raw(head + chunked(small)).startswith(b'HTTP/1.1 200')
+    reply = server.raw(head + chunked(JPEG))
+    assert reply.startswith(b'HTTP/1.1 413') and b'chunked body over the limit' in reply
+    assert server.raw(head + b'zz\r\n').startswith(b'HTTP/1.1 400')
+
+
+@pytest.mark.parametrize('server', [{'token': 's3cret'}], indirect=True)
+def test_a_token_is_required_when_configured(server):
+    status, text = server.post(JPEG)
+    assert status == 401 and 'token' in text
+    assert server.post(JPEG, {'Authorization': 'Bearer wrong'})[0] == 401
+    assert server.post(JPEG, path='/stream?token=wrong')[0] == 401
+    assert server.post(JPEG, {'Authorization': 'Bearer s3cret'})[0] == 200
+    assert server.post(JPEG, path='/stream?token=s3cret')[0] == 200       # the app's URL
+    assert server.endpoint.stats.as_dict()['unauthorized'] == 3
+    assert len(server.frames) == 2
+
+
+@pytest.mark.parametrize('server', [{'allow': '10.9.8.7'}], indirect=True)
+def test_senders_outside_the_allowlist_get_403(server):
+    status, text = server.post(JPEG)
+    assert status == 403 and '127.0.0.1 is not allowed' in text
+    assert not server.frames
+
+
+def test_wrong_routes_and_methods_and_malformed_requests_get_4xx(server):
+    assert server.post(JPEG, path='/other')[0] == 404
+    request = urllib.request.Request(f'http://127.0.0.1:{server.port}/stream')
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=10)
+    assert error.value.code == 405
+    assert server.post(JPEG, method='PUT')[0] == 405
+    assert server.raw(b'POST /stream HTTP/1.1\r\nHost: x\r\n\r\n').startswith(b'HTTP/1.1 411')
+    assert server.raw(b'POST /stream HTTP/1.1\r\nContent-Length: -5\r\n\r\n').startswith(
+        b'HTTP/1.1 400')
+    assert server.raw(b'POST /stream HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n'
+                      b'\r\n').startswith(b'HTTP/1.1 400')
+    assert server.raw(b'\x00\xff garbage\r\n\r\n').startswith(b'HTTP/1.1 400')
+    assert server.raw(b'GET /stream\r\n').startswith(b'HTTP/1.1 405')      # HTTP/0.9 style
+    assert server.raw(b'POST /' + b'a' * 70000 + b' HTTP/1.1\r\n\r\n').startswith(
+        b'HTTP/1.1 414')
+    assert server.raw(b'POST /stream HTTP/1.1\r\n' + b'X: y\r\n' * 200 + b'\r\n').startswith(
+        b'HTTP/1.1 431')
+    # a body shorter than announced, then the client closes
+    assert server.raw(b'POST /stream HTTP/1.1\r\nContent-Length: 5000\r\n\r\n' + JPEG[:100]
+                      ).startswith(b'HTTP/1.1 400')
+    assert not server.frames
+    assert server.post(JPEG)[0] == 200                     # and the server still serves
+
+
+@pytest.mark.parametrize('server', [{'read_timeout_s': 0.3, 'request_timeout_s': 1.0}],
+                         indirect=True)
+def test_slow_clients_time_out_without_blocking_others(server):
+    with socket.create_connection(('127.0.0.1', server.port), timeout=10) as silent:
+        silent.sendall(b'POST /stream HTTP/1.1\r\nContent-Length: 1000\r\n\r\n' + JPEG[:10])
+        assert server.post(JPEG)[0] == 200                  # served while the other waits
+        reply = _read_all(silent)
+    assert reply.startswith(b'HTTP/1.1 408')
+    # slow loris: a byte at a time, each within the read timeout, never finishing
+    start = time.monotonic()
+    with socket.create_connection(('127.0.0.1', server.port), timeout=10) as loris:
+        try:
+            for byte in b'POST /stream HTTP/1.1\r\nX-Slow: ' + b'a' * 100:
+                loris.sendall(bytes([byte]))
+                time.sleep(0.1)
+        except OSError:
+            pass                                            # the server shut it
+        elapsed = time.monotonic() - start
+    assert elapsed < 5.0, 'a slow-loris request outlived the request timeout'
+    assert server.endpoint.stats.as_dict()['timed_out'] >= 2
+
+
+@pytest.mark.parametrize('server', [{'max_clients': 2, 'read_timeout_s': 3.0}], indirect=True)
+def test_connections_beyond_max_clients_get_503(server):
+    idle = [socket.create_connection(('127.0.0.1', server.port)) for _ in range(2)]
+    try:
+        time.sleep(0.2)
+        reply = server.raw(b'POST /stream HTTP/1.1\r\nContent-Length: 0\r\n\r\n')
+        assert reply.startswith(b'HTTP/1.1 503')
+        assert server.endpoint.stats.as_dict()['busy'] == 1
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_network_binding_needs_an_allowlist():
+    with pytest.raises(GateConfigError, match='allow is empty'):
+        StreamConfig.from_parameters('0.0.0.0', '')
+    assert [str(n) for n in StreamConfig.from_parameters('127.0.0.1', '').networks] == [
+        '127.0.0.0/8']
+
+
+def test_jpeg_dimensions_and_decode_checks():
+    assert jpeg_dimensions(face_like_jpeg(64, 48)) == (64, 48)
+    assert decode_jpeg(face_like_jpeg(64, 48), 64 * 48).shape == (48, 64, 3)
+    with pytest.raises(NotJpeg, match='over the limit'):
+        decode_jpeg(face_like_jpeg(64, 48), 64 * 48 - 1)
+    for junk in (b'', b'\xff\xd8\xff', b'\xff\xd8\xff\xe0\x00\x01', b'\xff\xd8\xff\xd9',
+                 b'\xff\xd8\xffx' + bytes(20)):
+        with pytest.raises(NotJpeg):
+            decode_jpeg(junk, 10**6)
