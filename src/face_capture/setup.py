@@ -18,12 +18,15 @@ setup(
     zip_safe=True,
     maintainer='Face Shadowing Maintainers',
     maintainer_email='maintainers@face-shadowing.org',
-    description='Human face input: Live Link Face UDP, takes, neutral calibration.',
+    description='Human face input: Live Link Face UDP, takes, cameras, the VividFace HTTP '
+                'stream, neutral calibration.',
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
             'livelink_receiver = face_capture.livelink_receiver_node:main',
             'take_player = face_capture.take_player_node:main',
+            'camera = face_capture.camera_node:main',
+            'http_stream = face_capture.http_stream_node:main',
             'send_take = face_capture.send_take:main',
             'face-send-take = face_capture.send_take:main',
             'face-monitor = face_capture.monitor:main',
