@@ -8,9 +8,12 @@ import urllib.error
 import urllib.request
 
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
+from sensor_msgs.msg import CompressedImage, Image
 
+from conftest import free_port, wait_until
 from face_capture.http_stream import (
     Endpoint,
     NotJpeg,
@@ -20,6 +23,8 @@ from face_capture.http_stream import (
     jpeg_dimensions,
 )
 from face_capture.sender_gate import GateConfigError, parse_allowlist
+from face_common import qos
+from face_common.images import image_to_array
 
 
 def face_like_jpeg(width=480, height=360, quality=80) -> bytes:
@@ -48,7 +53,11 @@ class Running:
         self.thread.start()
 
     def post(self, body, headers=None, path='/stream', method='POST'):
-        connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=10)
+        return self.post_to(self.port, body, headers, path, method)
+
+    @staticmethod
+    def post_to(port, body, headers=None, path='/stream', method='POST'):
+        connection = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
         connection.request(method, path, body=body,
                            headers={'Content-Type': 'application/octet-stream', **(headers or {})})
         response = connection.getresponse()
@@ -255,3 +264,71 @@ def test_jpeg_dimensions_and_decode_checks():
                  b'\xff\xd8\xffx' + bytes(20)):
         with pytest.raises(NotJpeg):
             decode_jpeg(junk, 10**6)
+
+
+# -- through the node, with real rclpy subscribers ---------------------------------------------
+def diag_values(collector, node_name):
+    for array in reversed(collector.snapshot()):
+        for status in array.status:
+            if status.name.endswith(node_name):
+                return {kv.key: kv.value for kv in status.values}
+    return {}
+
+
+def post_until_published(port, collector, body, timeout=20.0):
+    """Post frames until the subscription sees one (discovery takes a moment)."""
+    def attempt():
+        try:
+            connection = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
+            connection.request('POST', '/stream', body=body)
+            connection.getresponse().read()
+            connection.close()
+        except OSError:                      # the node is not listening yet
+            pass
+        return collector.snapshot()
+    return wait_until(attempt, timeout, 0.05)
+
+
+@pytest.mark.ros
+def test_http_stream_node_publishes_posted_jpegs_and_refuses_hostile_bodies(ros_node,
+                                                                            node_process):
+    port = free_port(socket.SOCK_STREAM)
+    images = ros_node.subscribe(Image, '/face/human/image')
+    compressed = ros_node.subscribe(CompressedImage, '/face/human/image/compressed')
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    node = node_process('face_capture', 'http_stream',
+                        params={'port': port, 'diagnostics_period_s': 0.2,
+                                'max_body_bytes': 200_000, 'token': 'letmein'})
+    body = face_like_jpeg(320, 240)
+    assert not post_until_published(port, images, body, timeout=3.0)     # no token: 401
+    status, text = Running.post_to(port, body)
+    assert status == 401 and 'token' in text
+    connection_headers = {'Authorization': 'Bearer letmein'}
+    assert wait_until(lambda: Running.post_to(port, body, connection_headers)[0] == 200
+                      and images.snapshot() and compressed.snapshot(), 20.0), node.output()
+    image = images.snapshot()[-1]
+    assert (image.encoding, image.width, image.height) == ('bgr8', 320, 240)
+    np.testing.assert_array_equal(image_to_array(image),
+                                  cv2.imdecode(np.frombuffer(body, np.uint8),
+                                               cv2.IMREAD_COLOR))
+    assert bytes(compressed.snapshot()[-1].data) == body          # the JPEG, unchanged
+    assert abs(image.header.stamp.sec - time.time()) < 5
+    # hostile requests: each a 4xx with its reason, counted; the node carries on
+    assert Running.post_to(port, b'<html>' * 10, connection_headers) == (
+        415, 'not a JPEG (no FF D8 FF start marker)\n')
+    assert Running.post_to(port, bytes(300_000), connection_headers)[0] == 413
+    values = wait_until(lambda: (v := diag_values(diagnostics, 'http_stream')).get(
+        'not_jpeg') == '1' and v.get('too_large') == '1' and v, 10.0)
+    assert values, diag_values(diagnostics, 'http_stream')
+    assert int(values['unauthorized']) >= 1 and int(values['accepted']) >= 1
+    assert int(values['published']) >= 1 and 'dropped' in values
+    assert node.alive
+    assert 'refused (not_jpeg)' in node.output()
+
+
+@pytest.mark.ros
+def test_http_stream_node_on_the_network_needs_an_allowlist(node_process):
+    node = node_process('face_capture', 'http_stream',
+                        params={'bind_address': '0.0.0.0', 'port': free_port(socket.SOCK_STREAM)})
+    assert wait_until(lambda: not node.alive, 20.0)
+    assert 'allow is empty' in node.output() and 'Traceback' not in node.output()
