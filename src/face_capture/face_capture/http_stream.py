@@ -34,6 +34,7 @@ ROUTE = '/stream'
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 4096 * 4096
 READ_CHUNK = 64 * 1024
+LINGER_S = 0.5                    # reading what a refused client still sends
 JPEG_START = b'\xff\xd8\xff'
 # Start-of-frame markers (baseline, extended, progressive, lossless, arithmetic); C4, C8 and
 # CC share the range but are other segments.
@@ -330,6 +331,21 @@ class StreamHandler(BaseHTTPRequestHandler):
         if refusal.close:
             self.close_connection = True
         self._reply(refusal.status, refusal.reason)
+        if refusal.close:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Close gently after refusing an unread body: closing a socket with unread bytes
+        sends a reset, which can destroy the reply before the client reads it. So: end our
+        side, then read what the client still sends, for at most LINGER_S."""
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_S
+            self.connection.settimeout(LINGER_S)
+            while time.monotonic() < deadline and self.connection.recv(READ_CHUNK):
+                pass
+        except OSError:
+            pass
 
     def _reply(self, status: HTTPStatus, text: str) -> None:
         body = (text + '\n').encode('utf-8', 'backslashreplace')
