@@ -667,3 +667,176 @@ TARGETS = [
     Target('calibration', CALIBRATION, check_calibration,
            'profile.apply_calibration, calibration.ProfileStore.load'),
 ]
+
+
+# -- the VividFace HTTP stream endpoint -----------------------------------------------------------
+# Whole requests (head and body, sometimes several on one keep-alive connection) go through
+# the real request handler on one end of a socket pair. Oracles: the handler never raises,
+# every reply is a well-formed HTTP response with an expected status, a frame is handed on
+# exactly for each 200 and decodes within the pixel budget, and a well-formed request with a
+# valid JPEG is accepted.
+HTTP_TOKEN = 'fuzz-token'
+HTTP_MAX_BODY = 48 * 1024
+HTTP_MAX_PIXELS = 96 * 96
+HTTP_STATUSES = {200, 400, 401, 403, 404, 405, 408, 411, 413, 414, 415, 431, 505}
+HTTP_KINDS = ('valid', 'headers', 'mutated', 'body', 'chunked', 'pipelined', 'bytes')
+
+
+@functools.cache
+def _http_jpegs() -> tuple:
+    import cv2
+    rng = np.random.default_rng(7)
+    jpegs = []
+    for (height, width), flags in ((((24, 32), []), ((48, 64), [cv2.IMWRITE_JPEG_QUALITY, 30]),
+                                   ((40, 40), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+                                   ((96, 96), []))):
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        jpegs.append(cv2.imencode('.jpg', image, flags)[1].tobytes())
+    gray = cv2.imencode('.jpg', rng.integers(0, 256, (16, 16), dtype=np.uint8))[1].tobytes()
+    return (*jpegs, gray)
+
+
+def _http_body(rng, kind) -> bytes:
+    jpeg = rng.choice(_http_jpegs())
+    if kind == 'body':
+        return mutate(jpeg, mutations(rng, 6))
+    return jpeg
+
+
+def _chunked(rng, body: bytes) -> bytes:
+    out, at = bytearray(), 0
+    while at < len(body):
+        size = rng.randint(1, 4096)
+        out += f'{min(size, len(body) - at):x}'.encode() + b'\r\n' + body[at:at + size] + b'\r\n'
+        at += size
+    return bytes(out) + b'0\r\n\r\n'
+
+
+def _http_request(rng, kind) -> bytes:
+    body = _http_body(rng, kind)
+    path = '/stream'
+    headers = [('Host', 'robot:5000'), ('Content-Type', 'application/octet-stream')]
+    if rng.random() < 0.5:
+        headers.append(('Authorization', f'Bearer {HTTP_TOKEN}'))
+    else:
+        path += f'?token={HTTP_TOKEN}'
+    if kind == 'chunked':
+        headers.append(('Transfer-Encoding', 'chunked'))
+        body = _chunked(rng, body)
+    else:
+        headers.append(('Content-Length', str(len(body))))
+    if kind == 'headers':
+        edits = rng.randint(1, 4)
+        for _ in range(edits):
+            roll = rng.random()
+            if roll < 0.3:
+                name = rng.choice(('Content-Length', 'Transfer-Encoding', 'Authorization',
+                                   'Connection', 'Expect', _text(rng, 12)))
+                value = rng.choice((str(rng.randint(-10, 10**12)), 'chunked', 'close',
+                                    '100-continue', f'Bearer {_text(rng, 12)}', _text(rng, 30)))
+                headers.insert(rng.randint(0, len(headers)), (name, value))
+            elif roll < 0.5 and headers:
+                headers.pop(rng.randrange(len(headers)))
+            elif roll < 0.7:
+                path = rng.choice(('/stream', '/', '/stream/', '/stream?token=',
+                                   '/stream?' + _text(rng, 40), '*', _text(rng, 20)))
+            elif roll < 0.85:
+                body = body[:rng.randint(0, len(body))]
+            else:
+                headers.append(('X-Pad', 'a' * rng.choice((10, 1000, 70000))))
+    method = 'POST' if kind != 'headers' or rng.random() < 0.8 else rng.choice(
+        ('GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'post', 'BREW', ''))
+    version = 'HTTP/1.1' if kind != 'headers' or rng.random() < 0.9 else rng.choice(
+        ('HTTP/1.0', 'HTTP/2.0', 'HTTP/0.9', 'HTTP/1.1.1', 'HTTX/1.1', ''))
+    head = f'{method} {path} {version}\r\n' + ''.join(f'{n}: {v}\r\n' for n, v in headers)
+    request = head.encode('utf-8', 'surrogateescape') + b'\r\n' + body
+    if kind == 'mutated':
+        request = mutate(request, mutations(rng, 6))
+    return request
+
+
+class _StubServer:
+    """What the handler reads from its server: the endpoint (no deadline watchdog here: the
+    socket pair ends every read at the end of the input)."""
+
+    def __init__(self, endpoint):
+        self.endpoint = endpoint
+
+
+def _http_responses(data: bytes) -> list:
+    """(status, body) of each response in the handler's output, parsed by http.client."""
+    import http.client
+    import io
+
+    class _Replies:
+        def __init__(self, stream):
+            self.stream = stream
+
+        def makefile(self, *args, **kwargs):
+            return self.stream
+
+    class _Unclosable(io.BytesIO):
+        def close(self):                 # each response closes its file once read
+            pass
+
+    stream, replies = _Unclosable(data), []
+    while stream.tell() < len(data):
+        response = http.client.HTTPResponse(_Replies(stream))
+        response.begin()
+        replies.append((response.status, response.read()))
+    return replies
+
+
+def check_http_stream(value, workdir) -> None:
+    import socket
+    import threading
+
+    from face_capture.http_stream import Endpoint, StreamConfig, StreamHandler
+    from face_capture.sender_gate import parse_allowlist
+    kind, rng = value
+    if kind == 'bytes':
+        request = rng.randbytes(rng.randint(0, 2048))
+    elif kind == 'pipelined':
+        request = b''.join(_http_request(rng, rng.choice(('valid', 'body', 'headers')))
+                           for _ in range(rng.randint(2, 4)))
+    else:
+        request = _http_request(rng, kind)
+    foreign_sender = kind != 'valid' and rng.random() < 0.05
+    config = StreamConfig(parse_allowlist('10.0.0.0/8' if foreign_sender else '127.0.0.0/8'),
+                          token=HTTP_TOKEN if rng.random() < 0.7 else '',
+                          max_body_bytes=HTTP_MAX_BODY, max_pixels=HTTP_MAX_PIXELS,
+                          read_timeout_s=5.0, request_timeout_s=5.0)
+    frames = []
+    endpoint = Endpoint(config, lambda jpeg, image, client: frames.append((jpeg, image)))
+    client, server_side = socket.socketpair()
+
+    def send():                          # on its own thread: the request may outgrow a buffer
+        try:
+            client.sendall(request)
+            client.shutdown(socket.SHUT_WR)
+        except OSError:                  # the handler closed first (a refusal)
+            pass
+    sender = threading.Thread(target=send, daemon=True)
+    with client, server_side:
+        sender.start()
+        StreamHandler(server_side, ('127.0.0.1', 40000), _StubServer(endpoint))
+        server_side.close()
+        output = bytearray()
+        while chunk := client.recv(65536):
+            output += chunk
+        sender.join()
+    replies = _http_responses(bytes(output))
+    statuses = [status for status, _ in replies]
+    _require(set(statuses) <= HTTP_STATUSES, f'unexpected statuses {statuses}')
+    _require(statuses.count(200) == len(frames), f'{len(frames)} frames for {statuses}')
+    for jpeg, image in frames:
+        _require(jpeg[:3] == b'\xff\xd8\xff', 'a body without the JPEG marker passed')
+        _require(image.ndim == 3 and image.shape[0] * image.shape[1] <= HTTP_MAX_PIXELS,
+                 f'a frame of {image.shape} passed')
+    if kind == 'valid':
+        _require(statuses == [200], f'a valid request got {statuses}')
+
+
+HTTP_STREAM = st.tuples(st.sampled_from(HTTP_KINDS), RANDOMS)
+TARGETS.append(Target('http_stream', HTTP_STREAM, check_http_stream,
+                      'face_capture.http_stream.StreamHandler (requests, bodies, JPEGs)'))

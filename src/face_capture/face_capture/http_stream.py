@@ -331,13 +331,13 @@ class StreamHandler(BaseHTTPRequestHandler):
         if refusal.close:
             self.close_connection = True
         self._reply(refusal.status, refusal.reason)
-        if refusal.close:
-            self._linger()
 
-    def _linger(self) -> None:
-        """Close gently after refusing an unread body: closing a socket with unread bytes
-        sends a reset, which can destroy the reply before the client reads it. So: end our
-        side, then read what the client still sends, for at most LINGER_S."""
+    def finish(self):
+        """Close gently: closing a socket with unread bytes (a refused body, requests
+        after the last one served) sends a reset, which can destroy the last reply before the
+        client reads it. So: end our side, then read what the client still sends, for at most
+        LINGER_S."""
+        super().finish()
         try:
             self.connection.shutdown(socket.SHUT_WR)
             deadline = time.monotonic() + LINGER_S
