@@ -501,12 +501,27 @@ def launch_file_problems(folder: Path) -> list:
         for item in _launch_entries(path):
             (tag, entry), = item.items()
             for key in ('if', 'unless'):
-                for name in re.findall(r'\$\(var (\w+)\)', str(entry.get(key, ''))):
+                # a bare $(var x) is the condition itself; $(equals $(var x) y) makes its own
+                for name in re.findall(r'^\s*\$\(var (\w+)\)\s*$', str(entry.get(key, ''))):
                     default = declared.get(name, {}).get('default')
                     if default not in ('true', 'false'):
                         problems.append(f'{path.name}: <{tag}> {key} $(var {name}): the '
                                         f'default {default!r} is not true/false')
     return problems
+
+
+@pytest.mark.parametrize("left, right, expected", [
+    ("camera", "camera", "true"), ("camera", "http", "false"), ("camera", "Camera", "false"),
+    ("true", "1", "true"), ("TRUE", "false", "false"), ("1.0", "1", "true"),
+    ("0", "false", "true"), ("", "", "true"), ("nan", "nan", "false"),
+])
+def test_equals_compares_as_equals_substitution_does(tmp_path, left, right, expected):
+    """launch.substitutions.EqualsSubstitution.perform (jazzy): booleans as booleans, numbers
+    with math.isclose, anything else as text."""
+    path = write_launch(tmp_path, "eq.launch.yaml",
+                        f'- node: {{pkg: face_capture, exec: camera, name: cam, '
+                        f'if: "$(equals \'{left}\' \'{right}\')"}}\n')
+    assert len(load_launch_file(path, {})) == (expected == "true")
 
 
 def test_the_launch_files_mean_one_thing_per_argument_name():

@@ -2,6 +2,10 @@
 index shows as a grey level), directly and through the camera node with real rclpy
 subscribers; a source that does not exist is retried and counted, never a crash."""
 from itertools import pairwise
+import os
+from pathlib import Path
+import signal
+import subprocess
 import time
 
 import cv2
@@ -14,6 +18,7 @@ from conftest import wait_until
 from face_capture.camera import DEVICE, FILE, URL, CaptureLoop, parse_source, source_kind
 from face_common import qos
 from face_common.images import compressed_to_array, image_to_array
+from face_common.launch_runner import load_launch_file
 
 WIDTH, HEIGHT = 160, 120
 
@@ -134,3 +139,39 @@ def test_camera_node_survives_a_missing_source_and_counts_attempts(ros_node, nod
     assert 'cannot open file' in camera.output()
     # the log says it once per period, not once per attempt
     assert camera.output().count('cannot open file') < int(values['open_failures'])
+
+
+LAUNCH_FILE = Path(__file__).resolve().parents[3] / 'launch' / 'camera.launch.yaml'
+
+
+@pytest.mark.parametrize('arguments, executable, params', [
+    ({}, 'camera', {'source': '0'}),
+    ({'input': 'video', 'video': 'clip.avi', 'video_loop': 'false'}, 'camera',
+     {'source': 'clip.avi', 'loop': 'false'}),
+    ({'input': 'http', 'http_port': '5055', 'http_token': 't'}, 'http_stream',
+     {'port': '5055', 'token': 't', 'bind_address': '127.0.0.1'}),
+])
+def test_camera_launch_file_starts_the_chosen_input(arguments, executable, params):
+    specs = load_launch_file(LAUNCH_FILE, arguments)
+    assert [spec.executable for spec in specs] == [executable]
+    assert params.items() <= specs[0].params.items()
+
+
+def test_camera_launch_file_starts_the_tracker_only_when_asked():
+    specs = load_launch_file(LAUNCH_FILE, {'input': 'http', 'tracker': 'true'})
+    assert [spec.executable for spec in specs] == ['http_stream', 'face_tracker']
+
+
+@pytest.mark.ros
+def test_camera_launch_file_plays_a_video_onto_the_image_topic(ros_node, tmp_path):
+    video = write_video(tmp_path / 'clip.avi')
+    images = ros_node.subscribe(Image, '/face/human/image')
+    runner = subprocess.Popen(['face-launch', str(LAUNCH_FILE), 'input:=video',
+                               f'video:={video}'], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert wait_until(lambda: len(images.snapshot()) >= 5, 30.0)
+    finally:
+        os.killpg(runner.pid, signal.SIGINT)
+        output = runner.communicate(timeout=20)[0].decode()
+    assert images.snapshot()[-1].width == WIDTH, output

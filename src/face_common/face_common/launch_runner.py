@@ -7,10 +7,10 @@ group with push_ros_namespace and set_remap, if/unless, param files and values, 
 on_exit: shutdown) with Jazzy's semantics,
 not friendlier ones: one launch configuration dictionary that includes do not scope, only
 true/false/1/0 in conditions, a command-line argument no file declares set and ignored, a
-required argument missing an error, `name:=` refused, `$(var)`, `$(env)`, `$(find-pkg-share)`
-and `$(dirname)` evaluated when and as launch evaluates them; one process per node, started
-with `--ros-args -r __node:=NAME --params-file FILE -p NAME:=VALUE`. Anything outside that
-subset is an error, never silently skipped, so the two worlds cannot drift apart.
+required argument missing an error, `name:=` refused, `$(var)`, `$(env)`, `$(find-pkg-share)`,
+`$(equals)` and `$(dirname)` evaluated when and as launch evaluates them; one process per
+node, started with `--ros-args -r __node:=NAME --params-file FILE -p NAME:=VALUE`. Anything
+outside that subset is an error, never silently skipped, so the two worlds cannot drift apart.
 
 Exit status, as `ros2 launch` (LaunchService.run): 1 when the launch itself fails (a bad
 file or argument; nothing is started), otherwise 0 once every process has exited or the
@@ -18,6 +18,7 @@ launch was stopped, whatever the nodes' own exit codes (each is reported as it e
 """
 import argparse
 from dataclasses import dataclass, field
+import math
 import os
 from pathlib import Path
 import re
@@ -34,7 +35,7 @@ _IDENTIFIER = re.compile(r'[A-Za-z][A-Za-z0-9_-]*')       # grammar.lark IDENTIF
 _ESCAPED = re.compile(r'\\(.)')
 # substitution -> (fewest, most) arguments, as each one's parse() accepts them
 _SUBSTITUTION_ARGUMENTS = {'var': (1, 2), 'env': (1, 2), 'find-pkg-share': (1, 1),
-                           'dirname': (0, 0)}
+                           'dirname': (0, 0), 'equals': (2, 2)}
 MAX_SUBSTITUTION_DEPTH = 8          # $( inside $( ... ): launch files use at most 2
 MAX_VALUE_CHARS = 65536             # any one value, before and after substitution
 MAX_INCLUDE_DEPTH = 16
@@ -286,6 +287,9 @@ class _Launch:
         kind, arguments = substitution.kind, substitution.arguments
         if kind == 'dirname':               # ThisLaunchFileDir.perform
             return self.directory
+        if kind == 'equals':                # EqualsSubstitution.perform
+            return _equals(self.evaluate(arguments[0], where),
+                           self.evaluate(arguments[1], where))
         if kind == 'find-pkg-share':        # launch_ros FindPackageShare
             return find_package_share(self.evaluate(arguments[0], where))
         if kind == 'env':                   # EnvironmentVariable.perform: default first
@@ -330,6 +334,24 @@ class _Launch:
                         f'one of {list(CONDITION_TRUE + CONDITION_FALSE)}')
                 return (text in CONDITION_TRUE) == wanted
         return True
+
+
+def _equals(left: str, right: str) -> str:
+    """'true'/'false': booleans compared as booleans, numbers as numbers (math.isclose),
+    anything else as text (so `if: $(equals $(var input) camera)` picks one input)."""
+    def as_float(text):
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    booleans = CONDITION_TRUE + CONDITION_FALSE
+    if left.lower() in booleans and right.lower() in booleans:
+        same = (left.lower() in CONDITION_TRUE) == (right.lower() in CONDITION_TRUE)
+    elif as_float(left) is not None and as_float(right) is not None:
+        same = math.isclose(as_float(left), as_float(right))
+    else:
+        same = left == right
+    return 'true' if same else 'false'
 
 
 def _check_keys(where: str, entry, allowed: set) -> None:
