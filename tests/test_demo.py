@@ -126,6 +126,8 @@ def test_two_robots_shadow_one_face_in_their_own_namespaces(tmp_path):
     (['--robot', 'hobbs,hobbs'], 'the same robot twice'),
     (['--robot', 'hobbs,ameca', '--model', 'mlp,mlp,mlp'], 'one model or one per robot'),
     (['--input', 'udp'], '--allow'),
+    (['--input', 'video'], '--input video needs --video FILE'),
+    (['--input', 'video', '--video', 'no/such.mp4'], '--video no/such.mp4: no such file'),
 ])
 def test_a_wrong_argument_fails_at_once_with_one_line(tmp_path, args, error):
     started = time.monotonic()
@@ -135,6 +137,24 @@ def test_a_wrong_argument_fails_at_once_with_one_line(tmp_path, args, error):
     assert run.stderr.startswith('demo: ')
     assert time.monotonic() - started < 30
     assert not (tmp_path / 'demo' / 'bag').exists()
+
+
+def _tracker_installed() -> bool:
+    from face_common.launch_runner import LaunchFileError, find_executable
+    try:
+        return bool(find_executable('face_capture', 'face_tracker'))
+    except LaunchFileError:
+        return False
+
+
+@pytest.mark.skipif(_tracker_installed(), reason='the face tracker is installed here')
+@pytest.mark.parametrize('image_input', ['camera', 'http'])
+def test_image_inputs_without_the_face_tracker_say_what_is_missing(tmp_path, image_input):
+    run = demo('--input', image_input, '--out', str(tmp_path / 'demo'), timeout=60)
+    assert run.returncode == 2
+    assert run.stderr == (f"demo: --input {image_input} needs the face tracker (face_capture's "
+                          'face_tracker executable) to turn images into blendshapes; it is not '
+                          'installed in this workspace\n')
 
 
 def test_a_node_that_dies_ends_the_demo_with_its_error(tmp_path):

@@ -14,6 +14,13 @@ markdown) and the bag in the output folder (one folder per robot with two robots
   make demo ARGS="--input udp --allow 192.168.1.23"  # a real iPhone running Live Link Face
   make demo ARGS="--input take --take my.csv" # a take file played onto the topics
   make demo ARGS="--start 0"                  # the bundled take from its beginning
+  make demo ARGS="--input camera --device 0"  # a webcam (needs the face tracker)
+  make demo ARGS="--input video --video clip.mp4"  # a video file or stream URL (same)
+  make demo ARGS="--input http"               # the VividFace app posting JPEGs (same)
+
+Image inputs (camera, video, http) run launch/camera.launch.yaml beside the shadowing
+pipeline: the camera or HTTP stream node and the face tracker (face_capture's face_tracker,
+images -> blendshapes), which must be installed; the tracker calibrates its own neutral.
 
 The bundled take starts at its held-out part (from 94 s: no shipped model trained on it, the
 part face-retarget-eval scores), the performer's neutral taken from the take's first second.
@@ -39,6 +46,7 @@ from face_actuation.profile import ProfileError, load_profile
 from face_dashboard.server import TOKEN_ENV
 
 LAUNCH_DIR = Path('launch')        # the checkout's launch files (make demo runs at its root)
+IMAGE_INPUTS = ('camera', 'video', 'http')     # need the face tracker for blendshapes
 STANDIN_DELAY_S = 6.0              # every node is up (PyTorch loads in ~3 s) before frame one
 EXITED = '[face-launch] '
 POLL_S = 0.1
@@ -74,8 +82,16 @@ def parse_args(argv):
                         help='robot profile, or two comma-separated (hobbs,ameca)')
     parser.add_argument('--model', default='exface',
                         help='retarget model, or one per robot comma-separated')
-    parser.add_argument('--input', choices=('standin', 'udp', 'take'), default='standin',
-                        help='stand-in iPhone, a real iPhone over UDP, or a take file')
+    parser.add_argument('--input', choices=('standin', 'udp', 'take', *IMAGE_INPUTS),
+                        default='standin',
+                        help='stand-in iPhone, a real iPhone over UDP, a take file, or images '
+                             '(a camera, a video, the VividFace HTTP stream) through the face '
+                             'tracker')
+    parser.add_argument('--device', default='0', help='with --input camera: device index')
+    parser.add_argument('--video', default='', help='with --input video: file or stream URL')
+    parser.add_argument('--http-port', type=int, default=5000,
+                        help='with --input http: port of POST /stream (on every interface '
+                             'with --allow, else loopback only)')
     parser.add_argument('--take', default='', help='take file (empty: the bundled take)')
     parser.add_argument('--start', type=float, default=None,
                         help='seconds into the take (default: the held-out part of the '
@@ -118,11 +134,35 @@ def checked(args) -> list:
         raise UsageError('--input udp listens on the network: give the phone\'s address with '
                         '--allow (e.g. --allow 192.168.1.23, or a subnet --allow '
                         '192.168.1.0/24)')
+    if args.input in IMAGE_INPUTS:
+        check_image_input(args)
     if args.take and not Path(args.take).is_file():
         raise UsageError(f'--take {args.take}: no such file')
     if args.duration < 0:
         raise UsageError(f'--duration must be 0 (until Ctrl-C) or more, got {args.duration}')
     return list(zip(profiles, models, strict=True))
+
+
+def check_image_input(args) -> None:
+    if args.input == 'video' and not args.video:
+        raise UsageError('--input video needs --video FILE (or a stream URL)')
+    if args.video and '://' not in args.video and not Path(args.video).is_file():
+        raise UsageError(f'--video {args.video}: no such file')
+    from face_common.launch_runner import LaunchFileError, find_executable
+    try:
+        find_executable('face_capture', 'face_tracker')
+    except LaunchFileError:
+        raise UsageError(f'--input {args.input} needs the face tracker (face_capture\'s '
+                         'face_tracker executable) to turn images into blendshapes; it is not '
+                         'installed in this workspace') from None
+
+
+def camera_arguments(args) -> dict:
+    """name:=value arguments of launch/camera.launch.yaml for an image input."""
+    return {'input': args.input, 'camera_device': args.device, 'video': args.video,
+            'http_port': args.http_port, 'http_allow': args.allow,
+            'http_bind_address': '0.0.0.0' if args.allow else '127.0.0.1',
+            'tracker': 'true'}
 
 
 def launch_file(robots: int) -> Path:
@@ -202,8 +242,8 @@ def launch_arguments(args, robots: list, out: Path, start: float) -> tuple:
 class Pipeline:
     """face-launch in the background, its output in launch.log; tells when a node died."""
 
-    def __init__(self, launch_file: Path, arguments: dict, out: Path):
-        self.log = out / 'launch.log'
+    def __init__(self, launch_file: Path, arguments: dict, out: Path, log_name='launch'):
+        self.log = out / f'{log_name}.log'
         self.logs = out / 'logs'
         self._read = 0                     # bytes of launch.log already scanned
         self._last_line = ''
@@ -259,6 +299,20 @@ class Pipeline:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+class Pipelines:
+    """Several launches as one (an image input beside the shadowing pipeline)."""
+
+    def __init__(self, pipelines: list):
+        self.pipelines = pipelines
+
+    def failure(self) -> str | None:
+        return next((f for f in (p.failure() for p in self.pipelines) if f), None)
+
+    def stop(self) -> None:
+        for pipeline in reversed(self.pipelines):
+            pipeline.stop()
 
 
 def watch(pipeline: Pipeline, process: subprocess.Popen) -> None:
@@ -353,8 +407,9 @@ def run(args) -> int:
         taken.add(port)
         robots.append(Robot(profile, name, model, folder, port))
     from face_retarget.recipe import TRAIN_END_S
+    images = args.input in IMAGE_INPUTS
     start = args.start if args.start is not None else (
-        TRAIN_END_S if not args.take and args.input != 'udp' else 0.0)
+        TRAIN_END_S if not args.take and args.input in ('standin', 'take') else 0.0)
     # The dashboard's per-run token: the page may press the buttons only when opened with it
     # (the environment, unlike node parameters, is not visible to other users in ps).
     token = os.environ[TOKEN_ENV] = secrets.token_urlsafe(24)
@@ -369,8 +424,8 @@ def run(args) -> int:
     # Neutral calibration (ExFace III-A): a recorded take opens on the performer's resting
     # face. Played from later on, its neutral comes from that first second before the start;
     # from its beginning (or a real phone), it is captured live once the nodes run.
-    live_neutral = args.input == 'udp' or start <= 0
-    if not live_neutral:
+    live_neutral = not images and (args.input == 'udp' or start <= 0)
+    if not images and not live_neutral:
         capture = subprocess.run(['face-capture-neutral', '--take', args.take, '--frames', '30',
                                   '--profile', 'performer', '--dir', str(out / 'calibration')],
                                  capture_output=True, text=True)
@@ -378,6 +433,10 @@ def run(args) -> int:
             raise UsageError(f'neutral from the take: {capture.stderr.strip() or capture.stdout}')
         sys.stdout.write(capture.stdout)
     pipeline = Pipeline(path, launch_arguments(args, robots, out, start), out)
+    if images:
+        pipeline = Pipelines([pipeline, Pipeline(LAUNCH_DIR / 'camera.launch.yaml',
+                                                 camera_arguments(args), out,
+                                                 'camera_launch')])
     stopping = threading.Event()
 
     def on_interrupt(*_):
@@ -393,7 +452,11 @@ def run(args) -> int:
                'udp': f'demo: listening for Live Link Face on UDP 0.0.0.0:{args.port} (every '
                       f'interface), frames accepted only from {args.allow} and one device (the '
                       'first seen); set the app\'s target to this machine\'s address',
-               'take': f'demo: take player ({source} from {start:g} s) -> {chain}'}[args.input],
+               'take': f'demo: take player ({source} from {start:g} s) -> {chain}',
+               'camera': f'demo: camera {args.device} -> face_tracker -> {chain}',
+               'video': f'demo: video {args.video} -> camera node -> face_tracker -> {chain}',
+               'http': f'demo: POST JPEG frames to http://<this machine>:{args.http_port}'
+                       f'/stream (VividFace app) -> face_tracker -> {chain}'}[args.input],
               flush=True)
         print(f'demo: recording into {", ".join(str(r.out / "bag") for r in robots)}; node '
               f'logs in {out / "logs"}; Ctrl-C to stop', flush=True)
