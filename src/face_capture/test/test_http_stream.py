@@ -12,6 +12,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
+from test_nodes import diag_values
 
 from conftest import free_port, wait_until
 from face_capture.http_stream import (
@@ -240,7 +241,8 @@ def test_connections_beyond_max_clients_get_503(server):
     idle = [socket.create_connection(('127.0.0.1', server.port)) for _ in range(2)]
     try:
         time.sleep(0.2)
-        reply = server.raw(b'POST /stream HTTP/1.1\r\nContent-Length: 0\r\n\r\n')
+        # the reply comes on connecting (nothing sent yet, so nothing unread resets it)
+        reply = server.raw(b'', shut_write=False)
         assert reply.startswith(b'HTTP/1.1 503')
         assert server.endpoint.stats.as_dict()['busy'] == 1
     finally:
@@ -267,14 +269,6 @@ def test_jpeg_dimensions_and_decode_checks():
 
 
 # -- through the node, with real rclpy subscribers ---------------------------------------------
-def diag_values(collector, node_name):
-    for array in reversed(collector.snapshot()):
-        for status in array.status:
-            if status.name.endswith(node_name):
-                return {kv.key: kv.value for kv in status.values}
-    return {}
-
-
 def post_until_published(port, collector, body, timeout=20.0):
     """Post frames until the subscription sees one (discovery takes a moment)."""
     def attempt():
