@@ -733,13 +733,16 @@ def _http_request(rng, kind) -> bytes:
                 name = rng.choice(('Content-Length', 'Transfer-Encoding', 'Authorization',
                                    'Connection', 'Expect', _text(rng, 12)))
                 value = rng.choice((str(rng.randint(-10, 10**12)), 'chunked', 'close',
-                                    '100-continue', f'Bearer {_text(rng, 12)}', _text(rng, 30)))
+                                    '100-continue', f'Bearer {_text(rng, 12)}', _text(rng, 30),
+                                    '9' * rng.choice((19, 5000))))
                 headers.insert(rng.randint(0, len(headers)), (name, value))
             elif roll < 0.5 and headers:
                 headers.pop(rng.randrange(len(headers)))
             elif roll < 0.7:
                 path = rng.choice(('/stream', '/', '/stream/', '/stream?token=',
-                                   '/stream?' + _text(rng, 40), '*', _text(rng, 20)))
+                                   '/stream?' + _text(rng, 40), '*', _text(rng, 20),
+                                   'http://[' + _text(rng, 8) + '/stream',
+                                   f'/stream?token={HTTP_TOKEN}' + '&a=1' * rng.randint(1, 40)))
             elif roll < 0.85:
                 body = body[:rng.randint(0, len(body))]
             else:

@@ -34,6 +34,7 @@ ROUTE = '/stream'
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 4096 * 4096
 READ_CHUNK = 64 * 1024
+MAX_LENGTH_DIGITS = 18           # any real Content-Length; more would be a huge int
 LINGER_S = 0.5                    # reading what a refused client still sends
 JPEG_START = b'\xff\xd8\xff'
 # Start-of-frame markers (baseline, extended, progressive, lossless, arithmetic); C4, C8 and
@@ -158,7 +159,10 @@ class Endpoint:
         if scheme.lower() == 'bearer':
             offered = credentials.strip()
         elif query:
-            offered = (parse_qs(query, max_num_fields=8).get('token') or [''])[0]
+            try:
+                offered = (parse_qs(query, max_num_fields=8).get('token') or [''])[0]
+            except ValueError:                       # more fields than any app sends
+                return False
         return hmac.compare_digest(offered.encode('utf-8', 'surrogateescape'), self._token)
 
 
@@ -215,7 +219,11 @@ class StreamHandler(BaseHTTPRequestHandler):
         if not endpoint.sender_allowed(self.client_address[0]):
             raise _Refused(HTTPStatus.FORBIDDEN, 'forbidden',
                            f'{self.client_address[0]} is not allowed to stream', close=True)
-        target = urlsplit(self.path)
+        try:
+            target = urlsplit(self.path)
+        except ValueError:                           # 'http://[x' (an invalid IPv6 host)
+            raise _Refused(HTTPStatus.BAD_REQUEST, 'bad_request', 'invalid request target',
+                           close=True) from None
         if target.path != ROUTE:
             raise _Refused(HTTPStatus.NOT_FOUND, 'bad_request',
                            f'no route {target.path[:80]!r}: POST frames to {ROUTE}')
@@ -260,7 +268,8 @@ class StreamHandler(BaseHTTPRequestHandler):
             raise _Refused(HTTPStatus.LENGTH_REQUIRED, 'bad_request',
                            'Content-Length (or chunked encoding) required', close=True)
         text = lengths[0].strip()
-        if len(set(lengths)) > 1 or not text.isdigit() or not text.isascii():
+        if (len(set(lengths)) > 1 or not text.isdigit() or not text.isascii()
+                or len(text) > MAX_LENGTH_DIGITS):
             raise _Refused(HTTPStatus.BAD_REQUEST, 'bad_request',
                            'invalid Content-Length', close=True)
         length = int(text)

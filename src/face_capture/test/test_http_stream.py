@@ -178,7 +178,8 @@ def test_a_token_is_required_when_configured(server):
     assert server.post(JPEG, path='/stream?token=wrong')[0] == 401
     assert server.post(JPEG, {'Authorization': 'Bearer s3cret'})[0] == 200
     assert server.post(JPEG, path='/stream?token=s3cret')[0] == 200       # the app's URL
-    assert server.endpoint.stats.as_dict()['unauthorized'] == 3
+    assert server.post(JPEG, path='/stream?token=s3cret' + '&x' * 20)[0] == 401  # no parse bomb
+    assert server.endpoint.stats.as_dict()['unauthorized'] == 4
     assert len(server.frames) == 2
 
 
@@ -202,6 +203,9 @@ def test_wrong_routes_and_methods_and_malformed_requests_get_4xx(server):
     assert server.raw(b'POST /stream HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n'
                       b'\r\n').startswith(b'HTTP/1.1 400')
     assert server.raw(b'\x00\xff garbage\r\n\r\n').startswith(b'HTTP/1.1 400')
+    assert server.raw(b'POST http://[x/stream HTTP/1.1\r\n\r\n').startswith(b'HTTP/1.1 400')
+    assert server.raw(b'POST /stream HTTP/1.1\r\nContent-Length: ' + b'9' * 5000 +
+                      b'\r\n\r\n').startswith(b'HTTP/1.1 400')
     assert server.raw(b'GET /stream\r\n').startswith(b'HTTP/1.1 405')      # HTTP/0.9 style
     assert server.raw(b'POST /' + b'a' * 70000 + b' HTTP/1.1\r\n\r\n').startswith(
         b'HTTP/1.1 414')
