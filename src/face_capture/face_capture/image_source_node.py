@@ -49,6 +49,7 @@ class ImageSourceNode(FaceNode):
                                                      qos.DIAGNOSTICS)
         self.slot = LatestSlot()
         self.published = 0
+        self.unconvertible = 0
         self.rate = RateMeter()
         self.latency_ms = SlidingWindow(600)        # arrival -> both topics published
         self._last_published = None
@@ -74,8 +75,13 @@ class ImageSourceNode(FaceNode):
     def _publish_loop(self) -> None:
         while self._running:
             item = self.slot.take(_TAKE_TIMEOUT_S)
-            if item is not None:
+            if item is None:
+                continue
+            try:
                 self.publish_frame(*item)
+            except ValueError as exc:        # a frame that is not 8-bit BGR (odd devices)
+                self.unconvertible += 1
+                self.log_limited('unconvertible', 'warn', f'frame not published: {exc}')
 
     def publish_frame(self, stamp, arrived: float, bgr, jpeg) -> None:
         self.image_pub.publish(image_msg(bgr, stamp, self.frame_id))
@@ -106,6 +112,7 @@ class ImageSourceNode(FaceNode):
             level, message = OK, f'publishing at {rate:.1f} Hz'
         latency = self.latency_ms.summary()
         values = {'published': self.published, 'dropped': self.slot.dropped,
+                  'unconvertible': self.unconvertible,
                   'rate_hz': f'{rate:.2f}', 'latency_ms_mean': f'{latency.mean:.3f}',
                   'latency_ms_p99': f'{latency.p99:.3f}', **self.diagnostic_values()}
         publish_status(self, self.diagnostics_pub, f'face_capture: {self.get_name()}',

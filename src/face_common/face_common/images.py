@@ -100,8 +100,9 @@ def image_to_array(msg: Image) -> np.ndarray:
 
 
 def image_msg(bgr: np.ndarray, stamp, frame_id: str = '') -> Image:
-    """A bgr8 Image from an OpenCV image (the renderers' and the camera's frames)."""
-    return array_to_image(np.ascontiguousarray(bgr, dtype=np.uint8), 'bgr8', stamp, frame_id)
+    """A bgr8 Image from an OpenCV image (the renderers' and the camera's frames); ValueError
+    for anything but H x W x 3 uint8 (no silent cast)."""
+    return array_to_image(bgr, 'bgr8', stamp, frame_id)
 
 
 def compressed_image(array: np.ndarray, stamp=None, frame_id: str = '', *,

@@ -153,3 +153,10 @@ def test_compressed_errors_are_value_errors():
         compressed_to_array(CompressedImage())
     with pytest.raises(ValueError, match='format'):
         compressed_image(gradient(), image_format='webp')
+
+
+def test_image_msg_refuses_what_is_not_bgr8_instead_of_casting():
+    with pytest.raises(ValueError, match='needs uint8'):
+        image_msg(np.zeros((2, 2, 3), np.uint16), None)
+    with pytest.raises(ValueError, match='channel'):
+        image_msg(np.zeros((2, 2), np.uint8), None)
