@@ -215,6 +215,7 @@ class StreamHandler(BaseHTTPRequestHandler):
         return True
 
     def _check_request(self) -> None:
+        """Every refusal here closes the connection: the body is still unread."""
         endpoint = self.endpoint
         if not endpoint.sender_allowed(self.client_address[0]):
             raise _Refused(HTTPStatus.FORBIDDEN, 'forbidden',
@@ -226,10 +227,11 @@ class StreamHandler(BaseHTTPRequestHandler):
                            close=True) from None
         if target.path != ROUTE:
             raise _Refused(HTTPStatus.NOT_FOUND, 'bad_request',
-                           f'no route {target.path[:80]!r}: POST frames to {ROUTE}')
+                           f'no route {target.path[:80]!r}: POST frames to {ROUTE}', close=True)
         if self.command != 'POST':
             raise _Refused(HTTPStatus.METHOD_NOT_ALLOWED, 'bad_request',
-                           f'{self.command[:16]} is not allowed: POST a JPEG to {ROUTE}')
+                           f'{self.command[:16]} is not allowed: POST a JPEG to {ROUTE}',
+                           close=True)
         if not endpoint.token_ok(self.headers.get('Authorization', ''), target.query):
             raise _Refused(HTTPStatus.UNAUTHORIZED, 'unauthorized',
                            'missing or wrong token (Authorization: Bearer <token> or '

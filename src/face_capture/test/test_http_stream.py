@@ -330,3 +330,20 @@ def test_http_stream_node_on_the_network_needs_an_allowlist(node_process):
                         params={'bind_address': '0.0.0.0', 'port': free_port(socket.SOCK_STREAM)})
     assert wait_until(lambda: not node.alive, 20.0)
     assert 'allow is empty' in node.output() and 'Traceback' not in node.output()
+
+
+def test_a_bad_frame_keeps_the_connection_and_a_wrong_route_closes_it(server):
+    connection = http.client.HTTPConnection('127.0.0.1', server.port, timeout=10)
+    connection.request('POST', '/stream', body=b'not a jpeg')
+    response = connection.getresponse()
+    assert response.status == 415 and response.getheader('Connection') is None
+    response.read()
+    connection.request('POST', '/stream', body=JPEG)          # same connection, next frame
+    assert connection.getresponse().status == 200
+    connection.close()
+    # a refused route leaves its body unread: the server closes rather than read it as the
+    # next request
+    reply = server.raw(b'POST /other HTTP/1.1\r\nContent-Length: 20\r\n\r\n'
+                       b'GET /x HTTP/1.1\r\n\r\n\r\n')
+    assert reply.startswith(b'HTTP/1.1 404') and reply.count(b'HTTP/1.1') == 1
+    assert b'Connection: close' in reply
