@@ -23,6 +23,7 @@ setup(
     entry_points={
         'console_scripts': [
             'livelink_receiver = face_capture.livelink_receiver_node:main',
+            'tcp_bridge = face_capture.tcp_bridge_node:main',
             'take_player = face_capture.take_player_node:main',
             'send_take = face_capture.send_take:main',
             'face-send-take = face_capture.send_take:main',
