@@ -98,7 +98,7 @@ class TcpBridgeNode(BlendshapeSourceNode):
         for key in _COUNTERS:
             self.counters[key] = 0
         self._next_log = {}
-        self._clients = {}              # socket -> _Client (only the serve thread writes)
+        self._connections = {}              # socket -> _Client (only the serve thread writes)
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -135,7 +135,7 @@ class TcpBridgeNode(BlendshapeSourceNode):
                     if key.fileobj is self._listener:
                         self._accept()
                     else:
-                        self._read(self._clients[key.fileobj])
+                        self._read(self._connections[key.fileobj])
                 except Exception as exc:      # a bug must not kill the serve thread
                     if not self.context.ok():
                         return
@@ -153,16 +153,16 @@ class TcpBridgeNode(BlendshapeSourceNode):
             self._refuse(sock, address, 'rejected_clients', f'{address[0]} is not in allow '
                          f'({self._allow_text()})')
             return
-        if len(self._clients) >= self.max_clients:
+        if len(self._connections) >= self.max_clients:
             self._refuse(sock, address, 'over_capacity',
                          f'{self.max_clients} clients already connected (max_clients)')
             return
         client = _Client(sock, address, self.max_rate_hz, time.monotonic())
-        self._clients[sock] = client
+        self._connections[sock] = client
         self._selector.register(sock, selectors.EVENT_READ)
         self._count('clients_accepted')
         self.get_logger().info(f'client {_name(address)} connected '
-                               f'({len(self._clients)}/{self.max_clients})')
+                               f'({len(self._connections)}/{self.max_clients})')
 
     def _allowed(self, address: str) -> bool:
         ip = ipaddress.IPv4Address(address)
@@ -228,7 +228,7 @@ class TcpBridgeNode(BlendshapeSourceNode):
             self._count('replies_dropped')
 
     def _close_idle(self, now: float) -> None:
-        for client in [c for c in self._clients.values()
+        for client in [c for c in self._connections.values()
                        if now - c.last_frame > self.idle_timeout]:
             error = DecodeError('idle_timeouts', f'no complete frame for '
                                 f'{self.idle_timeout:g} s (idle_timeout_s)', True)
@@ -241,7 +241,7 @@ class TcpBridgeNode(BlendshapeSourceNode):
             self._count('vanished_mid_frame')
             why += f' mid-frame ({pending} bytes of a frame dropped)'
         self._selector.unregister(client.sock)
-        del self._clients[client.sock]
+        del self._connections[client.sock]
         client.sock.close()
         self.get_logger().info(f'client {_name(client.address)} {why} after '
                                f'{client.frames} frames')
@@ -259,14 +259,14 @@ class TcpBridgeNode(BlendshapeSourceNode):
             self.get_logger().warn(f'{line} (one line per {_LOG_EVERY_S:g} s per kind)')
 
     def diagnostic_values(self) -> dict:
-        return {'clients': len(self._clients), 'max_clients': self.max_clients,
+        return {'clients': len(self._connections), 'max_clients': self.max_clients,
                 'bind_address': f'{self.bind_address}:{self.port}',
                 'allow': self._allow_text(), 'max_rate_hz': f'{self.max_rate_hz:g}'}
 
     def destroy_node(self):
         self._running = False
         self._thread.join(timeout=1.0)
-        for sock in list(self._clients):
+        for sock in list(self._connections):
             sock.close()
         self._listener.close()
         self._selector.close()
