@@ -13,6 +13,7 @@ markdown) and the bag in the output folder (one folder per robot with two robots
   make demo ARGS="--duration 0"               # until Ctrl-C
   make demo ARGS="--input udp --allow 192.168.1.23"  # a real iPhone running Live Link Face
   make demo ARGS="--input take --take my.csv" # a take file played onto the topics
+  make demo ARGS="--input tcp"                # the stand-in sends over TCP to the TCP bridge
   make demo ARGS="--start 0"                  # the bundled take from its beginning
 
 The bundled take starts at its held-out part (from 94 s: no shipped model trained on it, the
@@ -74,13 +75,15 @@ def parse_args(argv):
                         help='robot profile, or two comma-separated (hobbs,ameca)')
     parser.add_argument('--model', default='exface',
                         help='retarget model, or one per robot comma-separated')
-    parser.add_argument('--input', choices=('standin', 'udp', 'take'), default='standin',
+    parser.add_argument('--input', choices=('standin', 'udp', 'take', 'tcp'), default='standin',
                         help='stand-in iPhone, a real iPhone over UDP, or a take file')
     parser.add_argument('--take', default='', help='take file (empty: the bundled take)')
     parser.add_argument('--start', type=float, default=None,
                         help='seconds into the take (default: the held-out part of the '
                              'bundled take, else 0)')
     parser.add_argument('--port', type=int, default=11111, help='Live Link UDP port')
+    parser.add_argument('--tcp-port', type=int, default=11112,
+                        help='with --input tcp: the TCP bridge\'s port (on 127.0.0.1)')
     parser.add_argument('--allow', default='',
                         help='with --input udp: the phone(s) the receiver accepts, '
                              'ADDR[,ADDR|SUBNET] (required: udp listens on every interface)')
@@ -181,7 +184,8 @@ def launch_arguments(args, robots: list, out: Path, start: float) -> tuple:
     """name:=value arguments of the launch file for one robot or two."""
     common = {'udp_port': args.port, 'livelink_allow': args.allow,
               'livelink_bind_address': '0.0.0.0' if args.input == 'udp' else '127.0.0.1',
-              'standin': str(args.input == 'standin').lower(),
+              'input': 'tcp' if args.input == 'tcp' else 'udp', 'tcp_port': args.tcp_port,
+              'standin': str(args.input in ('standin', 'tcp')).lower(),
               'take_player': str(args.input == 'take').lower(), 'take': args.take,
               'performer_calibration_dir': out / 'calibration', 'record': 'true',
               'standin_delay': STANDIN_DELAY_S, 'start': start}
@@ -393,7 +397,9 @@ def run(args) -> int:
                'udp': f'demo: listening for Live Link Face on UDP 0.0.0.0:{args.port} (every '
                       f'interface), frames accepted only from {args.allow} and one device (the '
                       'first seen); set the app\'s target to this machine\'s address',
-               'take': f'demo: take player ({source} from {start:g} s) -> {chain}'}[args.input],
+               'take': f'demo: take player ({source} from {start:g} s) -> {chain}',
+               'tcp': f'demo: stand-in ({source} from {start:g} s) -> TCP JSON lines '
+                      f'127.0.0.1:{args.tcp_port} -> tcp_bridge -> {chain}'}[args.input],
               flush=True)
         print(f'demo: recording into {", ".join(str(r.out / "bag") for r in robots)}; node '
               f'logs in {out / "logs"}; Ctrl-C to stop', flush=True)
