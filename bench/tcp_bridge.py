@@ -12,15 +12,13 @@ import json
 import os
 from pathlib import Path
 import socket
-import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, time_calls
+from common import BlendshapeProbe, report, time_calls
 from face_capture.livelink import pack_packet, parse_packet
 from face_capture.tcp_protocol import StreamDecoder, encode_binary_frame, encode_json_line
 from face_common.arkit import NUM_CHANNELS
@@ -64,40 +62,10 @@ def bench_tcp_baseline(frames: int, hz: float):
 
 
 def bench_node_hop(framing: str, frames: int, hz: float):
-    import rclpy
-
-    from face_common import qos, topics
-    from face_common.launch_runner import NodeSpec, find_executable
-    from face_msgs.msg import Blendshapes
-
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
-    spec = NodeSpec('face_capture', 'tcp_bridge', 'bench_tcp_bridge',
-                    params={'port': str(port), 'max_rate_hz': '10000.0',
-                            'performer_calibration_dir': '/tmp/face-bench-calib'})
-    proc = subprocess.Popen(spec.command(find_executable('face_capture', 'tcp_bridge')),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    rclpy.init()
-    node = rclpy.create_node('bench_tcp_probe')
-    sent_at, latencies = {}, []
-    arrived = threading.Event()
-
-    def on_frame(msg):
-        t0 = sent_at.pop(msg.frame_number, None)
-        if t0 is not None:
-            latencies.append((time.perf_counter_ns() - t0) / 1e6)
-        arrived.set()
-    node.create_subscription(Blendshapes, topics.HUMAN_BLENDSHAPES.name, on_frame,
-                             qos.of(topics.HUMAN_BLENDSHAPES))
-    spinner = threading.Thread(target=rclpy.spin, args=(node,), daemon=True)
-    spinner.start()
-
-    def encode(frame):
-        if framing == 'json':
-            return encode_json_line(VALUES, frame, 'iPhone', 'bench')
-        return encode_binary_frame(pack_packet('bench', 'iPhone', frame, VALUES))
+    bridge = BlendshapeProbe('tcp_bridge', {'port': str(port), 'max_rate_hz': '10000.0'})
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -109,31 +77,16 @@ def bench_node_hop(framing: str, frames: int, hz: float):
                     raise RuntimeError('tcp_bridge never listened') from None
                 time.sleep(0.1)
         tx.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        frame = 0
-        while not arrived.is_set() and time.monotonic() < deadline:      # discovery
-            frame += 1
-            tx.sendall(encode(frame))
-            arrived.wait(0.1)
-        if not arrived.is_set():
-            raise RuntimeError('tcp_bridge never published')
-        time.sleep(0.5)
-        latencies.clear()
-        sent = 0
-        for _ in range(frames):
-            frame += 1
-            data = encode(frame)
-            sent_at[frame] = time.perf_counter_ns()
-            tx.sendall(data)
-            sent += 1
-            time.sleep(1.0 / hz)
-        time.sleep(0.3)
-        tx.close()
-        return latencies, sent
+
+        def send(frame):
+            if framing == 'json':
+                tx.sendall(encode_json_line(VALUES, frame, 'iPhone', 'bench'))
+            else:
+                tx.sendall(encode_binary_frame(pack_packet('bench', 'iPhone', frame, VALUES)))
+        with tx:
+            return bridge.timed(send, bridge.wait_for_discovery(send), frames, hz)
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-        os.killpg(proc.pid, 2)
-        proc.wait(10)
+        bridge.close()
 
 
 def main():

@@ -89,12 +89,23 @@ class Decision:
     last_logged: bool = False       # the last one named: later new ones are only counted
 
 
-class _TokenBucket:
+class TokenBucket:
+    """A rate cap with a burst allowance (also the TCP bridge's per-client frame cap)."""
+
     __slots__ = ('stamp', 'tokens')
 
     def __init__(self, tokens: float, stamp: float):
         self.tokens = tokens
         self.stamp = stamp
+
+    def take(self, now: float, rate_hz: float, burst: float) -> bool:
+        """Refill at rate_hz up to burst since the last call; spend one token if there is."""
+        self.tokens = min(burst, self.tokens + (now - self.stamp) * rate_hz)
+        self.stamp = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
 
 
 class PacketGate:
@@ -108,7 +119,7 @@ class PacketGate:
         self._burst = max(1.0, self.max_rate_hz * BURST_S)
         self.counters = {verdict.value: 0 for verdict in Verdict if verdict is not Verdict.ACCEPT}
         self._allowed = OrderedDict()          # sender address -> allowed?
-        self._buckets = OrderedDict()          # sender address -> _TokenBucket
+        self._buckets = OrderedDict()          # sender address -> TokenBucket
         self._logged = OrderedDict()           # (verdict, key) already logged
         self._named = dict.fromkeys(Verdict, 0)    # keys logged per verdict
         self.device_id = ''
@@ -153,14 +164,9 @@ class PacketGate:
         packet would otherwise get a fresh burst every time)."""
         bucket = self._buckets.get(address)
         if bucket is None:
-            bucket = _TokenBucket(self._burst, now)
+            bucket = TokenBucket(self._burst, now)
             _remember(self._buckets, address, bucket)
-        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.stamp) * self.max_rate_hz)
-        bucket.stamp = now
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
+        return bucket.take(now, self.max_rate_hz, self._burst)
 
     def _reject(self, verdict: Verdict, key=None, detail: str = '') -> Decision:
         """Count a rejection; `first` tells whether this key (sender, device id) is new, for a

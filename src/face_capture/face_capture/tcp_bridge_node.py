@@ -20,7 +20,7 @@ import time
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from face_capture.sender_gate import GateConfigError, effective_allowlist
+from face_capture.sender_gate import BURST_S, GateConfigError, TokenBucket, effective_allowlist
 from face_capture.source_node import BlendshapeSourceNode, run_source_node
 from face_capture.tcp_protocol import DEFAULT_TCP_PORT, DecodeError, StreamDecoder
 
@@ -32,32 +32,14 @@ _COUNTERS = ('clients_accepted', 'rejected_clients', 'over_capacity', 'idle_time
              'line_too_long', 'rate_capped', 'superseded', 'replies_dropped')
 
 
-class RateCap:
-    """Token bucket of frames per second with half a second of burst, per connection."""
-
-    def __init__(self, rate_hz: float, now: float):
-        self.rate_hz = rate_hz
-        self.burst = max(1.0, rate_hz * 0.5)
-        self.tokens = self.burst
-        self.stamp = now
-
-    def allow(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate_hz)
-        self.stamp = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
-
-
 class _Client:
     __slots__ = ('address', 'decoder', 'frames', 'last_frame', 'rate', 'sock')
 
-    def __init__(self, sock, address, rate_hz: float, now: float):
+    def __init__(self, sock, address, burst: float, now: float):
         self.sock = sock
         self.address = address
         self.decoder = StreamDecoder()
-        self.rate = RateCap(rate_hz, now)
+        self.rate = TokenBucket(burst, now)
         self.last_frame = now           # connect time counts as the last sign of life
         self.frames = 0
 
@@ -95,6 +77,7 @@ class TcpBridgeNode(BlendshapeSourceNode):
         self.max_clients = int(self.get_parameter('max_clients').value)
         self.idle_timeout = float(self.get_parameter('idle_timeout_s').value)
         self.max_rate_hz = float(self.get_parameter('max_rate_hz').value)
+        self.burst = max(1.0, self.max_rate_hz * BURST_S)
         for key in _COUNTERS:
             self.counters[key] = 0
         self._next_log = {}
@@ -157,7 +140,7 @@ class TcpBridgeNode(BlendshapeSourceNode):
             self._refuse(sock, address, 'over_capacity',
                          f'{self.max_clients} clients already connected (max_clients)')
             return
-        client = _Client(sock, address, self.max_rate_hz, time.monotonic())
+        client = _Client(sock, address, self.burst, time.monotonic())
         self._connections[sock] = client
         self._selector.register(sock, selectors.EVENT_READ)
         self._count('clients_accepted')
@@ -202,7 +185,7 @@ class TcpBridgeNode(BlendshapeSourceNode):
     def _publish(self, client: _Client, frame, stamp) -> None:
         now = time.monotonic()
         client.last_frame = now
-        if not client.rate.allow(now):
+        if not client.rate.take(now, self.max_rate_hz, self.burst):
             self._count('rate_capped')
             self._log('rate_capped', f'client {_name(client.address)} sends over '
                       f'{self.max_rate_hz:g} frames/s: the excess is dropped')
