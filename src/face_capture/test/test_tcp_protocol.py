@@ -146,3 +146,31 @@ def test_a_client_that_stops_mid_frame_leaves_pending_bytes():
     data = encode_binary_frame(pack_packet('DEV', 's', 1, VALUES))
     assert decoder.feed(data[:50]) == []
     assert decoder.pending == 50
+
+
+@pytest.mark.parametrize('framing', ['json', 'binary'])
+def test_send_take_over_tcp_in_both_framings(framing):
+    import socket
+    import threading
+
+    from face_capture.bundled import bundled_take_path
+    from face_capture.send_take import send_take
+    from face_capture.takes import read_take
+    take = read_take(bundled_take_path())
+    received = bytearray()
+    with socket.create_server(('127.0.0.1', 0)) as server:
+        def serve():
+            conn, _ = server.accept()
+            with conn:
+                while chunk := conn.recv(65536):
+                    received.extend(chunk)
+        reader = threading.Thread(target=serve)
+        reader.start()
+        sent = send_take(take, '127.0.0.1', server.getsockname()[1], rate=20.0, max_frames=5,
+                         start_s=94.0, log=lambda line: None, tcp=framing)
+        reader.join(5.0)
+    events = StreamDecoder().feed(bytes(received))
+    first = int(take.times.searchsorted(94.0))
+    assert sent == 5 and len(events) == 5
+    assert [e.frame_number for e in events] == list(take.frame_numbers[first:first + 5])
+    np.testing.assert_allclose(events[0].values, take.values[first], atol=1e-5)
