@@ -184,3 +184,12 @@ def test_rate_cap_per_client(ros_node, probes, node_process, tmp_path):
         time.sleep(0.002)
     assert wait_until(lambda: int(stats(diagnostics).get('rate_capped', 0)) > 50), \
         stats(diagnostics)
+
+
+def test_the_bridge_refuses_the_network_without_an_allowlist(node_process, tmp_path):
+    bridge = node_process('face_capture', 'tcp_bridge', params={
+        'port': free_port(socket.SOCK_STREAM), 'bind_address': '0.0.0.0',
+        'performer_calibration_dir': str(tmp_path / 'calib')})
+    assert wait_until(lambda: not bridge.alive, 15.0)
+    assert bridge.proc.returncode != 0
+    assert 'tcp_bridge:' in bridge.output() and 'allow is empty' in bridge.output()
