@@ -62,7 +62,8 @@ def parse_allowlist(value) -> list:
     return networks
 
 
-def effective_allowlist(bind_address: str, allow) -> list:
+def effective_allowlist(bind_address: str, allow, launch_argument: str = 'livelink_allow'
+                        ) -> list:
     """The networks the receiver accepts: the given ones, or loopback only when it is bound to
     loopback. Bound to the network with an empty allowlist is refused: nothing would say which
     phone may drive the face (allow:=0.0.0.0/0 opts into any sender explicitly)."""
@@ -78,7 +79,7 @@ def effective_allowlist(bind_address: str, allow) -> list:
     raise GateConfigError(
         f'bind_address {bind_address} listens on the network but allow is empty: give the '
         'phone\'s address or subnet, e.g. allow:=192.168.1.23 or allow:=192.168.1.0/24 '
-        '(launch argument livelink_allow; allow:=0.0.0.0/0 accepts any sender)')
+        f'(launch argument {launch_argument}; allow:=0.0.0.0/0 accepts any sender)')
 
 
 @dataclass

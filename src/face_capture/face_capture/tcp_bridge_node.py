@@ -71,7 +71,7 @@ class TcpBridgeNode(BlendshapeSourceNode):
         self.bind_address = str(self.get_parameter('bind_address').value)
         try:
             self.networks = effective_allowlist(self.bind_address,
-                                                self.get_parameter('allow').value)
+                                                self.get_parameter('allow').value, 'tcp_allow')
         except GateConfigError as exc:
             raise SystemExit(f'tcp_bridge: {exc}') from None
         self.max_clients = int(self.get_parameter('max_clients').value)

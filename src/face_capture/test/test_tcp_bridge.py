@@ -192,4 +192,4 @@ def test_the_bridge_refuses_the_network_without_an_allowlist(node_process, tmp_p
         'performer_calibration_dir': str(tmp_path / 'calib')})
     assert wait_until(lambda: not bridge.alive, 15.0)
     assert bridge.proc.returncode != 0
-    assert 'tcp_bridge:' in bridge.output() and 'allow is empty' in bridge.output()
+    assert 'tcp_bridge:' in bridge.output() and 'launch argument tcp_allow' in bridge.output()
