@@ -13,16 +13,14 @@ import os
 from pathlib import Path
 import socket
 import struct
-import subprocess
 import sys
-import threading
 import time
 import uuid
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, time_calls
+from common import BlendshapeProbe, report, time_calls
 from face_capture.calibration import NeutralProfile
 from face_capture.livelink import pack_packet, parse_packet
 from face_common.arkit import NUM_CHANNELS
@@ -63,62 +61,19 @@ def bench_udp_baseline(frames: int, hz: float):
 
 
 def bench_node_hop(frames: int, hz: float):
-    import rclpy
-
-    from face_common import qos, topics
-    from face_common.launch_runner import NodeSpec, find_executable
-    from face_msgs.msg import Blendshapes
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
-    spec = NodeSpec('face_capture', 'livelink_receiver', 'bench_receiver',
-                    params={'port': str(port),
-                            'performer_calibration_dir': '/tmp/face-bench-calib'})
-    proc = subprocess.Popen(spec.command(find_executable('face_capture', 'livelink_receiver')),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    rclpy.init()
-    node = rclpy.create_node('bench_capture_probe')
-    sent_at, latencies = {}, []
-    arrived = threading.Event()
-
-    def on_frame(msg):
-        t0 = sent_at.pop(msg.frame_number, None)
-        if t0 is not None:
-            latencies.append((time.perf_counter_ns() - t0) / 1e6)
-        arrived.set()
-    node.create_subscription(Blendshapes, topics.HUMAN_BLENDSHAPES.name, on_frame,
-                             qos.of(topics.HUMAN_BLENDSHAPES))
-    spinner = threading.Thread(target=rclpy.spin, args=(node,), daemon=True)
-    spinner.start()
+    receiver = BlendshapeProbe('livelink_receiver', {'port': str(port)})
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     values = np.full(NUM_CHANNELS, 0.3, np.float32)
+
+    def send(frame):
+        tx.sendto(pack_packet('bench', 'iPhone', frame, values), ('127.0.0.1', port))
     try:
-        frame = 0
-        deadline = time.monotonic() + 20
-        while not arrived.is_set() and time.monotonic() < deadline:      # discovery
-            frame += 1
-            tx.sendto(pack_packet('bench', 'iPhone', frame, values), ('127.0.0.1', port))
-            arrived.wait(0.1)
-        if not arrived.is_set():
-            raise RuntimeError('receiver node never published')
-        time.sleep(0.5)
-        latencies.clear()
-        sent = 0
-        for _i in range(frames):
-            frame += 1
-            sent_at[frame] = time.perf_counter_ns()
-            tx.sendto(pack_packet('bench', 'iPhone', frame, values), ('127.0.0.1', port))
-            sent += 1
-            time.sleep(1.0 / hz)
-        time.sleep(0.3)
-        return latencies, sent
+        return receiver.timed(send, receiver.wait_for_discovery(send), frames, hz)
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-        os.killpg(proc.pid, 2)
-        proc.wait(10)
+        receiver.close()
 
 
 def main():

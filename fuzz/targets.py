@@ -843,3 +843,124 @@ def check_http_stream(value, workdir) -> None:
 HTTP_STREAM = st.tuples(st.sampled_from(HTTP_KINDS), RANDOMS)
 TARGETS.append(Target('http_stream', HTTP_STREAM, check_http_stream,
                       'face_capture.http_stream.StreamHandler (requests, bodies, JPEGs)'))
+
+# -- TCP bridge streams (JSON lines, length-framed Live Link Face) -------------------------------
+TCP_JUNK_VALUES = (float('nan'), float('inf'), -1e400, 10**400, 2**63, -0.0, 1.5, '0.5', None,
+                   True, [], {}, [0.1, 0.2, 0.3], 'JawOpen')
+
+
+def _tcp_junk_document(rng) -> dict:
+    """A frame-like object with wrong names, weights, rotations and keys mixed in."""
+    from face_common.arkit import CHANNEL_NAMES
+    names = [rng.choice((*CHANNEL_NAMES, 'jawopen', 'Smirk', '', 'EyeBlinkLeft '))
+             for _ in range(rng.randint(0, 60))]
+    weights = [rng.choice(TCP_JUNK_VALUES) if rng.random() < 0.2 else rng.uniform(-0.5, 1.5)
+               for _ in range(len(names) + rng.choice((0, 0, 0, 1, -1)))]
+    document = ({'names': names, 'weights': weights} if rng.random() < 0.5
+                else {'blendshapes': dict(zip(names, weights, strict=False))})
+    for key in ('head_rotation', 'left_eye_rotation', 'right_eye_rotation', 'timestamp',
+                'frame_number', 'subject', 'device_id', 'face_tracked', 'extra'):
+        if rng.random() < 0.3:
+            document[key] = (rng.choice(TCP_JUNK_VALUES) if rng.random() < 0.5 else
+                             [rng.uniform(-7, 7) for _ in range(3)])
+    return document
+
+
+def _tcp_stream_events(data: bytes, cuts) -> list:
+    """Feed `data` to a StreamDecoder in pieces cut at `cuts`; checks the decoder's invariants
+    and returns its events in comparable form."""
+    from face_capture.livelink import MAX_PACKET_BYTES
+    from face_capture.tcp_protocol import (
+        LENGTH_PREFIX,
+        MAX_LINE_BYTES,
+        MAX_ROTATION_RAD,
+        DecodeError,
+        StreamDecoder,
+        TcpFrame,
+    )
+    from face_common.arkit import NUM_BLENDSHAPES
+    decoder = StreamDecoder()
+    events = []
+    for start, end in zip((0, *cuts), (*cuts, len(data)), strict=False):
+        for event in decoder.feed(data[start:end]):
+            if isinstance(event, DecodeError):
+                _require(isinstance(event.reply(), bytes), 'unprintable error reply')
+                events.append((event.kind, event.fatal))
+                continue
+            _require(isinstance(event, TcpFrame), f'unexpected event {event!r}')
+            if event.values is not None:
+                values = event.values
+                _require(values.shape == (61,) and np.isfinite(values).all(),
+                         'a frame with misshapen or non-finite values')
+                _require(np.abs(values[NUM_BLENDSHAPES:]).max() <= MAX_ROTATION_RAD
+                         or decoder.framing == 'binary', 'a rotation beyond its bound')
+            events.append((event.frame_number, event.subject, event.device_id,
+                           None if event.values is None else event.values.tobytes()))
+        _require(decoder.pending <= max(MAX_LINE_BYTES, LENGTH_PREFIX.size + MAX_PACKET_BYTES),
+                 f'the decoder holds {decoder.pending} bytes')
+    return events
+
+
+def _check_tcp_stream(data: bytes, rng) -> list:
+    """The events do not depend on how the stream is cut into reads."""
+    whole = _tcp_stream_events(data, ())
+    cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(1, 8))))
+    _require(_tcp_stream_events(data, cuts) == whole, f'cutting at {cuts} changed the events')
+    return whole
+
+
+def check_tcp_json(value, workdir) -> None:
+    from face_capture.tcp_protocol import encode_json_line
+    kind, rng, lines = value
+    parts = []
+    clean = []
+    for _ in range(lines):
+        if kind == 'frames':
+            values = np.array([rng.random() for _ in range(61)], np.float32)
+            values[52:] = [rng.uniform(-3, 3) for _ in range(9)]
+            clean.append(values)
+            parts.append(encode_json_line(values, rng.randrange(2**31), _text(rng, 10)))
+        elif kind == 'junk':
+            parts.append((json.dumps(_tcp_junk_document(rng)) + '\n').encode())
+        else:
+            line = encode_json_line(np.array([rng.random() for _ in range(61)]) * 0.5)
+            parts.append(mutate(line, mutations(rng)))
+    data = b''.join(parts)
+    if kind == 'noise':
+        data = rng.choice((b'{', b' ', b'\n', b'')) + rng.randbytes(rng.randint(0, 3000))
+    events = _check_tcp_stream(data, rng)
+    if kind == 'frames':
+        _require(len(events) == len(clean), f'{len(clean)} clean lines gave {events[:3]}')
+        for event, values in zip(events, clean, strict=False):
+            decoded = np.frombuffer(event[3], np.float32)
+            _require(np.allclose(decoded, values, atol=1e-5), 'a clean line changed its values')
+
+
+def check_tcp_binary(value, workdir) -> None:
+    from face_capture.tcp_protocol import encode_binary_frame
+    kind, rng, frames = value
+    packets = [_livelink_base(_livelink_frame(rng)) for _ in range(frames)]
+    if kind == 'frames':
+        data = b''.join(encode_binary_frame(p) for p in packets)
+        events = _check_tcp_stream(data, rng)
+        _require(len(events) == frames, f'{frames} clean frames gave {len(events)} events')
+        return
+    if kind == 'mutated_bodies':
+        data = b''.join(encode_binary_frame(mutate(p, mutations(rng))) for p in packets)
+    elif kind == 'mutated_stream':
+        data = mutate(b''.join(encode_binary_frame(p) for p in packets), mutations(rng))
+    else:
+        data = b'\x00' + rng.randbytes(rng.randint(0, 3000))
+    _check_tcp_stream(data, rng)
+
+
+TCP_JSON = st.tuples(st.sampled_from(('frames', 'junk', 'junk', 'mutated', 'mutated', 'noise')),
+                     RANDOMS, st.integers(1, 4))
+TCP_BINARY = st.tuples(st.sampled_from(('frames', 'mutated_bodies', 'mutated_stream', 'noise')),
+                       RANDOMS, st.integers(1, 4))
+
+TARGETS += [
+    Target('tcp_json', TCP_JSON, check_tcp_json, 'face_capture.tcp_protocol.StreamDecoder (JSON)'),
+    Target('tcp_binary', TCP_BINARY, check_tcp_binary,
+           'face_capture.tcp_protocol.StreamDecoder (length-framed Live Link Face)'),
+]

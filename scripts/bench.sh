@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every benchmark under bench/ and print its figures. Extra arguments go to each bench.
+# Run every benchmark under bench/ (capture.py, tcp_bridge.py, ...) and print its figures.
+# Extra arguments go to each bench.
 set -euo pipefail
 # shellcheck disable=SC1091
 . "$(dirname "$0")/env.sh"

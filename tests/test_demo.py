@@ -100,6 +100,19 @@ def test_demo_runs_headless_and_leaves_its_outputs(tmp_path):
     assert face_processes() - before == set(), 'processes left behind'
 
 
+def test_demo_over_the_tcp_bridge_drives_the_twin(tmp_path):
+    before = face_processes()
+    out = tmp_path / 'tcp'
+    run = demo('--input', 'tcp', '--duration', '12', '--out', str(out),
+               '--tcp-port', str(free_port(socket.SOCK_STREAM)), '--dashboard-port', '0')
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert '-> tcp_bridge ->' in run.stdout
+    check_session(out, 'micheal')
+    bridge_log = (out / 'logs' / 'tcp_bridge.log').read_text()
+    assert 'listening for blendshape frames on TCP' in bridge_log
+    assert face_processes() - before == set(), 'processes left behind'
+
+
 def test_two_robots_shadow_one_face_in_their_own_namespaces(tmp_path):
     before = face_processes()
     out = tmp_path / 'pair'

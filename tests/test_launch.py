@@ -76,6 +76,20 @@ def test_arguments_and_conditions():
     assert [s.name for s in alone] == ["livelink_receiver"]
 
 
+def test_input_tcp_starts_the_tcp_bridge_and_a_tcp_standin():
+    tcp = load_launch_file(ROOT / "launch/capture.launch.yaml",
+                           {"input": "tcp", "tcp_port": "12001", "tcp_framing": "binary"})
+    assert [s.name for s in tcp] == ["tcp_bridge", "standin_tcp"]
+    assert tcp[0].params["port"] == "12001"
+    assert "--tcp binary" in " ".join(tcp[1].args) and "12001" in tcp[1].args
+    alone = load_launch_file(ROOT / "launch/capture.launch.yaml",
+                             {"input": "tcp", "standin": "false"})
+    assert [s.name for s in alone] == ["tcp_bridge"]
+    shadow = load_launch_file(ROOT / "launch/shadow.launch.yaml", {"input": "tcp"})
+    assert {"tcp_bridge", "standin_tcp"} <= {s.name for s in shadow}
+    assert "livelink_receiver" not in {s.name for s in shadow}
+
+
 def launch_ros_value(text):
     """A name:=value parameter as launch_ros types it (evaluate_parameter_dict): an empty
     string stays '' (launch_ros loads "''"), anything else goes through yaml.safe_load, and a

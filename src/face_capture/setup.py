@@ -24,6 +24,7 @@ setup(
     entry_points={
         'console_scripts': [
             'livelink_receiver = face_capture.livelink_receiver_node:main',
+            'tcp_bridge = face_capture.tcp_bridge_node:main',
             'take_player = face_capture.take_player_node:main',
             'camera = face_capture.camera_node:main',
             'http_stream = face_capture.http_stream_node:main',

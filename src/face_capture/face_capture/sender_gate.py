@@ -62,7 +62,8 @@ def parse_allowlist(value) -> list:
     return networks
 
 
-def effective_allowlist(bind_address: str, allow) -> list:
+def effective_allowlist(bind_address: str, allow, launch_argument: str = 'livelink_allow'
+                        ) -> list:
     """The networks the receiver accepts: the given ones, or loopback only when it is bound to
     loopback. Bound to the network with an empty allowlist is refused: nothing would say which
     phone may drive the face (allow:=0.0.0.0/0 opts into any sender explicitly)."""
@@ -78,7 +79,7 @@ def effective_allowlist(bind_address: str, allow) -> list:
     raise GateConfigError(
         f'bind_address {bind_address} listens on the network but allow is empty: give the '
         'phone\'s address or subnet, e.g. allow:=192.168.1.23 or allow:=192.168.1.0/24 '
-        '(launch argument livelink_allow; allow:=0.0.0.0/0 accepts any sender)')
+        f'(launch argument {launch_argument}; allow:=0.0.0.0/0 accepts any sender)')
 
 
 @dataclass
@@ -89,12 +90,23 @@ class Decision:
     last_logged: bool = False       # the last one named: later new ones are only counted
 
 
-class _TokenBucket:
+class TokenBucket:
+    """A rate cap with a burst allowance (also the TCP bridge's per-client frame cap)."""
+
     __slots__ = ('stamp', 'tokens')
 
     def __init__(self, tokens: float, stamp: float):
         self.tokens = tokens
         self.stamp = stamp
+
+    def take(self, now: float, rate_hz: float, burst: float) -> bool:
+        """Refill at rate_hz up to burst since the last call; spend one token if there is."""
+        self.tokens = min(burst, self.tokens + (now - self.stamp) * rate_hz)
+        self.stamp = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
 
 
 class PacketGate:
@@ -108,7 +120,7 @@ class PacketGate:
         self._burst = max(1.0, self.max_rate_hz * BURST_S)
         self.counters = {verdict.value: 0 for verdict in Verdict if verdict is not Verdict.ACCEPT}
         self._allowed = OrderedDict()          # sender address -> allowed?
-        self._buckets = OrderedDict()          # sender address -> _TokenBucket
+        self._buckets = OrderedDict()          # sender address -> TokenBucket
         self._logged = OrderedDict()           # (verdict, key) already logged
         self._named = dict.fromkeys(Verdict, 0)    # keys logged per verdict
         self.device_id = ''
@@ -153,14 +165,9 @@ class PacketGate:
         packet would otherwise get a fresh burst every time)."""
         bucket = self._buckets.get(address)
         if bucket is None:
-            bucket = _TokenBucket(self._burst, now)
+            bucket = TokenBucket(self._burst, now)
             _remember(self._buckets, address, bucket)
-        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.stamp) * self.max_rate_hz)
-        bucket.stamp = now
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
+        return bucket.take(now, self.max_rate_hz, self._burst)
 
     def _reject(self, verdict: Verdict, key=None, detail: str = '') -> Decision:
         """Count a rejection; `first` tells whether this key (sender, device id) is new, for a

@@ -19,7 +19,7 @@ PURE_MODULES = (
     'face_capture.bundled', 'face_capture.calibration', 'face_capture.livelink',
     'face_capture.send_take', 'face_capture.sender_gate', 'face_capture.sequence',
     'face_capture.takes', 'face_capture.capture_neutral', 'face_capture.camera',
-    'face_capture.http_stream', 'face_capture.latest',
+    'face_capture.http_stream', 'face_capture.latest', 'face_capture.tcp_protocol',
     'face_actuation.calibrate', 'face_actuation.drivers', 'face_actuation.drivers.ameca',
     'face_actuation.drivers.dynamixel', 'face_actuation.drivers.maestro',
     'face_actuation.drivers.sim', 'face_actuation.emulators', 'face_actuation.estop_store',

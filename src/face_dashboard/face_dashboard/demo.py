@@ -13,6 +13,7 @@ markdown) and the bag in the output folder (one folder per robot with two robots
   make demo ARGS="--duration 0"               # until Ctrl-C
   make demo ARGS="--input udp --allow 192.168.1.23"  # a real iPhone running Live Link Face
   make demo ARGS="--input take --take my.csv" # a take file played onto the topics
+  make demo ARGS="--input tcp"                # the stand-in sends over TCP to the TCP bridge
   make demo ARGS="--start 0"                  # the bundled take from its beginning
   make demo ARGS="--input camera --device 0"  # a webcam (needs the face tracker)
   make demo ARGS="--input video --video clip.mp4"  # a video file or stream URL (same)
@@ -82,11 +83,11 @@ def parse_args(argv):
                         help='robot profile, or two comma-separated (hobbs,ameca)')
     parser.add_argument('--model', default='exface',
                         help='retarget model, or one per robot comma-separated')
-    parser.add_argument('--input', choices=('standin', 'udp', 'take', *IMAGE_INPUTS),
+    parser.add_argument('--input', choices=('standin', 'udp', 'take', 'tcp', *IMAGE_INPUTS),
                         default='standin',
-                        help='stand-in iPhone, a real iPhone over UDP, a take file, or images '
-                             '(a camera, a video, the VividFace HTTP stream) through the face '
-                             'tracker')
+                        help='stand-in iPhone, a real iPhone over UDP, a take file, the stand-in '
+                             'over TCP to the TCP bridge, or images (a camera, a video, the '
+                             'VividFace HTTP stream) through the face tracker')
     parser.add_argument('--device', default='0', help='with --input camera: device index')
     parser.add_argument('--video', default='', help='with --input video: file or stream URL')
     parser.add_argument('--http-port', type=int, default=5000,
@@ -97,6 +98,8 @@ def parse_args(argv):
                         help='seconds into the take (default: the held-out part of the '
                              'bundled take, else 0)')
     parser.add_argument('--port', type=int, default=11111, help='Live Link UDP port')
+    parser.add_argument('--tcp-port', type=int, default=11112,
+                        help='with --input tcp: the TCP bridge\'s port (on 127.0.0.1)')
     parser.add_argument('--allow', default='',
                         help='with --input udp: the phone(s) the receiver accepts, '
                              'ADDR[,ADDR|SUBNET] (required: udp listens on every interface)')
@@ -221,7 +224,10 @@ def launch_arguments(args, robots: list, out: Path, start: float) -> tuple:
     """name:=value arguments of the launch file for one robot or two."""
     common = {'udp_port': args.port, 'livelink_allow': args.allow,
               'livelink_bind_address': '0.0.0.0' if args.input == 'udp' else '127.0.0.1',
-              'standin': str(args.input == 'standin').lower(),
+              # an image input starts no blendshape receiver here (the tracker is the source)
+              'input': args.input if args.input in ('tcp', *IMAGE_INPUTS) else 'udp',
+              'tcp_port': args.tcp_port,
+              'standin': str(args.input in ('standin', 'tcp')).lower(),
               'take_player': str(args.input == 'take').lower(), 'take': args.take,
               'performer_calibration_dir': out / 'calibration', 'record': 'true',
               'standin_delay': STANDIN_DELAY_S, 'start': start}
@@ -453,6 +459,8 @@ def run(args) -> int:
                       f'interface), frames accepted only from {args.allow} and one device (the '
                       'first seen); set the app\'s target to this machine\'s address',
                'take': f'demo: take player ({source} from {start:g} s) -> {chain}',
+               'tcp': f'demo: stand-in ({source} from {start:g} s) -> TCP JSON lines '
+                      f'127.0.0.1:{args.tcp_port} -> tcp_bridge -> {chain}',
                'camera': f'demo: camera {args.device} -> face_tracker -> {chain}',
                'video': f'demo: video {args.video} -> camera node -> face_tracker -> {chain}',
                'http': f'demo: POST JPEG frames to http://<this machine>:{args.http_port}'
