@@ -24,6 +24,7 @@ setup(
         'console_scripts': [
             'livelink_receiver = face_capture.livelink_receiver_node:main',
             'take_player = face_capture.take_player_node:main',
+            'face_tracker = face_capture.face_tracker_node:main',
             'send_take = face_capture.send_take:main',
             'face-send-take = face_capture.send_take:main',
             'face-monitor = face_capture.monitor:main',
