@@ -2,8 +2,8 @@
 face_msgs/Blendshapes out, neutral capture through the service, no-face and bad images."""
 import threading
 
-from diagnostic_msgs.msg import DiagnosticArray
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray
 import matplotlib.cbook
 import numpy as np
 import pytest
