@@ -1,0 +1,81 @@
+"""Face tracker per-frame path: a 640x480 BGR frame -> 61 ARKit channels (face_tracker's work
+for each camera image), and its stages.
+
+Baseline, measured in the same run: the detector on every frame (what the tracker does
+after losing the face), against which tracking from the last frame's landmarks is compared.
+Stages: detector, landmark model, one iris, the geometric estimator.
+Run: make bench (or python bench/tracker.py [--frames N] [--threads T]).
+"""
+import argparse
+from pathlib import Path
+import sys
+
+import cv2
+import matplotlib.cbook
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report, time_calls
+from face_capture.face_expressions import ExpressionEstimator, face_features
+from face_capture.face_tracking import (
+    FACE_CROP_SCALE,
+    LEFT_EYE_OUTER,
+    RIGHT_EYE_INNER,
+    RIGHT_EYE_OUTER,
+    FaceTracker,
+    rect_around,
+)
+
+
+def portrait_frame() -> np.ndarray:
+    """The test portrait placed in a 640x480 camera frame."""
+    photo = cv2.imread(str(matplotlib.cbook.get_sample_data('grace_hopper.jpg',
+                                                            asfileobj=False)))
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[6:474, 120:520] = cv2.resize(photo, (400, 468))
+    return frame
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--frames', type=int, default=300)
+    parser.add_argument('--threads', type=int, default=1, help='threads per inference')
+    args, _ = parser.parse_known_args()     # make bench passes every bench the same flags
+    frame = portrait_frame()
+    tracker = FaceTracker(threads=args.threads)
+    estimator = ExpressionEstimator()
+
+    def frame_to_channels():
+        face = tracker.track(frame)
+        return estimator.channels(face_features(face.landmarks, face.irises))
+
+    def detector_every_frame():
+        tracker.reset()
+        return frame_to_channels()
+
+    warmup = min(50, args.frames)
+    tracked = time_calls(frame_to_channels, args.frames, warmup)
+    baseline = time_calls(detector_every_frame, args.frames, warmup)
+    result = report(f'face tracker 640x480 -> 61 channels ({args.threads} thr)', tracked,
+                    baseline, 'detector every frame')
+    print(f'{"":<44} = {1000.0 / result["mean"]:.1f} fps mean, '
+          f'{1000.0 / result["p99"]:.1f} fps at p99', flush=True)
+
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    face = tracker.track(frame)
+    roi = rect_around(face.landmarks, RIGHT_EYE_OUTER, LEFT_EYE_OUTER, FACE_CROP_SCALE)
+    stages = args.frames
+    report('  stage: BGR->RGB conversion', time_calls(lambda: cv2.cvtColor(
+        frame, cv2.COLOR_BGR2RGB), stages, warmup))
+    report('  stage: face detector (letterbox + model)', time_calls(
+        lambda: tracker.detect(rgb), stages, warmup))
+    report('  stage: face landmarks (crop + model)', time_calls(
+        lambda: tracker._landmarks(rgb, roi), stages, warmup))
+    report('  stage: one iris (crop + model)', time_calls(lambda: tracker._iris(
+        rgb, face.landmarks, (RIGHT_EYE_OUTER, RIGHT_EYE_INNER), False), stages, warmup))
+    report('  stage: geometric estimator', time_calls(lambda: estimator.channels(
+        face_features(face.landmarks, face.irises)), stages, warmup))
+
+
+if __name__ == '__main__':
+    main()
