@@ -7,7 +7,8 @@ worker thread tracks the newest (latest frame wins: a frame replaced before it w
 counts as dropped; one older than max_age_s as stale). The geometric estimator
 (face_expressions) runs in "geometric mode"; mediapipe's Tasks API is not installed here,
 so a face_landmarker_task path is reported and not used. A neutral capture also records the
-estimator's neutral landmark features, saved beside the profile as <name>.tracker.json.
+estimator's neutral landmark features, saved beside the profile as <name>.tracker.json;
+the profile then keeps only the rotation offsets (the estimator already reads that face as 0).
 """
 import json
 from pathlib import Path
@@ -18,10 +19,12 @@ import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 from sensor_msgs.msg import Image
 
+from face_capture.calibration import CalibrationError, NeutralProfile
 from face_capture.face_expressions import ExpressionEstimator, face_features
 from face_capture.face_tracking import BadImage, FaceTracker, ModelsMissing
 from face_capture.source_node import BlendshapeSourceNode, run_source_node
 from face_common import qos, topics
+from face_common.arkit import NUM_BLENDSHAPES
 from face_common.messages import image_to_array
 from face_common.stats import SlidingWindow
 
@@ -160,11 +163,21 @@ class FaceTrackerNode(BlendshapeSourceNode):
         if response.success and samples:
             neutral = np.mean(samples, axis=0)
             self.estimator.set_neutral(neutral)
+            with self._lock:
+                profile = self.profile
+            # The estimator now reads this face as neutral by itself: the profile keeps only
+            # the head and eye rotation offsets, so the neutral is not subtracted twice.
+            rebased = profile.neutral.copy()
+            rebased[:NUM_BLENDSHAPES] = 0.0
+            profile = NeutralProfile(profile.name, rebased, profile.frames, profile.created)
             try:
                 self._features_path(response.profile).write_text(json.dumps(
                     {'neutral_features': [float(v) for v in neutral]}))
-            except OSError as exc:
+                self.store.save(profile)
+            except (OSError, CalibrationError) as exc:
                 self.get_logger().error(f'could not save neutral face features: {exc}')
+            with self._lock:
+                self.profile = profile
         return response
 
     # ---- diagnostics -------------------------------------------------------------------

@@ -87,6 +87,8 @@ def test_face_tracker_publishes_blendshapes_from_images(ros_node, node_process, 
         frames.clear()
         calibrated = wait_until(lambda: [m for m in frames.snapshot() if m.calibrated], 15.0)
         assert max(calibrated[-1].raw_weights[:channel_index('HeadYaw')]) < 0.35
+        assert max(calibrated[-1].weights) < 0.35
+        assert abs(calibrated[-1].head_rotation[2]) < 0.05          # roll offset removed
 
         # no face: not tracked
         camera.image = np.zeros((480, 640, 3), np.uint8)
