@@ -3,12 +3,18 @@ for each camera image), and its stages.
 
 Baseline, measured in the same run: the detector on every frame (what the tracker does
 after losing the face), against which tracking from the last frame's landmarks is compared.
-Stages: detector, landmark model, one iris, the geometric estimator.
+Stages: detector, landmark model, one iris, the geometric estimator. Then the node hop:
+Image messages published at --hz into a face_tracker process, latency from each image's
+stamp to its Blendshapes message arriving here (same clock), and how many came out.
 Run: make bench (or python bench/tracker.py [--frames N] [--threads T]).
 """
 import argparse
+import os
 from pathlib import Path
+import subprocess
 import sys
+import threading
+import time
 
 import cv2
 import matplotlib.cbook
@@ -36,10 +42,65 @@ def portrait_frame() -> np.ndarray:
     return frame
 
 
+def bench_node_hop(frame: np.ndarray, frames: int, hz: float):
+    """Stamp -> Blendshapes latencies (ms) through a face_tracker process, and images sent."""
+    import rclpy
+    from sensor_msgs.msg import Image
+
+    from face_common import qos, topics
+    from face_common.launch_runner import NodeSpec, find_executable
+    from face_common.messages import image_msg
+    from face_msgs.msg import Blendshapes
+
+    spec = NodeSpec('face_capture', 'face_tracker', 'bench_face_tracker',
+                    params={'performer_calibration_dir': '/tmp/face-bench-calib'})
+    proc = subprocess.Popen(spec.command(find_executable('face_capture', 'face_tracker')),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    rclpy.init()
+    node = rclpy.create_node('bench_tracker_probe')
+    latencies = []
+    arrived = threading.Event()
+
+    def on_frame(msg):
+        if msg.face_tracked:
+            stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            latencies.append((time.time_ns() - stamp_ns) / 1e6)
+            arrived.set()
+    node.create_subscription(Blendshapes, topics.HUMAN_BLENDSHAPES.name, on_frame,
+                             qos.of(topics.HUMAN_BLENDSHAPES))
+    publisher = node.create_publisher(Image, topics.HUMAN_IMAGE.name, qos.of(topics.HUMAN_IMAGE))
+    spinner = threading.Thread(target=rclpy.spin, args=(node,), daemon=True)
+    spinner.start()
+
+    def send():
+        publisher.publish(image_msg(frame, node.get_clock().now().to_msg(), 'bench'))
+    try:
+        deadline = time.monotonic() + 30
+        while not arrived.is_set() and time.monotonic() < deadline:      # start-up, discovery
+            send()
+            arrived.wait(0.1)
+        if not arrived.is_set():
+            raise RuntimeError('face_tracker never published a tracked frame')
+        time.sleep(0.5)
+        latencies.clear()
+        for _ in range(frames):
+            send()
+            time.sleep(1.0 / hz)
+        time.sleep(0.5)
+        return list(latencies), frames
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        os.killpg(proc.pid, 2)
+        proc.wait(10)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--frames', type=int, default=300)
+    parser.add_argument('--frames', type=int, default=300, help='frames per measurement')
     parser.add_argument('--threads', type=int, default=1, help='threads per inference')
+    parser.add_argument('--hz', type=float, default=30.0, help='camera rate for the node hop')
     args, _ = parser.parse_known_args()     # make bench passes every bench the same flags
     frame = portrait_frame()
     tracker = FaceTracker(threads=args.threads)
@@ -75,6 +136,10 @@ def main():
         rgb, face.landmarks, (RIGHT_EYE_OUTER, RIGHT_EYE_INNER), False), stages, warmup))
     report('  stage: geometric estimator', time_calls(lambda: estimator.channels(
         face_features(face.landmarks, face.irises)), stages, warmup))
+
+    latencies, sent = bench_node_hop(frame, args.frames, args.hz)
+    report(f'image stamp -> face_tracker -> Blendshapes ({args.hz:g} Hz)', latencies)
+    print(f'{"":<44} {len(latencies)}/{sent} images came out as tracked frames', flush=True)
 
 
 if __name__ == '__main__':
