@@ -110,5 +110,14 @@ def test_face_tracker_publishes_blendshapes_from_images(ros_node, node_process, 
         assert wait_until(lambda: [m for m in frames.snapshot() if m.face_tracked], 15.0)
         assert tracker.alive
         assert 'running in geometric mode' in tracker.output()
+
+        # a restart reads the performer's neutral features and profile again
+        tracker.stop()
+        tracker = node_process('face_capture', 'face_tracker', params={
+            'performer_calibration_dir': str(tmp_path / 'calib')})
+        frames.clear()
+        calibrated = wait_until(lambda: [m for m in frames.snapshot() if m.calibrated], 30.0)
+        assert calibrated and max(calibrated[-1].raw_weights[:channel_index('HeadYaw')]) < 0.35
+        assert 'neutral face features from' in tracker.output()
     finally:
         camera.close()
