@@ -9,9 +9,7 @@ stamp to its Blendshapes message arriving here (same clock), and how many came o
 Run: make bench (or python bench/tracker.py [--frames N] [--threads T]).
 """
 import argparse
-import os
 from pathlib import Path
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +19,7 @@ import matplotlib.cbook
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, time_calls
+from common import node_and_probe, report, time_calls
 from face_capture.face_expressions import ExpressionEstimator, face_features
 from face_capture.face_tracking import (
     FACE_CROP_SCALE,
@@ -48,34 +46,28 @@ def bench_node_hop(frame: np.ndarray, frames: int, hz: float):
     from sensor_msgs.msg import Image
 
     from face_common import qos, topics
-    from face_common.launch_runner import NodeSpec, find_executable
     from face_common.messages import image_msg
     from face_msgs.msg import Blendshapes
 
-    spec = NodeSpec('face_capture', 'face_tracker', 'bench_face_tracker',
-                    params={'performer_calibration_dir': '/tmp/face-bench-calib'})
-    proc = subprocess.Popen(spec.command(find_executable('face_capture', 'face_tracker')),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    rclpy.init()
-    node = rclpy.create_node('bench_tracker_probe')
-    latencies = []
-    arrived = threading.Event()
+    with node_and_probe('face_capture', 'face_tracker', 'bench_face_tracker',
+                        {'performer_calibration_dir': '/tmp/face-bench-calib'},
+                        'bench_tracker_probe') as node:
+        latencies = []
+        arrived = threading.Event()
 
-    def on_frame(msg):
-        if msg.face_tracked:
-            stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-            latencies.append((time.time_ns() - stamp_ns) / 1e6)
-            arrived.set()
-    node.create_subscription(Blendshapes, topics.HUMAN_BLENDSHAPES.name, on_frame,
-                             qos.of(topics.HUMAN_BLENDSHAPES))
-    publisher = node.create_publisher(Image, topics.HUMAN_IMAGE.name, qos.of(topics.HUMAN_IMAGE))
-    spinner = threading.Thread(target=rclpy.spin, args=(node,), daemon=True)
-    spinner.start()
+        def on_frame(msg):
+            if msg.face_tracked:
+                stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+                latencies.append((time.time_ns() - stamp_ns) / 1e6)
+                arrived.set()
+        node.create_subscription(Blendshapes, topics.HUMAN_BLENDSHAPES.name, on_frame,
+                                 qos.of(topics.HUMAN_BLENDSHAPES))
+        publisher = node.create_publisher(Image, topics.HUMAN_IMAGE.name,
+                                          qos.of(topics.HUMAN_IMAGE))
+        threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
 
-    def send():
-        publisher.publish(image_msg(frame, node.get_clock().now().to_msg(), 'bench'))
-    try:
+        def send():
+            publisher.publish(image_msg(frame, node.get_clock().now().to_msg(), 'bench'))
         deadline = time.monotonic() + 30
         while not arrived.is_set() and time.monotonic() < deadline:      # start-up, discovery
             send()
@@ -89,11 +81,6 @@ def bench_node_hop(frame: np.ndarray, frames: int, hz: float):
             time.sleep(1.0 / hz)
         time.sleep(0.5)
         return list(latencies), frames
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-        os.killpg(proc.pid, 2)
-        proc.wait(10)
 
 
 def main():
