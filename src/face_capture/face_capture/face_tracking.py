@@ -30,6 +30,7 @@ FACE_CROP_SCALE = 1.5        # MediaPipe: the landmark crop is 1.5x the face box
 EYE_CROP_SCALE = 2.3         # MediaPipe: the iris crop is 2.3x the eye-corner span
 MIN_FACE_PIXELS = 8.0        # a smaller "face" box is noise, not a face
 MAX_IMAGE_SIDE = 8192        # larger frames are refused (a camera never sends them)
+MAX_COMPRESSED_BYTES = 16 * 1024 * 1024
 
 # Landmarks that orient the crops (MediaPipe's indices; "right" = the subject's right).
 RIGHT_EYE_OUTER, RIGHT_EYE_INNER = 33, 133
@@ -253,3 +254,43 @@ def check_image(image) -> np.ndarray:
         raise BadImage(f'image size {image.shape[1]}x{image.shape[0]} outside 2..'
                        f'{MAX_IMAGE_SIDE} pixels a side')
     return image
+
+
+_JPEG_START, _PNG_START = b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n'
+_JPEG_FRAME_MARKERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}   # SOFn, not DHT/JPG/DAC
+
+
+def compressed_size(data: bytes):
+    """(width, height) from a JPEG or PNG header, or BadImage; read before decoding, so a
+    small file that claims a huge image is refused without allocating it."""
+    if data.startswith(_PNG_START) and len(data) >= 24:
+        return int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
+    if not data.startswith(_JPEG_START):
+        raise BadImage('compressed image is neither JPEG nor PNG')
+    at = 2
+    while at + 9 <= len(data):
+        if data[at] != 0xFF:
+            raise BadImage('corrupt JPEG header')
+        marker = data[at + 1]
+        if marker == 0xFF:                      # fill byte
+            at += 1
+            continue
+        if marker in _JPEG_FRAME_MARKERS:
+            return (int.from_bytes(data[at + 7:at + 9], 'big'),
+                    int.from_bytes(data[at + 5:at + 7], 'big'))
+        at += 2 + int.from_bytes(data[at + 2:at + 4], 'big')
+    raise BadImage('JPEG without a frame header')
+
+
+def decode_compressed(data) -> np.ndarray:
+    """A sensor_msgs/CompressedImage payload (JPEG or PNG) -> BGR array, or BadImage."""
+    data = bytes(data)
+    if not 0 < len(data) <= MAX_COMPRESSED_BYTES:
+        raise BadImage(f'compressed image of {len(data)} bytes (1..{MAX_COMPRESSED_BYTES})')
+    width, height = compressed_size(data)
+    if not (2 <= width <= MAX_IMAGE_SIDE and 2 <= height <= MAX_IMAGE_SIDE):
+        raise BadImage(f'compressed image of {width}x{height} pixels')
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise BadImage('compressed image could not be decoded')
+    return check_image(image)

@@ -7,7 +7,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 import matplotlib.cbook
 import numpy as np
 import pytest
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from conftest import wait_until
 from face_common import qos, topics
@@ -121,3 +121,28 @@ def test_face_tracker_publishes_blendshapes_from_images(ros_node, node_process, 
         assert 'neutral face features from' in tracker.output()
     finally:
         camera.close()
+
+
+def test_face_tracker_reads_jpeg_frames_when_compressed(ros_node, node_process, tmp_path):
+    frames = ros_node.subscribe(Blendshapes, '/face/human/blendshapes')
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    tracker = node_process('face_capture', 'face_tracker', params={
+        'performer_calibration_dir': str(tmp_path / 'calib'), 'diagnostics_period_s': 0.2,
+        'compressed': True})
+    publisher = ros_node.node.create_publisher(
+        CompressedImage, '/' + topics.HUMAN_IMAGE_COMPRESSED.name,
+        qos.of(topics.HUMAN_IMAGE_COMPRESSED))
+    jpeg = cv2.imencode('.jpg', portrait_640x480())[1].tobytes()
+
+    def send(data):
+        msg = CompressedImage(format='jpeg', data=data)
+        msg.header.stamp = ros_node.node.get_clock().now().to_msg()
+        publisher.publish(msg)
+    tracked = wait_until(lambda: send(jpeg) or [m for m in frames.snapshot() if m.face_tracked],
+                         30.0, 0.05)
+    assert tracked, tracker.output()
+    weights = dict(zip(tracked[-1].names, tracked[-1].weights, strict=True))
+    assert weights['EyeBlinkLeft'] < 0.4 and weights['EyeBlinkRight'] < 0.4
+    assert wait_until(lambda: send(b'not a jpeg') or int(
+        tracker_status(diagnostics).get('bad_image', 0)) > 0, 15.0, 0.05)
+    assert tracker.alive and 'image/compressed' in tracker.output()

@@ -19,7 +19,9 @@ from face_capture.face_tracking import (
     BadImage,
     FaceTracker,
     check_image,
+    compressed_size,
     decode_best_detection,
+    decode_compressed,
     ssd_anchors,
 )
 from face_common.arkit import CHANNEL_NAMES, NUM_BLENDSHAPES, channel_index
@@ -205,3 +207,16 @@ def test_smile_gaze_and_a_captured_neutral():
 
 def test_every_channel_is_listed_once_as_estimated_or_not():
     assert sorted(ESTIMATED + NOT_ESTIMATED) == sorted(CHANNEL_NAMES)
+
+
+def test_jpeg_and_png_frames_decode_and_bad_ones_are_refused(photo):
+    for extension in ('.jpg', '.png'):
+        data = cv2.imencode(extension, photo)[1].tobytes()
+        assert compressed_size(data) == (photo.shape[1], photo.shape[0])
+        assert decode_compressed(data).shape == photo.shape
+    jpeg = cv2.imencode('.jpg', photo)[1].tobytes()
+    huge = bytearray(cv2.imencode('.png', photo)[1].tobytes())
+    huge[16:24] = (60000).to_bytes(4, 'big') * 2             # claims 60000 x 60000 pixels
+    for bad in (b'', b'GIF89a', jpeg[:3], jpeg[:200], bytes(huge), jpeg[:2] + b'\x00' * 50):
+        with pytest.raises(BadImage):
+            decode_compressed(bad)
