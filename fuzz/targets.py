@@ -669,7 +669,7 @@ TARGETS = [
 ]
 
 
-# -- face tracker: sensor_msgs/Image frames of any size, encoding and content ---------------
+# -- face tracker: Image frames of any size, encoding and content; corrupted JPEGs ----------
 @functools.lru_cache(maxsize=1)
 def _face_tracker():
     from face_capture.face_tracking import FaceTracker
@@ -683,6 +683,12 @@ def _small_portrait():
     photo = cv2.imread(str(matplotlib.cbook.get_sample_data('grace_hopper.jpg',
                                                             asfileobj=False)))
     return cv2.resize(photo, (128, 150))
+
+
+@functools.lru_cache(maxsize=1)
+def _small_portrait_jpeg() -> bytes:
+    import cv2
+    return cv2.imencode('.jpg', _small_portrait())[1].tobytes()
 
 
 def _tracker_image(rng, kind):
@@ -707,14 +713,18 @@ def check_face_tracker(value, workdir) -> None:
     from sensor_msgs.msg import Image
 
     from face_capture.face_expressions import ExpressionEstimator, face_features
-    from face_capture.face_tracking import BadImage
+    from face_capture.face_tracking import BadImage, decode_compressed
     from face_common.arkit import NUM_BLENDSHAPES
     from face_common.messages import image_to_array
     rng, kind = value
-    height, width, step, encoding, data = _tracker_image(rng, kind)
-    msg = Image(height=height, width=width, step=step, encoding=encoding, data=data)
     try:
-        face = _face_tracker().track(image_to_array(msg))
+        if kind == 'jpeg':                       # a compressed frame, corrupted
+            image = decode_compressed(mutate(_small_portrait_jpeg(), mutations(rng)))
+        else:
+            height, width, step, encoding, data = _tracker_image(rng, kind)
+            image = image_to_array(Image(height=height, width=width, step=step,
+                                         encoding=encoding, data=data))
+        face = _face_tracker().track(image)
     except (BadImage, ValueError):                 # the node counts these as bad_image
         return
     if face is None:
@@ -730,6 +740,6 @@ def check_face_tracker(value, workdir) -> None:
              'channels out of range')
 
 
-FACE_TRACKER_IMAGES = st.tuples(RANDOMS, st.sampled_from(('portrait', 'noise', 'flat')))
+FACE_TRACKER_IMAGES = st.tuples(RANDOMS, st.sampled_from(('portrait', 'noise', 'flat', 'jpeg')))
 TARGETS.append(Target('face_tracker', FACE_TRACKER_IMAGES, check_face_tracker,
-                      'face_capture.face_tracking.FaceTracker.track (via image_to_array)'))
+                      'face_tracking.FaceTracker.track (via image_to_array, decode_compressed)'))
