@@ -4,8 +4,9 @@ for each camera image), and its stages.
 Baseline, measured in the same run: the detector on every frame (what the tracker does
 after losing the face), against which tracking from the last frame's landmarks is compared.
 Stages: detector, landmark model, one iris, the geometric estimator. Then the node hop:
-Image messages published at --hz into a face_tracker process, latency from each image's
-stamp to its Blendshapes message arriving here (same clock), and how many came out.
+raw Image and JPEG CompressedImage messages published at --hz into a face_tracker process,
+latency from each image's stamp to its Blendshapes message arriving here (same clock), and
+how many came out (JPEG includes the node's decoding).
 Run: make bench (or python bench/tracker.py [--frames N] [--threads T]).
 """
 import argparse
@@ -40,17 +41,19 @@ def portrait_frame() -> np.ndarray:
     return frame
 
 
-def bench_node_hop(frame: np.ndarray, frames: int, hz: float):
-    """Stamp -> Blendshapes latencies (ms) through a face_tracker process, and images sent."""
+def bench_node_hop(frame: np.ndarray, frames: int, hz: float, compressed: bool):
+    """Stamp -> Blendshapes latencies (ms) through a face_tracker process, and images sent
+    (raw bgr8 Image messages, or JPEG CompressedImage ones)."""
     import rclpy
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CompressedImage, Image
 
     from face_common import qos, topics
     from face_common.messages import image_msg
     from face_msgs.msg import Blendshapes
 
     with node_and_probe('face_capture', 'face_tracker', 'bench_face_tracker',
-                        {'performer_calibration_dir': '/tmp/face-bench-calib'},
+                        {'performer_calibration_dir': '/tmp/face-bench-calib',
+                         'compressed': compressed},
                         'bench_tracker_probe') as node:
         latencies = []
         arrived = threading.Event()
@@ -62,12 +65,20 @@ def bench_node_hop(frame: np.ndarray, frames: int, hz: float):
                 arrived.set()
         node.create_subscription(Blendshapes, topics.HUMAN_BLENDSHAPES.name, on_frame,
                                  qos.of(topics.HUMAN_BLENDSHAPES))
-        publisher = node.create_publisher(Image, topics.HUMAN_IMAGE.name,
-                                          qos.of(topics.HUMAN_IMAGE))
+        topic = topics.HUMAN_IMAGE_COMPRESSED if compressed else topics.HUMAN_IMAGE
+        publisher = node.create_publisher(CompressedImage if compressed else Image, topic.name,
+                                          qos.of(topic))
         threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
+        jpeg = cv2.imencode('.jpg', frame)[1].tobytes()
 
         def send():
-            publisher.publish(image_msg(frame, node.get_clock().now().to_msg(), 'bench'))
+            stamp = node.get_clock().now().to_msg()
+            if compressed:
+                msg = CompressedImage(format='jpeg', data=jpeg)
+                msg.header.stamp = stamp
+            else:
+                msg = image_msg(frame, stamp, 'bench')
+            publisher.publish(msg)
         deadline = time.monotonic() + 30
         while not arrived.is_set() and time.monotonic() < deadline:      # start-up, discovery
             send()
@@ -124,9 +135,11 @@ def main():
     report('  stage: geometric estimator', time_calls(lambda: estimator.channels(
         face_features(face.landmarks, face.irises)), stages, warmup))
 
-    latencies, sent = bench_node_hop(frame, args.frames, args.hz)
-    report(f'image stamp -> face_tracker -> Blendshapes ({args.hz:g} Hz)', latencies)
-    print(f'{"":<44} {len(latencies)}/{sent} images came out as tracked frames', flush=True)
+    for compressed, kind in ((False, 'raw bgr8'), (True, 'JPEG')):
+        latencies, sent = bench_node_hop(frame, args.frames, args.hz, compressed)
+        report(f'stamp -> face_tracker -> Blendshapes, {kind}', latencies)
+        print(f'{"":<44} {len(latencies)}/{sent} images at {args.hz:g} Hz came out as tracked '
+              'frames', flush=True)
 
 
 if __name__ == '__main__':
