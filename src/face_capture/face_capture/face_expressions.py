@@ -96,11 +96,11 @@ def face_features(landmarks: np.ndarray, irises: np.ndarray) -> np.ndarray:
         return float(np.hypot(*(points[i] - points[j]))) / unit
 
     def eye_open(lids, corners):
-        return float(np.mean([distance(a, b) for a, b in lids])) / distance(*corners)
+        return float(np.mean([distance(a, b) for a, b in lids])) / max(distance(*corners), 1e-6)
 
     def gaze(iris, corners):
         centre = points[list(corners)].mean(axis=0)
-        width = distance(*corners)
+        width = max(distance(*corners), 1e-6)
         return along(iris[0, :2], centre, x_axis) / width, along(iris[0, :2], centre) / width
 
     lip_centre = points[[LIP_INNER_UPPER, LIP_INNER_LOWER]].mean(axis=0)

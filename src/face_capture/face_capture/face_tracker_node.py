@@ -70,7 +70,7 @@ class FaceTrackerNode(BlendshapeSourceNode):
                                    'API is not installed: running in geometric mode')
         self.get_logger().info(f'face_tracker mode: {GEOMETRIC_MODE}; models from '
                                f'{self.tracker.model_dir}')
-        for key in ('images', 'dropped', 'stale', 'bad_image', 'detector_runs'):
+        for key in ('images', 'dropped', 'stale', 'bad_image', 'detector_runs', 'tracker_errors'):
             self.counters[key] = 0
         self.inference_ms = SlidingWindow(300)
         self._neutral_features = None        # a list while a neutral capture collects
@@ -111,7 +111,12 @@ class FaceTrackerNode(BlendshapeSourceNode):
             if msg is None:
                 continue
             frame_number += 1
-            self._track(msg, frame_number)
+            try:
+                self._track(msg, frame_number)
+            except Exception as exc:            # a bug must not stop the tracking thread
+                self._count('tracker_errors')
+                self.get_logger().error(f'tracking failed on frame {frame_number}: {exc!r}',
+                                        throttle_duration_sec=5.0)
 
     def _track(self, msg, frame_number: int) -> None:
         stamp = msg.header.stamp

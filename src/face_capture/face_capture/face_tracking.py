@@ -90,7 +90,7 @@ def rect_around(points: np.ndarray, start: int, end: int, scale: float) -> Rect:
     angle = math.atan2(y1 - y0, x1 - x0)
     lo, hi = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
     centre = (lo + hi) / 2
-    side = float(max(hi - lo)) * scale
+    side = max(float(max(hi - lo)) * scale, 1.0)     # never a degenerate crop transform
     return Rect(float(centre[0]), float(centre[1]), side, side, angle)
 
 

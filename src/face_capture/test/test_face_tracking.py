@@ -220,3 +220,13 @@ def test_jpeg_and_png_frames_decode_and_bad_ones_are_refused(photo):
     for bad in (b'', b'GIF89a', jpeg[:3], jpeg[:200], bytes(huge), jpeg[:2] + b'\x00' * 50):
         with pytest.raises(BadImage):
             decode_compressed(bad)
+
+
+def test_degenerate_landmarks_give_finite_channels_or_a_value_error():
+    landmarks = np.random.default_rng(3).random((468, 3)) * 100
+    landmarks[133] = landmarks[33]                      # one eye's corners coincide
+    channels = ExpressionEstimator().channels(face_features(landmarks, np.zeros((2, 5, 3))))
+    assert np.isfinite(channels).all()
+    landmarks[:] = 5.0                                  # every point in one place
+    with pytest.raises(ValueError):
+        face_features(landmarks, np.zeros((2, 5, 3)))
