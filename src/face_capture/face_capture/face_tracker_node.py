@@ -61,7 +61,6 @@ class FaceTrackerNode(BlendshapeSourceNode):
                                        int(self.get_parameter('threads').value))
         except ModelsMissing as exc:
             raise SystemExit(f'face_tracker: {exc}') from None
-        self.estimator = ExpressionEstimator()
         self.max_age_ns = int(float(self.get_parameter('max_age_s').value) * 1e9)
         self.subject = str(self.get_parameter('subject').value)
         task = str(self.get_parameter('face_landmarker_task').value)
@@ -159,6 +158,8 @@ class FaceTrackerNode(BlendshapeSourceNode):
         return Path(self.store.directory) / f'{profile}.tracker.json'
 
     def _load_neutral_features(self) -> None:
+        """The active profile's neutral features, or the defaults without one."""
+        self.estimator = ExpressionEstimator()
         if self.profile is None:
             return
         path = self._features_path(self.profile.name)
@@ -169,6 +170,16 @@ class FaceTrackerNode(BlendshapeSourceNode):
             pass
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.get_logger().error(f'{path} unusable, default neutral features: {exc}')
+
+    def _on_select(self, request, response):
+        response = super()._on_select(request, response)
+        self._load_neutral_features()
+        return response
+
+    def _on_reset(self, request, response):
+        response = super()._on_reset(request, response)
+        self._load_neutral_features()
+        return response
 
     def _on_capture(self, request, response):
         with self._lock:

@@ -8,6 +8,7 @@ import matplotlib.cbook
 import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
 
 from conftest import wait_until
 from face_common import qos, topics
@@ -119,6 +120,12 @@ def test_face_tracker_publishes_blendshapes_from_images(ros_node, node_process, 
         calibrated = wait_until(lambda: [m for m in frames.snapshot() if m.calibrated], 30.0)
         assert calibrated and max(calibrated[-1].raw_weights[:channel_index('HeadYaw')]) < 0.35
         assert 'neutral face features from' in tracker.output()
+
+        # reset: raw estimates against the default neutral again
+        assert ros_node.call(Trigger, '/face/human/reset_calibration', Trigger.Request()).success
+        frames.clear()
+        assert wait_until(lambda: [m for m in frames.snapshot()
+                                   if m.face_tracked and not m.calibrated], 15.0)
     finally:
         camera.close()
 
