@@ -1,5 +1,6 @@
 """Timing helpers shared by the benchmarks: every figure as mean/p50/p95/p99/max in ms,
 and a ratio against a baseline measured in the same run (machines here are shared)."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -95,3 +96,24 @@ class BlendshapeProbe:
         rclpy.try_shutdown()
         os.killpg(self.proc.pid, signal.SIGINT)
         self.proc.wait(10)
+
+@contextlib.contextmanager
+def node_and_probe(package: str, executable: str, name: str, params: dict, probe: str):
+    """A package executable in its own process (as `ros2 run` starts it) and an rclpy probe
+    node in this one; both gone when the block ends."""
+    import rclpy
+
+    from face_common.launch_runner import NodeSpec, find_executable
+    spec = NodeSpec(package, executable, name, params=params)
+    proc = subprocess.Popen(spec.command(find_executable(package, executable)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    rclpy.init()
+    node = rclpy.create_node(probe)
+    try:
+        yield node
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(10)

@@ -964,3 +964,78 @@ TARGETS += [
     Target('tcp_binary', TCP_BINARY, check_tcp_binary,
            'face_capture.tcp_protocol.StreamDecoder (length-framed Live Link Face)'),
 ]
+
+# -- face tracker: Image frames of any size, encoding and content; corrupted JPEGs ----------
+@functools.lru_cache(maxsize=1)
+def _face_tracker():
+    from face_capture.face_tracking import FaceTracker
+    return FaceTracker()
+
+
+@functools.lru_cache(maxsize=1)
+def _small_portrait():
+    import cv2
+    import matplotlib.cbook
+    photo = cv2.imread(str(matplotlib.cbook.get_sample_data('grace_hopper.jpg',
+                                                            asfileobj=False)))
+    return cv2.resize(photo, (128, 150))
+
+
+@functools.lru_cache(maxsize=1)
+def _small_portrait_jpeg() -> bytes:
+    import cv2
+    return cv2.imencode('.jpg', _small_portrait())[1].tobytes()
+
+
+def _tracker_image(rng, kind):
+    """(height, width, step, encoding, data) of a frame as a camera node could publish."""
+    encoding = rng.choice(('bgr8', 'bgr8', 'bgr8', 'rgb8', 'mono8', 'rgba16', '', 'b\x00r8'))
+    if kind == 'portrait':                     # a real face, then corrupted bytes
+        image = _small_portrait()
+        height, width = image.shape[:2]
+        data = mutate(image.tobytes(), mutations(rng, 3, chance=0.5))
+        return height, width, width * 3 + rng.choice((0, 0, 0, 3, -3, 1)), encoding, data
+    height, width = rng.randint(0, 200), rng.randint(0, 200)
+    step = width * 3 + rng.choice((0, 0, 0, 6, -3, 1))
+    size = max(0, height * step + rng.choice((0, 0, 0, -1, 5, -height * step)))
+    if kind == 'flat':
+        data = bytes([rng.randrange(256)]) * size
+    else:
+        data = rng.randbytes(size)
+    return height, width, max(0, step), encoding, data
+
+
+def check_face_tracker(value, workdir) -> None:
+    from sensor_msgs.msg import Image
+
+    from face_capture.face_expressions import ExpressionEstimator, face_features
+    from face_capture.face_tracking import BadImage, decode_compressed
+    from face_common.arkit import NUM_BLENDSHAPES
+    from face_common.images import image_to_bgr8
+    rng, kind = value
+    try:
+        if kind == 'jpeg':                       # a compressed frame, corrupted
+            image = decode_compressed(mutate(_small_portrait_jpeg(), mutations(rng)))
+        else:
+            height, width, step, encoding, data = _tracker_image(rng, kind)
+            image = image_to_bgr8(Image(height=height, width=width, step=step,
+                                        encoding=encoding, data=data))
+        face = _face_tracker().track(image)
+    except (BadImage, ValueError):                 # the node counts these as bad_image
+        return
+    if face is None:
+        return
+    _require(np.isfinite(face.landmarks).all() and np.isfinite(face.irises).all(),
+             'a tracked face has non-finite landmarks')
+    try:
+        channels = ExpressionEstimator().channels(face_features(face.landmarks, face.irises))
+    except ValueError:
+        return
+    shapes = channels[:NUM_BLENDSHAPES]
+    _require(np.isfinite(channels).all() and (shapes >= 0).all() and (shapes <= 1).all(),
+             'channels out of range')
+
+
+FACE_TRACKER_IMAGES = st.tuples(RANDOMS, st.sampled_from(('portrait', 'noise', 'flat', 'jpeg')))
+TARGETS.append(Target('face_tracker', FACE_TRACKER_IMAGES, check_face_tracker,
+                      'face_tracking.FaceTracker.track (via image_to_bgr8, decode_compressed)'))

@@ -75,6 +75,35 @@ if ! stamp_ok colcon "$src_hash" || [ ! -f install/setup.bash ]; then
     --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python"
   stamp_set colcon "$src_hash"
 fi
+# 3b. Face tracker models: the Apache-2.0 MediaPipe face models (detector, landmarks, iris)
+#     and their licence, taken out of the pinned mediapipe wheel (downloaded, sha256-checked,
+#     never installed: it needs numpy<2) into $VENV/share/face_tracker, where face_tracker
+#     looks by default. Not in git; the wheel is cached in $VENV/cache.
+MEDIAPIPE_WHEEL=mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl
+MEDIAPIPE_SHA256=05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3
+FACE_MODELS=$VENV/share/face_tracker
+if ! stamp_ok face-models "$MEDIAPIPE_SHA256" || [ ! -f "$FACE_MODELS/iris_landmark.tflite" ]; then
+  log "extracting the face tracker's models from $MEDIAPIPE_WHEEL"
+  mkdir -p "$VENV/cache" "$FACE_MODELS"
+  if [ ! -f "$VENV/cache/$MEDIAPIPE_WHEEL" ]; then
+    python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+      --platform manylinux_2_28_x86_64 -d "$VENV/cache" mediapipe==0.10.21 \
+      2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+  fi
+  echo "$MEDIAPIPE_SHA256  $VENV/cache/$MEDIAPIPE_WHEEL" | sha256sum --check --quiet
+  python - "$VENV/cache/$MEDIAPIPE_WHEEL" "$FACE_MODELS" <<'PY'
+import sys, zipfile
+from pathlib import Path
+wanted = {'mediapipe/modules/face_detection/face_detection_short_range.tflite',
+          'mediapipe/modules/face_landmark/face_landmark.tflite',
+          'mediapipe/modules/iris_landmark/iris_landmark.tflite',
+          'mediapipe-0.10.21.dist-info/LICENSE'}
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    for name in wanted:
+        (Path(sys.argv[2]) / Path(name).name).write_bytes(wheel.read(name))
+PY
+  stamp_set face-models "$MEDIAPIPE_SHA256"
+fi
 # 4. The user-facing CLIs (face-launch, face-send-take, ...) live in install/<pkg>/lib/<pkg>/
 #    like every ament_python executable; put a small wrapper for each on the venv's PATH so
 #    they work from the activated environment. The wrapper sources the workspace if needed.

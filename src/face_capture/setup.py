@@ -28,6 +28,7 @@ setup(
             'take_player = face_capture.take_player_node:main',
             'camera = face_capture.camera_node:main',
             'http_stream = face_capture.http_stream_node:main',
+            'face_tracker = face_capture.face_tracker_node:main',
             'send_take = face_capture.send_take:main',
             'face-send-take = face_capture.send_take:main',
             'face-monitor = face_capture.monitor:main',

@@ -99,6 +99,21 @@ def image_to_array(msg: Image) -> np.ndarray:
     return array
 
 
+_TO_BGR = {'bgr8': None, '8UC3': None, 'rgb8': cv2.COLOR_RGB2BGR, 'bgra8': cv2.COLOR_BGRA2BGR,
+           'rgba8': cv2.COLOR_RGBA2BGR, 'mono8': cv2.COLOR_GRAY2BGR, '8UC1': cv2.COLOR_GRAY2BGR}
+
+
+def image_to_bgr8(msg: Image) -> np.ndarray:
+    """The pixels as H x W x 3 BGR uint8 (what OpenCV-based consumers such as the face tracker
+    take), from any 8-bit colour or mono encoding; ValueError for the others."""
+    if msg.encoding not in _TO_BGR:
+        raise ValueError(f'cannot read a {msg.encoding!r} image as bgr8 (8-bit colour or mono '
+                         f'only: {", ".join(_TO_BGR)})')
+    array = image_to_array(msg)
+    code = _TO_BGR[msg.encoding]
+    return array if code is None else cv2.cvtColor(np.ascontiguousarray(array), code)
+
+
 def image_msg(bgr: np.ndarray, stamp, frame_id: str = '') -> Image:
     """A bgr8 Image from an OpenCV image (the renderers' and the camera's frames); ValueError
     for anything but H x W x 3 uint8 (no silent cast)."""

@@ -16,6 +16,7 @@ from face_common.images import (
     encoding_layout,
     image_msg,
     image_to_array,
+    image_to_bgr8,
 )
 
 
@@ -160,3 +161,23 @@ def test_image_msg_refuses_what_is_not_bgr8_instead_of_casting():
         image_msg(np.zeros((2, 2, 3), np.uint16), None)
     with pytest.raises(ValueError, match='channel'):
         image_msg(np.zeros((2, 2), np.uint8), None)
+
+
+@pytest.mark.parametrize('encoding, make', [
+    ('bgr8', lambda bgr: bgr), ('8UC3', lambda bgr: bgr),
+    ('rgb8', lambda bgr: bgr[..., ::-1]),
+    ('bgra8', lambda bgr: np.dstack([bgr, np.full(bgr.shape[:2], 7, np.uint8)])),
+    ('rgba8', lambda bgr: np.dstack([bgr[..., ::-1], np.full(bgr.shape[:2], 7, np.uint8)])),
+])
+def test_colour_encodings_are_read_as_bgr8(encoding, make):
+    bgr = np.random.default_rng(3).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    msg = array_to_image(np.ascontiguousarray(make(bgr)), encoding)
+    np.testing.assert_array_equal(image_to_bgr8(msg), bgr)
+
+
+def test_mono_is_read_as_grey_bgr8_and_wide_encodings_are_refused():
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    bgr = image_to_bgr8(array_to_image(grey, 'mono8'))
+    assert bgr.shape == (3, 4, 3) and (bgr == grey[..., None]).all()
+    with pytest.raises(ValueError, match='mono16'):
+        image_to_bgr8(array_to_image(grey.astype(np.uint16), 'mono16'))

@@ -160,12 +160,12 @@ def check_image_input(args) -> None:
                          'installed in this workspace') from None
 
 
-def camera_arguments(args) -> dict:
+def camera_arguments(args, out: Path) -> dict:
     """name:=value arguments of launch/camera.launch.yaml for an image input."""
     return {'input': args.input, 'camera_device': args.device, 'video': args.video,
             'http_port': args.http_port, 'http_allow': args.allow,
             'http_bind_address': '0.0.0.0' if args.allow else '127.0.0.1',
-            'tracker': 'true'}
+            'tracker': 'true', 'performer_calibration_dir': out / 'calibration'}
 
 
 def launch_file(robots: int) -> Path:
@@ -441,7 +441,7 @@ def run(args) -> int:
     pipeline = Pipeline(path, launch_arguments(args, robots, out, start), out)
     if images:
         pipeline = Pipelines([pipeline, Pipeline(LAUNCH_DIR / 'camera.launch.yaml',
-                                                 camera_arguments(args), out,
+                                                 camera_arguments(args, out), out,
                                                  'camera_launch')])
     stopping = threading.Event()
 

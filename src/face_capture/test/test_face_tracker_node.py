@@ -1,0 +1,155 @@
+"""face_tracker in its own process: real sensor_msgs/Image frames of the portrait in, real
+face_msgs/Blendshapes out, neutral capture through the service, no-face and bad images."""
+import threading
+
+import cv2
+from diagnostic_msgs.msg import DiagnosticArray
+import matplotlib.cbook
+import numpy as np
+import pytest
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
+
+from conftest import wait_until
+from face_common import qos, topics
+from face_common.arkit import channel_index
+from face_common.images import image_msg
+from face_msgs.msg import Blendshapes
+from face_msgs.srv import CaptureNeutral
+
+pytestmark = pytest.mark.ros
+
+
+def portrait_640x480():
+    path = matplotlib.cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)
+    photo = cv2.imread(str(path))
+    canvas = np.zeros((480, 640, 3), np.uint8)
+    small = cv2.resize(photo, (400, 468))
+    canvas[6:474, 120:520] = small
+    return canvas
+
+
+class Camera:
+    """Publishes one image over and over, freshly stamped, like a camera node."""
+
+    def __init__(self, ros_node):
+        self.node = ros_node.node
+        self.publisher = self.node.create_publisher(Image, '/' + topics.HUMAN_IMAGE.name,
+                                                    qos.of(topics.HUMAN_IMAGE))
+        self.image = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.wait(1 / 30):
+            image = self.image
+            if image is None:
+                continue
+            msg = image if isinstance(image, Image) else image_msg(
+                image, self.node.get_clock().now().to_msg(), 'webcam0')
+            self.publisher.publish(msg)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+
+
+def tracker_status(diagnostics):
+    for array in reversed(diagnostics.snapshot()):
+        for status in array.status:
+            if status.name.endswith('face_tracker'):
+                return {kv.key: kv.value for kv in status.values}
+    return {}
+
+
+def test_face_tracker_publishes_blendshapes_from_images(ros_node, node_process, tmp_path):
+    frames = ros_node.subscribe(Blendshapes, '/face/human/blendshapes')
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    tracker = node_process('face_capture', 'face_tracker', params={
+        'performer_calibration_dir': str(tmp_path / 'calib'), 'diagnostics_period_s': 0.2,
+        'face_landmarker_task': str(tmp_path / 'face_landmarker.task')})
+    camera = Camera(ros_node)
+    try:
+        camera.image = portrait_640x480()
+        tracked = wait_until(lambda: [m for m in frames.snapshot() if m.face_tracked], 30.0)
+        assert tracked, tracker.output()
+        msg = tracked[-1]
+        assert msg.source == 'webcam' and msg.device_id == 'webcam0' and len(msg.weights) == 52
+        weights = dict(zip(msg.names, msg.weights, strict=True))
+        assert weights['EyeBlinkLeft'] < 0.4 and weights['EyeBlinkRight'] < 0.4
+        assert weights['JawOpen'] < 0.4
+
+        # neutral capture through the base class's service: the face now reads as neutral
+        result = ros_node.call(CaptureNeutral, '/face/human/capture_neutral',
+                               CaptureNeutral.Request(profile='grace', num_frames=10), 30.0)
+        assert result.success, result.message
+        assert (tmp_path / 'calib' / 'grace.tracker.json').is_file()
+        frames.clear()
+        calibrated = wait_until(lambda: [m for m in frames.snapshot() if m.calibrated], 15.0)
+        assert max(calibrated[-1].raw_weights[:channel_index('HeadYaw')]) < 0.35
+        assert max(calibrated[-1].weights) < 0.35
+        assert abs(calibrated[-1].head_rotation[2]) < 0.05          # roll offset removed
+
+        # no face: not tracked
+        camera.image = np.zeros((480, 640, 3), np.uint8)
+        frames.clear()
+        assert wait_until(lambda: [m for m in frames.snapshot() if not m.face_tracked], 15.0)
+
+        # an image the tracker cannot read: counted, the node goes on
+        bad = image_msg(np.zeros((480, 640, 3), np.uint8), ros_node.node.get_clock().now()
+                        .to_msg())
+        bad.encoding = 'rgba16'
+        camera.image = bad
+        assert wait_until(lambda: int(tracker_status(diagnostics).get('bad_image', 0)) > 0,
+                          15.0)
+        status = tracker_status(diagnostics)
+        assert int(status['no_face']) > 0 and 'geometric' in status['mode']
+        assert float(status['inference_ms_mean']) > 0
+        camera.image = portrait_640x480()
+        frames.clear()
+        assert wait_until(lambda: [m for m in frames.snapshot() if m.face_tracked], 15.0)
+        assert tracker.alive
+        assert 'running in geometric mode' in tracker.output()
+
+        # a restart reads the performer's neutral features and profile again
+        tracker.stop()
+        tracker = node_process('face_capture', 'face_tracker', params={
+            'performer_calibration_dir': str(tmp_path / 'calib')})
+        frames.clear()
+        calibrated = wait_until(lambda: [m for m in frames.snapshot() if m.calibrated], 30.0)
+        assert calibrated and max(calibrated[-1].raw_weights[:channel_index('HeadYaw')]) < 0.35
+        assert 'neutral face features from' in tracker.output()
+
+        # reset: raw estimates against the default neutral again
+        assert ros_node.call(Trigger, '/face/human/reset_calibration', Trigger.Request()).success
+        frames.clear()
+        assert wait_until(lambda: [m for m in frames.snapshot()
+                                   if m.face_tracked and not m.calibrated], 15.0)
+    finally:
+        camera.close()
+
+
+def test_face_tracker_reads_jpeg_frames_when_compressed(ros_node, node_process, tmp_path):
+    frames = ros_node.subscribe(Blendshapes, '/face/human/blendshapes')
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    tracker = node_process('face_capture', 'face_tracker', params={
+        'performer_calibration_dir': str(tmp_path / 'calib'), 'diagnostics_period_s': 0.2,
+        'compressed': True})
+    publisher = ros_node.node.create_publisher(
+        CompressedImage, '/' + topics.HUMAN_IMAGE_COMPRESSED.name,
+        qos.of(topics.HUMAN_IMAGE_COMPRESSED))
+    jpeg = cv2.imencode('.jpg', portrait_640x480())[1].tobytes()
+
+    def send(data):
+        msg = CompressedImage(format='jpeg', data=data)
+        msg.header.stamp = ros_node.node.get_clock().now().to_msg()
+        publisher.publish(msg)
+    tracked = wait_until(lambda: send(jpeg) or [m for m in frames.snapshot() if m.face_tracked],
+                         30.0, 0.05)
+    assert tracked, tracker.output()
+    weights = dict(zip(tracked[-1].names, tracked[-1].weights, strict=True))
+    assert weights['EyeBlinkLeft'] < 0.4 and weights['EyeBlinkRight'] < 0.4
+    assert wait_until(lambda: send(b'not a jpeg') or int(
+        tracker_status(diagnostics).get('bad_image', 0)) > 0, 15.0, 0.05)
+    assert tracker.alive and 'image/compressed' in tracker.output()
