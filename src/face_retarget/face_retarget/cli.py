@@ -139,6 +139,14 @@ def _pipeline_main(parser: argparse.ArgumentParser, argv) -> int:
             print(f'{tool}: {error}; finished stages are kept in {out}: '
                   'rerun the same command to resume', file=sys.stderr)
             return 1
+        except Exception as error:                 # noqa: BLE001 - one line, never a traceback
+            # Anything else (data a stage cannot use, a bug): say where it stopped and what
+            # to check, keep the finished stages.
+            print(f'{tool}: stopped in stage {pipeline.current_stage or "setup"}: '
+                  f'{type(error).__name__}: {error}; check the robot\'s recordings under '
+                  f'{out / "bags"} and the settings; finished stages are kept in {out}',
+                  file=sys.stderr)
+            return 1
     finally:
         if hasattr(robot, 'close'):
             robot.close()
