@@ -139,7 +139,7 @@ def _pipeline_main(parser: argparse.ArgumentParser, argv) -> int:
             print(f'{tool}: {error}; finished stages are kept in {out}: '
                   'rerun the same command to resume', file=sys.stderr)
             return 1
-        except Exception as error:                 # noqa: BLE001 - one line, never a traceback
+        except Exception as error:
             # Anything else (data a stage cannot use, a bug): say where it stopped and what
             # to check, keep the finished stages.
             print(f'{tool}: stopped in stage {pipeline.current_stage or "setup"}: '

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 
-from face_bag.export import static_pairs
 from face_actuation.profile import load_profile
 from face_actuation.twin import FaceTwin
+from face_bag.export import static_pairs
 from face_capture.bundled import bundled_take_path
 from face_capture.takes import read_take
 from face_retarget.bootstrap import (
