@@ -14,6 +14,7 @@ from face_bag.store import BagError
 from face_capture.bundled import bundled_take_path
 from face_capture.takes import TakeFormatError, read_take
 from face_common.cli_options import add_options, from_options
+from face_common.metrics import blendshape_distance, jitter
 from face_retarget.baselines import LinearRetarget
 from face_retarget.bootstrap import (
     Bootstrap,
@@ -22,7 +23,6 @@ from face_retarget.bootstrap import (
     TwinRobot,
     quick_recipe,
 )
-from face_common.metrics import blendshape_distance, jitter
 from face_retarget.evaluate import evaluate, shown_face, write_report
 from face_retarget.oracle import OracleConfig, oracle
 from face_retarget.recipe import TRAIN_END_S, split_take, validation_episodes

@@ -119,11 +119,12 @@ class OracleResult:
 
 
 def oracle(profile, human: np.ndarray, delay: int, rate: float, starts: dict, score,
-           config: OracleConfig = OracleConfig(), progress: bool = True) -> OracleResult:
+           config: OracleConfig | None = None, progress: bool = True) -> OracleResult:
     """The oracle commands for `human` (T, 61) on `profile`'s twin. `starts`: name ->
     command sequence (T, n) to start from (the best by `score` is taken); `score(commands)`:
     the evaluation's blendshape distance of a command sequence (its own noisy rollout), which
     picks the iterate kept. Deterministic: no random draw."""
+    config = config or OracleConfig()
     started = time.monotonic()
     scored = {name: score(commands) for name, commands in starts.items()}
     start = min(scored, key=scored.get)

@@ -25,8 +25,8 @@ from face_common.paths import share_path
 from face_retarget.baselines import LinearRetarget, fit_linear_on_twin
 from face_retarget.models import (
     LinearStream,
-    Normaliser,
     NeutralStream,
+    Normaliser,
     RandomStream,
     Retargeter,
     TorchStream,
