@@ -228,7 +228,7 @@ def eval_main(argv=None) -> int:
 def _oracle_row(profile, human, delay: int, results: list, args) -> dict:
     """The oracle bound's result row, and every model row's excess over it."""
     rate = 30.0
-    starts = {r['model']: r['_commands'] for r in results if r['model'] != 'random'}
+    starts = {r['model']: r['_commands'] for r in results}
     starts.setdefault('neutral', np.repeat(profile.neutral[None, :], len(human), axis=0))
     config = OracleConfig(steps=args.oracle_steps)
     found = oracle(profile, human, delay, rate, starts,
