@@ -1,15 +1,17 @@
 """The oracle bound: the best command sequence a robot can execute for one human take, found
 by optimising the commands themselves through its twin's dynamics and forward model
-(ROS-free). It is that head's physical limit on that take; a model's excess over it is what
-a better model could still gain, the rest is the head's.
+(ROS-free). It bounds what that head can show on that take; a model's excess over it is
+what a better model could still gain, the rest is the head's. Found by local descent, it is
+an upper bound on the true limit.
 
 Objective: the evaluation's blendshape distance (the face `delay` frames later against the
 human frame) plus SMOOTHNESS_WEIGHT times the mean squared second difference of the
 commands. Gradient: exact through the twin's first-order actuators and its backlash (both
 replayed here from the twin's own state), central finite differences through the static
-forward model (FaceTwin.shape, whatever its physics). Adam steps; after each one the
-commands go through the safety layer (the code the robot runs), so every iterate respects
-the motors' range, velocity and acceleration limits. The start is the best of the given
+forward model (FaceTwin.shape, whatever its physics), taken at the positions the safety
+layer executes for the commands (the code the robot runs: the motion of every iterate stays
+within the motors' range, velocity and acceleration limits). Adam steps with cosine decay,
+commands kept in 0..1. The start is the best of the given
 command sequences (the evaluated models' and holding neutral), and the best iterate by the
 evaluation's own scoring is kept, so the oracle is never worse than any of them.
 """
@@ -23,7 +25,8 @@ from face_actuation.safety import SafetyLayer
 from face_actuation.twin import FaceTwin
 from face_common.arkit import NUM_BLENDSHAPES
 
-SMOOTHNESS_WEIGHT = 0.1     # against blendshape MSE ~1e-3..1e-2: a tie-breaker, not a filter
+# Against blendshape MSE ~1e-3..1e-2: halved the oracle's jitter, left its distance as it was.
+SMOOTHNESS_WEIGHT = 0.1
 
 
 @dataclass
@@ -36,8 +39,8 @@ class OracleConfig:
 
 
 def executable(profile, commands: np.ndarray, rate: float) -> np.ndarray:
-    """What the safety layer executes for `commands` from neutral (range, velocity and
-    acceleration limits): the projection of a sequence onto what the robot can do."""
+    """What the safety layer executes for `commands` from neutral, within the range,
+    velocity and acceleration limits (as the evaluation's rollout does)."""
     safety = SafetyLayer(profile)
     safety.start_active(profile.neutral)
     dt, out = 1.0 / rate, np.empty_like(commands, dtype=np.float64)
