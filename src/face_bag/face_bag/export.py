@@ -104,25 +104,53 @@ def read_episodes(path, rate: float = 30.0, max_gap_s: float = 0.1, source: str 
     return episodes
 
 
-def static_pairs(episode: Episode, min_hold: int = 6, settled_fraction: float = 0.5):
-    """(poses, readings) from a recording of held poses (the bootstrap's static stage).
-
-    Holds are the runs of one unchanged requested command lasting at least min_hold frames;
-    the pose is what the robot executed at the end of the hold, and it counts only if the
-    executed command stood still over the settled last part (the safety layer may still have
-    been moving it there); the reading is the face averaged over that settled part."""
+def _settled_holds(episode: Episode, min_hold: int, settled_fraction: float):
+    """(start, end) of the settled last part of each hold: a run of one unchanged requested
+    command lasting at least min_hold frames."""
     requested = episode.requested if episode.requested is not None else episode.commands
     changed = np.any(np.abs(np.diff(requested, axis=0)) > 1e-6, axis=1)
     bounds = np.concatenate([[0], np.flatnonzero(changed) + 1, [len(requested)]])
-    poses, readings = [], []
     for a, b in itertools.pairwise(bounds):
-        if b - a < min_hold:
-            continue
-        settled = a + int((b - a) * (1 - settled_fraction))
+        if b - a >= min_hold:
+            yield a + int((b - a) * (1 - settled_fraction)), b
+
+
+def position_noise(episodes, min_hold: int = 6, settled_fraction: float = 0.5) -> np.ndarray:
+    """Per-motor noise of the executed positions while a pose is held, from the data: the
+    spread of frame-to-frame changes over the settled parts of the holds (a slow drift barely
+    changes them), divided by sqrt(2), the median over holds. 0 for a robot that reports
+    its commanded positions (a safety layer's output); a few thousandths for servos that
+    report measured ones."""
+    spreads = [np.diff(e.commands[start:end], axis=0).std(axis=0) / np.sqrt(2.0)
+               for e in episodes
+               for start, end in _settled_holds(e, min_hold, settled_fraction)
+               if end - start >= 3]
+    if not spreads:
+        return np.zeros(episodes[0].commands.shape[1]) if episodes else np.zeros(0)
+    return np.median(np.stack(spreads), axis=0)
+
+
+def static_pairs(episode: Episode, min_hold: int = 6, settled_fraction: float = 0.5,
+                 noise=0.0):
+    """(poses, readings) from a recording of held poses (the bootstrap's static stage).
+
+    The pose is what the robot executed over the settled last part of each hold (median), and
+    it counts only if the executed positions stopped there: the mean of the part's second
+    half differs from the first half's by at most 4 standard errors of the positions'
+    `noise` (per motor, e.g. position_noise; 0 for exact positions, which must then not move
+    at all). The safety layer or a lagging servo may still have been moving it. The reading
+    is the face averaged over that settled part."""
+    noise = np.asarray(noise, np.float64)
+    poses, readings = [], []
+    for settled, b in _settled_holds(episode, min_hold, settled_fraction):
         executed = episode.commands[settled:b]
-        if np.abs(executed - executed[-1]).max() > 1e-6:
-            continue
-        poses.append(executed[-1])
+        half = len(executed) // 2
+        if half:
+            drift = np.abs(executed[half:].mean(0) - executed[:half].mean(0))
+            allowed = 4.0 * noise * np.sqrt(2.0 / half) + 1e-6
+            if np.any(drift > allowed):
+                continue
+        poses.append(np.median(executed, axis=0))
         readings.append(episode.observed[settled:b].mean(axis=0))
     if not poses:
         return np.zeros((0, episode.commands.shape[1])), np.zeros((0, NUM_CHANNELS))
@@ -186,7 +214,8 @@ def export_dataset(dynamic_bags, out, static_bags=(), window: int = 60, stride: 
     train, validation = split_episodes(dynamic, validation_fraction, seed)
     train_obs, train_cmd = windows(train, window, stride, delay)
     val_obs, val_cmd = windows(validation, window, stride, delay)
-    pairs = [static_pairs(e) for e in static]
+    noise = position_noise(static)
+    pairs = [static_pairs(e, noise=noise) for e in static]
     poses = np.concatenate([p for p, _ in pairs]) if pairs else np.zeros((0, 0))
     readings = np.concatenate([r for _, r in pairs]) if pairs else np.zeros((0, NUM_CHANNELS))
     out.mkdir(parents=True, exist_ok=True)

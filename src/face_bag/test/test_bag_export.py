@@ -7,9 +7,11 @@ import pytest
 
 from face_bag import messages
 from face_bag.export import (
+    Episode,
     ExportError,
     estimate_delay,
     export_dataset,
+    position_noise,
     read_episodes,
     split_episodes,
     static_pairs,
@@ -74,6 +76,26 @@ def test_static_holds_become_pairs(tmp_path):
     assert np.allclose(got_poses, poses[:len(got_poses)], atol=1e-6)
     assert len(got_poses) >= 11                     # the last hold may be cut by alignment
     assert np.allclose(readings[:, :2], got_poses, atol=0.02)
+
+
+def test_measured_positions_settle_within_their_noise():
+    """Servos reporting measured positions: a held pose reads noisy, never still to 1e-6.
+    The noise is estimated from the holds; a pose counts once it stopped within it; one that
+    still creeps toward its pose does not."""
+    rng = np.random.default_rng(2)
+    poses = rng.uniform(0.2, 0.8, (20, 3))
+    requested = np.repeat(poses, 30, axis=0)
+    executed = requested + rng.normal(0.0, 0.004, requested.shape)
+    creeping = np.arange(5) * 30                  # five holds still moving 3e-3 per frame
+    for start in creeping:
+        executed[start:start + 30] += 3e-3 * np.arange(30)[:, None]
+    episode = Episode(np.zeros((len(requested), 61)), executed, requested=requested)
+    noise = position_noise([episode], min_hold=15)
+    assert np.allclose(noise, 0.004, rtol=0.3)
+    assert len(static_pairs(episode, min_hold=15)[0]) == 0         # still to 1e-6: none
+    kept, _ = static_pairs(episode, min_hold=15, noise=noise)
+    assert len(kept) == 15
+    assert np.abs(kept - poses[5:]).max() < 0.01
 
 
 def test_split_is_by_episode():

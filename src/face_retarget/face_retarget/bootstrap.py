@@ -38,6 +38,7 @@ from face_bag.export import (
     HUMAN,
     ROBOT,
     estimate_delay,
+    position_noise,
     read_episodes,
     static_pairs,
     windows,
@@ -132,6 +133,10 @@ class SettingsMismatch(ValueError):
     """The working folder holds a run made with other settings."""
 
 
+class BootstrapError(RuntimeError):
+    """A stage cannot go on with what the robot gave it (the message says what to check)."""
+
+
 def _settings(config: BootstrapConfig) -> dict:
     """The config as state.json holds it (tuples as lists), for comparison."""
     return json.loads(json.dumps(asdict(config)))
@@ -207,11 +212,16 @@ class TwinRobot:
         self.clock_ns = epoch_ns or time.time_ns()
         self.name = f'{profile.name} twin'
 
-    def record(self, commands, bag, human=None, source: str = '') -> Path:
-        commands = np.asarray(commands, np.float64)
+    def respond(self, commands, bag) -> tuple:
+        """(positions reported on face/robot/applied, face readings), one row per command."""
         self.twin.reset()
         self.twin.reseed_noise(keyed_seed(self.seed, Path(bag).name, 'tracker noise'))
         result = rollout(self.twin, commands, 1.0 / self.rate)
+        return result.applied, result.observed
+
+    def record(self, commands, bag, human=None, source: str = '') -> Path:
+        commands = np.asarray(commands, np.float64)
+        applied, observed = self.respond(commands, bag)
         step = int(1e9 / self.rate)
         writer = BagWriter(bag, flush_period_s=5.0)
         names, robot = self.profile.motor_names, self.profile.name
@@ -225,10 +235,10 @@ class TwinRobot:
                                  messages.control_values(commands[i], names, stamp, robot=robot,
                                                          source=source))
             writer.write_message(APPLIED, messages.CONTROL_VALUES, stamp + 1000,
-                                 messages.control_values(result.applied[i], names, stamp,
+                                 messages.control_values(applied[i], names, stamp,
                                                          robot=robot, source='safety'))
             writer.write_message(ROBOT, messages.BLENDSHAPES, stamp + 2000,
-                                 messages.blendshapes(result.observed[i], stamp,
+                                 messages.blendshapes(observed[i], stamp,
                                                       source='twin', subject=robot,
                                                       frame_number=i + 1))
         writer.close()
@@ -245,6 +255,8 @@ def static_commands(poses: np.ndarray, hold: int) -> np.ndarray:
 def expand_static(poses, readings, window: int, frames: int, rng, noise_std: np.ndarray):
     """The paper's expansion of static pairs into windows: each window holds one pose, its
     settled reading repeated with fresh measurement noise of the size seen while holding."""
+    if not len(poses):
+        raise BootstrapError('no static poses to expand into training windows')
     count = max(1, frames // window)
     pick = rng.integers(0, len(poses), count)
     motors = np.repeat(poses[pick][:, None, :], window, axis=1)
@@ -290,6 +302,7 @@ class Bootstrap:
         self.progress = progress
         self.log = log
         self.state_path = self.out / 'state.json'
+        self.current_stage = ''
         wanted = _settings(config)
         self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() \
             else {'pipeline': PIPELINE_VERSION, 'config': wanted, 'stages': {}}
@@ -316,6 +329,7 @@ class Bootstrap:
         done = self.state['stages'].get(name)
         if done is not None:
             return result_type(**done)
+        self.current_stage = name
         result = compute()
         self.state['stages'][name] = asdict(result)
         write_atomic(self.state_path, json.dumps(self.state, indent=1))
@@ -375,6 +389,11 @@ class Bootstrap:
         stream = TorchStream(model, self.normaliser, deterministic=True,
                              seed=self._seed(stage, 'sampling'))
         commands, _ = stream_commands(stream, self.held_out, self.profile.neutral)
+        return self.score_commands(commands, stage)
+
+    def score_commands(self, commands, stage: str) -> ScoreResult:
+        """Held-out blendshape distance of a command sequence (one per held-out frame) run
+        on the robot and recorded like any other stage."""
         bags = self._record(stage.replace(':', '_'), [commands], [self.held_out],
                             source='held_out')
         squared, frames = 0.0, 0
@@ -390,6 +409,14 @@ class Bootstrap:
 
     def _scored(self, stage: str, model) -> dict:
         done = self._stage(stage, ScoreResult, lambda: self.score(model, stage))
+        return {'blendshape_distance': done.blendshape_distance, 'jitter': done.jitter}
+
+    def _neutral_scored(self) -> dict:
+        """The floor any model must beat: the robot holding its neutral pose through the
+        held-out take."""
+        commands = np.repeat(self.profile.neutral[None, :], len(self.held_out), axis=0)
+        done = self._stage('score:neutral', ScoreResult,
+                           lambda: self.score_commands(commands, 'score:neutral'))
         return {'blendshape_distance': done.blendshape_distance, 'jitter': done.jitter}
 
     # -- the stages -------------------------------------------------------------------
@@ -415,10 +442,23 @@ class Bootstrap:
     def static_data(self, result: StaticResult) -> StaticData:
         """The settled pose pairs of the static bags, expanded into training windows."""
         c = self.config
+        self.current_stage = 'static data'
         episodes = self._episodes(result.bags)
-        pairs = [static_pairs(e, min_hold=c.static_hold_frames // 2) for e in episodes]
+        min_hold = c.static_hold_frames // 2
+        noise = position_noise(episodes, min_hold)
+        pairs = [static_pairs(e, min_hold=min_hold, noise=noise) for e in episodes]
         poses = np.concatenate([p for p, _ in pairs])
         readings = np.concatenate([r for _, r in pairs])
+        self.log(f'{self.profile.name}: static stage: reported positions vary by '
+                 f'{np.median(noise):.2g} (median motor, std) while a pose is held; a pose '
+                 'counts once it stopped within that noise')
+        if not len(poses):
+            raise BootstrapError(
+                f'the static stage kept 0 of {c.static_poses} poses: the positions on '
+                'face/robot/applied never stopped within their noise in the second half of '
+                'a hold; check that the robot follows face/command and reaches each pose '
+                f'within {c.static_hold_frames // 2} frames (raise --static-hold-frames for a '
+                'slow head)')
         observed, commands = expand_static(
             poses, readings, c.window, c.static_frames, keyed_rng(c.seed, 'static', 'expansion'),
             _hold_noise(episodes, c.static_hold_frames))
@@ -493,11 +533,13 @@ class Bootstrap:
                                      static.commands, c.static_steps, 1e-3, 'static exface')
         curves = {'static': history}
         report = {'robot': self.profile.name, 'delay_frames': self.delay,
+                  'neutral': self._neutral_scored(),
                   'static': {'poses': len(static.poses), 'frames': frames,
                              **self._scored('score:static', model)},
                   'iterations': []}
         self.log(f'{self.profile.name}: static-only blendshape distance '
-                 f'{report["static"]["blendshape_distance"]:.5f}')
+                 f'{report["static"]["blendshape_distance"]:.5f} (holding neutral: '
+                 f'{report["neutral"]["blendshape_distance"]:.5f})')
 
         arms = {'facial': [[], model], 'interpolation': [[], model]}     # bags, model
         previous = report['static']['blendshape_distance']
@@ -599,11 +641,14 @@ def write_report(report: dict, out: Path) -> dict:
     curves = report.pop('curves', {})
     (out / 'report.json').write_text(json.dumps(report, indent=1))
     static = report['static']['blendshape_distance']
+    neutral = report['neutral']['blendshape_distance']
     lines = [f'# Bootstrap: {report["robot"]}', '',
              f'Actuator delay {report["delay_frames"]} frames. Held-out blendshape distance '
              '(MSE, lower is better) of the ExFace model after each stage.', '',
              '| stage | dynamic frames | facial-driven | random interpolation | '
              'vs static-only |', '|---|---|---|---|---|',
+             f'| neutral (hold the neutral pose) | 0 | {neutral:.5f} | {neutral:.5f} | '
+             f'{100 * (neutral - static) / static:+.1f} % |',
              f'| static only ({report["static"]["poses"]} poses, '
              f'{report["static"]["frames"]} frames) | 0 | {static:.5f} | {static:.5f} | - |']
     for entry in report['iterations']:
@@ -632,6 +677,8 @@ def _plot(report: dict, curves: dict, path: Path) -> None:
                   [static] + [e['interpolation']['blendshape_distance'] for e in interp],
                   's--', label='random interpolation')
     left.axhline(static, color='gray', linewidth=0.8, linestyle=':', label='static only')
+    left.axhline(report['neutral']['blendshape_distance'], color='black', linewidth=0.8,
+                 linestyle='--', label='holding neutral')
     left.set_xlabel('dynamic training frames')
     left.set_ylabel('held-out blendshape distance (MSE)')
     left.set_title(f'{report["robot"]}: bootstrap (ExFace Fig. 4)')

@@ -14,6 +14,7 @@ from face_bag.store import BagError
 from face_capture.bundled import bundled_take_path
 from face_capture.takes import TakeFormatError, read_take
 from face_common.cli_options import add_options, from_options
+from face_common.metrics import blendshape_distance, jitter
 from face_retarget.baselines import LinearRetarget
 from face_retarget.bootstrap import (
     Bootstrap,
@@ -22,11 +23,12 @@ from face_retarget.bootstrap import (
     TwinRobot,
     quick_recipe,
 )
-from face_retarget.evaluate import evaluate, write_report
+from face_retarget.evaluate import evaluate, shown_face, write_report
+from face_retarget.oracle import OracleConfig, oracle
 from face_retarget.recipe import TRAIN_END_S, split_take, validation_episodes
 from face_retarget.training import CheckpointError, default_checkpoint_dir, open_retargeter
 
-EVAL_MODELS = 'random,linear,mlp,transformer,exface'
+EVAL_MODELS = 'random,neutral,linear,mlp,transformer,exface'
 
 
 def _read_take(path: str, tool: str):
@@ -139,6 +141,14 @@ def _pipeline_main(parser: argparse.ArgumentParser, argv) -> int:
             print(f'{tool}: {error}; finished stages are kept in {out}: '
                   'rerun the same command to resume', file=sys.stderr)
             return 1
+        except Exception as error:
+            # Anything else (data a stage cannot use, a bug): say where it stopped and what
+            # to check, keep the finished stages.
+            print(f'{tool}: stopped in stage {pipeline.current_stage or "setup"}: '
+                  f'{type(error).__name__}: {error}; check the robot\'s recordings under '
+                  f'{out / "bags"} and the settings; finished stages are kept in {out}',
+                  file=sys.stderr)
+            return 1
     finally:
         if hasattr(robot, 'close'):
             robot.close()
@@ -168,6 +178,9 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the random baseline, the sampling noise and the '
                              'validation recordings')
+    parser.add_argument('--oracle-steps', type=int, default=OracleConfig.steps,
+                        help='optimisation steps of the oracle bound (0: no oracle row)')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser
 
 
@@ -203,11 +216,34 @@ def eval_main(argv=None) -> int:
               f'{result["blendshape_distance"]:.4f}  jitter {result["jitter"]:.4f}  '
               f'latency p99 {result["latency_ms_p99"]:.2f} ms', flush=True)
         results.append(result)
+    if args.oracle_steps > 0:
+        results.append(_oracle_row(profile, human, delay, results, args))
     title = (f'{profile.name}: {take.name} from {start:.0f} s ({len(human)} frames, held out), '
              f'twin delay {delay} frames')
     paths = write_report(results, human, delay, args.out, title)
     print(f'report: {paths["markdown"]}, {paths["json"]}, {paths["figure"]}')
     return 0
+
+
+def _oracle_row(profile, human, delay: int, results: list, args) -> dict:
+    """The oracle bound's result row, and every model row's excess over it."""
+    rate = 30.0
+    starts = {r['model']: r['_commands'] for r in results}
+    starts.setdefault('neutral', np.repeat(profile.neutral[None, :], len(human), axis=0))
+    config = OracleConfig(steps=args.oracle_steps)
+    found = oracle(profile, human, delay, rate, starts,
+                   lambda c: blendshape_distance(human, shown_face(profile, c, rate), delay),
+                   config, progress=not args.no_progress)
+    for r in results:
+        r['excess'] = r['blendshape_distance'] - found.distance
+    print(f'{profile.name} oracle       blendshape {found.distance:.4f}  (from {found.start}, '
+          f'{config.steps} steps, {found.seconds:.0f} s)', flush=True)
+    return {'model': 'oracle', 'motor_distance': None, 'blendshape_distance': found.distance,
+            'excess': 0.0, 'jitter': jitter(found.commands), 'latency_ms_mean': None,
+            'latency_ms_p99': None, 'oracle_start': found.start, 'oracle_steps': config.steps,
+            'oracle_smoothness_weight': config.smoothness, 'oracle_seconds': found.seconds,
+            '_commands': found.commands,
+            '_observed': shown_face(profile, found.commands, rate)}
 
 
 if __name__ == '__main__':

@@ -43,12 +43,17 @@ def motor_distance(stream, episodes, delay: int, neutral) -> float:
     return float(np.mean(errors))
 
 
+def shown_face(profile, commands: np.ndarray, rate: float, twin_seed=None) -> np.ndarray:
+    """What the tracker reads off the twin driven by `commands` through the safety layer;
+    the same tracker noise for every model (the twin's seed)."""
+    return rollout(FaceTwin(profile, seed=twin_seed), commands, 1.0 / rate).observed
+
+
 def evaluate(stream, profile, human: np.ndarray, validation, delay: int, rate: float,
              twin_seed=None) -> dict:
     neutral = profile.neutral
     commands, latency = stream_commands(stream, human, neutral)
-    twin = FaceTwin(profile, seed=twin_seed)
-    observed = rollout(twin, commands, 1.0 / rate).observed
+    observed = shown_face(profile, commands, rate, twin_seed)
     lat = summarize(latency)
     return {'model': stream.name,
             'motor_distance': motor_distance(stream, validation, delay, neutral),
@@ -59,20 +64,70 @@ def evaluate(stream, profile, human: np.ndarray, validation, delay: int, rate: f
 
 
 def write_report(results, human: np.ndarray, delay: int, out: Path, title: str) -> dict:
-    """results.json (one entry per model), results.md (table), results.png (figure)."""
+    """results.json (one entry per row: the models, holding neutral, and the oracle bound
+    when computed), results.md (table), results.png and, with an oracle row, oracle.png."""
     out.mkdir(parents=True, exist_ok=True)
     public = [{k: v for k, v in r.items() if not k.startswith('_')} for r in results]
     (out / 'results.json').write_text(json.dumps(public, indent=1))
-    lines = [f'# {title}', '', '| model | motor distance | blendshape distance | jitter | '
-             'latency mean (ms) | latency p99 (ms) |', '|---|---|---|---|---|---|']
+    lines = [f'# {title}', '', '| model | motor distance | blendshape distance | excess over '
+             'oracle | jitter | latency mean (ms) | latency p99 (ms) |',
+             '|---|---|---|---|---|---|---|']
     for r in public:
-        lines.append(f'| {r["model"]} | {r["motor_distance"]:.4f} | '
-                     f'{r["blendshape_distance"]:.4f} | {r["jitter"]:.4f} | '
-                     f'{r["latency_ms_mean"]:.3f} | {r["latency_ms_p99"]:.3f} |')
+        cells = [_cell(r.get(key), digits) for key, digits in (
+            ('motor_distance', 4), ('blendshape_distance', 4), ('excess', 4), ('jitter', 4),
+            ('latency_ms_mean', 3), ('latency_ms_p99', 3))]
+        lines.append(f'| {r["model"]} | ' + ' | '.join(cells) + ' |')
+    oracle = next((r for r in public if r['model'] == 'oracle'), None)
+    if oracle:
+        lines += ['', f'Oracle: the best commands this head can execute on this take, '
+                  f'optimised through the twin ({oracle["oracle_steps"]} steps from the '
+                  f'{oracle["oracle_start"]} commands, smoothness weight '
+                  f'{oracle["oracle_smoothness_weight"]}, {oracle["oracle_seconds"]:.0f} s).']
     (out / 'results.md').write_text('\n'.join(lines) + '\n')
     _figure(results, human, delay, out / 'results.png', title)
-    return {'json': out / 'results.json', 'markdown': out / 'results.md',
-            'figure': out / 'results.png'}
+    paths = {'json': out / 'results.json', 'markdown': out / 'results.md',
+             'figure': out / 'results.png'}
+    if oracle:
+        paths['oracle_figure'] = out / 'oracle.png'
+        _oracle_figure(results, human, delay, paths['oracle_figure'], title)
+    return paths
+
+
+def _cell(value, digits: int) -> str:
+    return '-' if value is None else f'{value:.{digits}f}'
+
+
+ORACLE_CHANNELS = ('JawOpen', 'MouthSmileLeft', 'BrowInnerUp', 'EyeBlinkLeft')
+
+
+def _oracle_figure(results, human, delay, path, title) -> None:
+    """Human, oracle and each model for a few channels: where a model falls short of what
+    the head can show, and where the head itself cannot follow."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from face_common.arkit import channel_index
+    span = slice(0, min(len(human), 600))
+    fig, axes = plt.subplots(len(ORACLE_CHANNELS), 1, figsize=(12, 9), dpi=100, sharex=True)
+    for ax, channel in zip(axes, ORACLE_CHANNELS, strict=True):
+        index = channel_index(channel)
+        ax.plot(human[span, index], color='black', linewidth=2, label='human')
+        for r in results:
+            if r['model'] in ('random', 'neutral'):
+                continue
+            oracle = r['model'] == 'oracle'
+            ax.plot(r['_observed'][span.start + delay:span.stop + delay, index],
+                    label=r['model'], linewidth=2 if oracle else 1,
+                    color='tab:red' if oracle else None, alpha=1.0 if oracle else 0.7)
+        ax.set_ylabel(channel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(ncol=7, fontsize=8)
+    axes[-1].set_xlabel('frame (30 fps)')
+    fig.suptitle(f'{title}\nhuman / oracle / models')
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def _figure(results, human, delay, path, title) -> None:
@@ -88,7 +143,7 @@ def _figure(results, human, delay, path, title) -> None:
                                         ('jitter', 'jitter'), ('latency_ms_p99',
                                                                'latency p99 (ms)'))):
         ax = fig.add_subplot(grid[0, col])
-        ax.bar(names, [r[key] for r in results], color='tab:blue')
+        ax.bar(names, [r[key] or 0.0 for r in results], color='tab:blue')
         ax.set_title(label)
         ax.tick_params(axis='x', rotation=30)
         if key != 'latency_ms_p99':

@@ -185,6 +185,18 @@ class RandomStream(Retargeter):
         return self.rng.uniform(0, 1, (frames.shape[0], self.motors)).astype(np.float32)
 
 
+class NeutralStream(Retargeter):
+    """The robot holding its neutral pose whatever the human does: the floor any model has
+    to beat."""
+
+    def __init__(self, neutral):
+        super().__init__('neutral', len(neutral))
+        self.neutral = np.asarray(neutral, np.float32)
+
+    def _next(self, frames):
+        return np.repeat(self.neutral[None, :], frames.shape[0], axis=0)
+
+
 class TorchStream(Retargeter):
     """Any RetargetNetwork behind the streaming interface: the normaliser, the input window
     and the commands sent are kept here, the network only answers for the newest frame."""

@@ -25,6 +25,7 @@ from face_common.paths import share_path
 from face_retarget.baselines import LinearRetarget, fit_linear_on_twin
 from face_retarget.models import (
     LinearStream,
+    NeutralStream,
     Normaliser,
     RandomStream,
     Retargeter,
@@ -177,6 +178,8 @@ def open_retargeter(name: str, profile, directory, checkpoint=None, deterministi
     ValueError for a model that cannot be used."""
     if name == 'random':
         return RandomStream(profile.num_motors, seed), 'uniform random commands'
+    if name == 'neutral':
+        return NeutralStream(profile.neutral), 'the neutral pose, held'
     if name == 'linear':
         path = checkpoint or Path(directory) / 'linear.npz'
         try:

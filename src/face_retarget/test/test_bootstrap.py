@@ -40,8 +40,10 @@ def test_bootstrap_runs_resumes_and_ships(tmp_path, capsys, monkeypatch):
 
     bags = sorted((robot / 'bags').glob('*/*/metadata.yaml'))
     # probe, static, then per arm two 200-frame episodes and one at each next iteration; and
-    # each model's held-out run (static, then both arms at every iteration)
-    assert len(bags) == 1 + 1 + 2 * (2 + 1 + 1) + 1 + 2 * 3
+    # each model's held-out run (static, then both arms at every iteration), and neutral's
+    assert len(bags) == 1 + 1 + 2 * (2 + 1 + 1) + 1 + 2 * 3 + 1
+    assert '| neutral (hold the neutral pose) |' in (robot / 'report.md').read_text()
+    assert report['neutral']['blendshape_distance'] > 0
     held_out = read_episodes(robot / 'bags' / 'score_static' / 'score_static_000')
     assert sum(len(e.human) for e in held_out) == pytest.approx(300, abs=3)
     facial = bag_info(next((robot / 'bags' / 'iteration_1_facial').iterdir()))

@@ -35,11 +35,14 @@ def test_train_writes_to_out_by_default_then_eval_writes_the_report(tmp_path, mo
     assert (robot_dir / 'exface.pt').read_bytes() == weights
     out = tmp_path / 'report'
     assert eval_main(['--robot', 'ameca', '--out', str(out), '--checkpoints',
-                      str(tmp_path / 'out' / 'train'), '--start-s', '124']) == 0
+                      str(tmp_path / 'out' / 'train'), '--start-s', '124', '--oracle-steps',
+                      '5', '--no-progress']) == 0
     results = json.loads((out / 'results.json').read_text())
-    assert [r['model'] for r in results] == ['random', 'linear', 'mlp', 'transformer', 'exface']
-    for entry in results:
-        for key in ('motor_distance', 'blendshape_distance', 'jitter', 'latency_ms_p99'):
+    assert [r['model'] for r in results] == ['random', 'neutral', 'linear', 'mlp', 'transformer',
+                                             'exface', 'oracle']
+    for entry in results[:-1]:
+        for key in ('motor_distance', 'blendshape_distance', 'jitter', 'latency_ms_p99',
+                    'excess'):
             assert math.isfinite(entry[key]) and entry[key] >= 0
     random_row = results[0]
     assert all(r['jitter'] < random_row['jitter'] for r in results[1:])
