@@ -20,6 +20,7 @@ PURE_MODULES = (
     'face_capture.send_take', 'face_capture.sender_gate', 'face_capture.sequence',
     'face_capture.takes', 'face_capture.capture_neutral', 'face_capture.camera',
     'face_capture.http_stream', 'face_capture.latest', 'face_capture.tcp_protocol',
+    'face_capture.face_tracking', 'face_capture.face_expressions',
     'face_actuation.calibrate', 'face_actuation.drivers', 'face_actuation.drivers.ameca',
     'face_actuation.drivers.dynamixel', 'face_actuation.drivers.maestro',
     'face_actuation.drivers.sim', 'face_actuation.emulators', 'face_actuation.estop_store',
@@ -31,7 +32,7 @@ PURE_MODULES = (
     'face_retarget.models', 'face_retarget.network', 'face_retarget.exface',
     'face_retarget.baselines', 'face_retarget.data', 'face_retarget.recipe',
     'face_retarget.training', 'face_retarget.evaluate', 'face_retarget.bootstrap',
-    'face_retarget.cli',
+    'face_retarget.cli', 'face_retarget.oracle',
     'face_dashboard.state', 'face_dashboard.page_requests', 'face_dashboard.server',
     'face_dashboard.demo',
 )
