@@ -152,22 +152,44 @@ def test_a_wrong_argument_fails_at_once_with_one_line(tmp_path, args, error):
     assert not (tmp_path / 'demo' / 'bag').exists()
 
 
-def _tracker_installed() -> bool:
-    from face_common.launch_runner import LaunchFileError, find_executable
-    try:
-        return bool(find_executable('face_capture', 'face_tracker'))
-    except LaunchFileError:
-        return False
+@pytest.fixture
+def photograph_clip(tmp_path) -> Path:
+    """A 5 s clip of a real portrait (matplotlib's sample photograph of Grace Hopper) that
+    turns and zooms a little, as a webcam would see a performer."""
+    import matplotlib.cbook
+    photo = cv2.imread(str(matplotlib.cbook.get_sample_data('grace_hopper.jpg',
+                                                            asfileobj=False)))
+    height, width = photo.shape[:2]
+    path = tmp_path / 'portrait.avi'
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 30, (640, 480))
+    for index in range(150):
+        turn = cv2.getRotationMatrix2D((width / 2, height / 2), 8 * math.sin(index / 15),
+                                       1 + 0.05 * math.sin(index / 20))
+        frame = cv2.warpAffine(photo, turn, (width, height), borderMode=cv2.BORDER_REFLECT)
+        writer.write(cv2.resize(frame, (640, 480)))
+    writer.release()
+    return path
 
 
-@pytest.mark.skipif(_tracker_installed(), reason='the face tracker is installed here')
-@pytest.mark.parametrize('image_input', ['camera', 'http'])
-def test_image_inputs_without_the_face_tracker_say_what_is_missing(tmp_path, image_input):
-    run = demo('--input', image_input, '--out', str(tmp_path / 'demo'), timeout=60)
-    assert run.returncode == 2
-    assert run.stderr == (f"demo: --input {image_input} needs the face tracker (face_capture's "
-                          'face_tracker executable) to turn images into blendshapes; it is not '
-                          'installed in this workspace\n')
+def test_demo_from_a_video_drives_the_twin_through_the_face_tracker(tmp_path, photograph_clip):
+    """camera node (video file) -> face tracker -> retarget -> safety -> twin, the usual
+    outputs; the rate is the camera's at most (the whole pipeline shares 2 cores here)."""
+    before = face_processes()
+    out = tmp_path / 'video'
+    run = demo('--input', 'video', '--video', str(photograph_clip), '--duration', '12',
+               '--out', str(out), '--dashboard-port', '0')
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert '-> camera node -> face_tracker ->' in run.stdout
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['human_frames'] > 60 and summary['human_rate_hz'] < 31
+    assert summary['latency_ms']['end-to-end']['count'] > 0.5 * summary['human_frames']
+    assert 0 < summary['blendshape_distance'] < 0.2 and math.isfinite(summary['jitter'])
+    faces = [m.decode() for m in read_messages(out / 'bag', {topics.HUMAN_BLENDSHAPES.bag_name})]
+    assert {f.source for f in faces} == {'webcam'} and all(f.face_tracked for f in faces)
+    values = np.array([f.weights for f in faces])
+    assert values.std(axis=0).max() > 0.01                  # the turning head is measured
+    assert (out / 'side_by_side.mp4').stat().st_size > 10_000
+    assert face_processes() - before == set(), 'processes left behind'
 
 
 def test_a_node_that_dies_ends_the_demo_with_its_error(tmp_path):
