@@ -538,6 +538,22 @@ def test_equals_compares_as_equals_substitution_does(tmp_path, left, right, expe
     assert len(load_launch_file(path, {})) == (expected == "true")
 
 
+@pytest.mark.parametrize('mode, started', [('video', True), ('camera', True), ('udp', False)])
+def test_a_let_takes_if_and_unless_as_every_action_does(tmp_path, mode, started):
+    """launch.actions.SetLaunchConfiguration.parse calls Action.parse, which reads `if` and
+    `unless` (jazzy): a conditional let sets its configuration only when the condition holds."""
+    path = write_launch(tmp_path, 'let.launch.yaml',
+                        '- arg: {name: input, default: udp, description: input}\n'
+                        '- let: {if: "$(equals $(var input) camera)", name: images, '
+                        'value: "true"}\n'
+                        '- let: {unless: "$(equals $(var input) video)", name: other, value: "1"}\n'
+                        '- let: {if: "$(var other false)", name: images2, value: "false"}\n'
+                        '- let: {unless: "$(var other false)", name: images2, value: "true"}\n'
+                        '- node: {pkg: face_capture, exec: camera, name: cam, '
+                        'if: "$(var images $(var images2))"}\n')
+    assert len(load_launch_file(path, {'input': mode})) == started
+
+
 def test_the_launch_files_mean_one_thing_per_argument_name():
     assert launch_file_problems(ROOT / 'launch') == []
 

@@ -434,10 +434,11 @@ def _visit(launch: _Launch, entities: list, name: str, path: str, chain: tuple) 
                     raise LaunchFileError(f'{name}: required launch argument "{argument}" '
                                           'was not provided')
                 launch.configurations[argument] = launch.text(entry, 'default', where)
-        elif tag == 'let':          # SetLaunchConfiguration.execute
-            _check_keys(where, entry, {'name', 'value'})
-            value = launch.text(entry, 'value', where)
-            launch.configurations[launch.text(entry, 'name', where)] = value
+        elif tag == 'let':          # SetLaunchConfiguration (its parse takes Action's if/unless)
+            _check_keys(where, entry, {'name', 'value', 'if', 'unless'})
+            if launch.condition(entry, where):
+                value = launch.text(entry, 'value', where)
+                launch.configurations[launch.text(entry, 'name', where)] = value
         elif tag == 'node':
             _check_keys(where, entry, {'pkg', 'exec', 'name', 'namespace', 'param', 'remap',
                                        'args', 'output', 'on_exit', 'if', 'unless'})

@@ -19,9 +19,9 @@ markdown) and the bag in the output folder (one folder per robot with two robots
   make demo ARGS="--input video --video clip.mp4"  # a video file or stream URL (same)
   make demo ARGS="--input http"               # the VividFace app posting JPEGs (same)
 
-Image inputs (camera, video, http) run launch/camera.launch.yaml beside the shadowing
-pipeline: the camera or HTTP stream node and the face tracker (face_capture's face_tracker,
-images -> blendshapes), which must be installed; the tracker calibrates its own neutral.
+Image inputs (camera, video, http) start the camera or HTTP stream node and the face tracker
+(images -> blendshapes; capture.launch.yaml includes launch/camera.launch.yaml for them); the
+tracker calibrates its own neutral.
 
 The bundled take starts at its held-out part (from 94 s: no shipped model trained on it, the
 part face-retarget-eval scores), the performer's neutral taken from the take's first second.
@@ -160,12 +160,14 @@ def check_image_input(args) -> None:
                          'installed in this workspace') from None
 
 
-def camera_arguments(args, out: Path) -> dict:
-    """name:=value arguments of launch/camera.launch.yaml for an image input."""
-    return {'input': args.input, 'camera_device': args.device, 'video': args.video,
-            'http_port': args.http_port, 'http_allow': args.allow,
-            'http_bind_address': '0.0.0.0' if args.allow else '127.0.0.1',
-            'tracker': 'true', 'performer_calibration_dir': out / 'calibration'}
+def camera_arguments(args) -> dict:
+    """name:=value arguments for an image input (capture.launch.yaml includes
+    camera.launch.yaml with the face tracker for them)."""
+    if args.input not in IMAGE_INPUTS:
+        return {}
+    return {'camera_device': args.device, 'video': args.video, 'http_port': args.http_port,
+            'http_allow': args.allow,
+            'http_bind_address': '0.0.0.0' if args.allow else '127.0.0.1'}
 
 
 def launch_file(robots: int) -> Path:
@@ -230,7 +232,7 @@ def launch_arguments(args, robots: list, out: Path, start: float) -> tuple:
               'standin': str(args.input in ('standin', 'tcp')).lower(),
               'take_player': str(args.input == 'take').lower(), 'take': args.take,
               'performer_calibration_dir': out / 'calibration', 'record': 'true',
-              'standin_delay': STANDIN_DELAY_S, 'start': start}
+              'standin_delay': STANDIN_DELAY_S, 'start': start, **camera_arguments(args)}
     if len(robots) == 1:
         robot, = robots
         return {
@@ -248,8 +250,8 @@ def launch_arguments(args, robots: list, out: Path, start: float) -> tuple:
 class Pipeline:
     """face-launch in the background, its output in launch.log; tells when a node died."""
 
-    def __init__(self, launch_file: Path, arguments: dict, out: Path, log_name='launch'):
-        self.log = out / f'{log_name}.log'
+    def __init__(self, launch_file: Path, arguments: dict, out: Path):
+        self.log = out / 'launch.log'
         self.logs = out / 'logs'
         self._read = 0                     # bytes of launch.log already scanned
         self._last_line = ''
@@ -305,20 +307,6 @@ class Pipeline:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-class Pipelines:
-    """Several launches as one (an image input beside the shadowing pipeline)."""
-
-    def __init__(self, pipelines: list):
-        self.pipelines = pipelines
-
-    def failure(self) -> str | None:
-        return next((f for f in (p.failure() for p in self.pipelines) if f), None)
-
-    def stop(self) -> None:
-        for pipeline in reversed(self.pipelines):
-            pipeline.stop()
 
 
 def watch(pipeline: Pipeline, process: subprocess.Popen) -> None:
@@ -439,10 +427,6 @@ def run(args) -> int:
             raise UsageError(f'neutral from the take: {capture.stderr.strip() or capture.stdout}')
         sys.stdout.write(capture.stdout)
     pipeline = Pipeline(path, launch_arguments(args, robots, out, start), out)
-    if images:
-        pipeline = Pipelines([pipeline, Pipeline(LAUNCH_DIR / 'camera.launch.yaml',
-                                                 camera_arguments(args, out), out,
-                                                 'camera_launch')])
     stopping = threading.Event()
 
     def on_interrupt(*_):
