@@ -258,6 +258,7 @@ def check_image(image) -> np.ndarray:
 
 _JPEG_START, _PNG_START = b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n'
 _JPEG_FRAME_MARKERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}   # SOFn, not DHT/JPG/DAC
+_JPEG_PARAMETERLESS = set(range(0xD0, 0xD9)) | {0x01}   # RSTn, SOI, TEM: no length follows
 
 
 def compressed_size(data: bytes):
@@ -275,6 +276,11 @@ def compressed_size(data: bytes):
         if marker == 0xFF:                      # fill byte
             at += 1
             continue
+        if marker in _JPEG_PARAMETERLESS:       # libjpeg skips these; so must the walk
+            at += 2
+            continue
+        if marker in (0xD9, 0xDA):              # end of image or scan data: no header came
+            break
         if marker in _JPEG_FRAME_MARKERS:
             return (int.from_bytes(data[at + 7:at + 9], 'big'),
                     int.from_bytes(data[at + 5:at + 7], 'big'))

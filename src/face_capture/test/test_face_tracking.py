@@ -230,3 +230,17 @@ def test_degenerate_landmarks_give_finite_channels_or_a_value_error():
     landmarks[:] = 5.0                                  # every point in one place
     with pytest.raises(ValueError):
         face_features(landmarks, np.zeros((2, 5, 3)))
+
+
+def test_a_parameterless_marker_cannot_hide_the_real_frame_size():
+    """libjpeg skips standalone markers (TEM, RSTn) before the frame header; a size check
+    that reads a length after them jumps over the real header to a decoy one after the end
+    of the image, so a small-looking file could still make the decoder allocate the real size."""
+    real = cv2.imencode('.jpg', np.zeros((64, 96, 3), np.uint8))[1].tobytes()
+    crafted = bytearray(real[:2] + b'\xff\x01' + real[2:])         # SOI, TEM, the rest
+    skipped_to = 2 + 2 + int.from_bytes(crafted[4:6], 'big')       # where a length walk lands
+    crafted += b'\x00' * (skipped_to - len(crafted))
+    crafted += b'\xff\xc0\x00\x11\x08\x00\x10\x00\x10' + b'\x00' * 12  # decoy SOF: 16 x 16
+    assert cv2.imdecode(np.frombuffer(bytes(crafted), np.uint8), cv2.IMREAD_COLOR).shape == (
+        64, 96, 3)
+    assert compressed_size(bytes(crafted)) == (96, 64)
