@@ -11,6 +11,9 @@ from face_capture.camera import CaptureLoop, parse_source
 from face_capture.image_source_node import ImageSourceNode
 from face_common.node import run_node
 
+# Waits between attempts to reopen a source: zero would retry in a busy loop.
+_RECONNECT_RANGE = FloatingPointRange(from_value=0.05, to_value=3600.0)
+
 
 class CameraNode(ImageSourceNode):
 
@@ -32,9 +35,11 @@ class CameraNode(ImageSourceNode):
                 integer_range=[IntegerRange(from_value=0, to_value=16384, step=1)]))
         self.declare_parameter('reconnect_min_s', 0.5, ParameterDescriptor(
             description='First wait before reopening a source that failed (doubles up to '
-                        'reconnect_max_s).'))
+                        'reconnect_max_s).',
+            floating_point_range=[_RECONNECT_RANGE]))
         self.declare_parameter('reconnect_max_s', 5.0, ParameterDescriptor(
-            description='Longest wait between attempts to reopen a source.'))
+            description='Longest wait between attempts to reopen a source.',
+            floating_point_range=[_RECONNECT_RANGE]))
         try:
             source = parse_source(self.get_parameter('source').value)
         except ValueError as exc:

@@ -134,6 +134,18 @@ def test_camera_node_survives_a_missing_source_and_counts_attempts(ros_node, nod
     assert camera.output().count('cannot open file') < int(values['open_failures'])
 
 
+@pytest.mark.ros
+@pytest.mark.parametrize('name', ['reconnect_min_s', 'reconnect_max_s'])
+def test_camera_node_refuses_a_reconnect_wait_that_would_spin(node_process, tmp_path, name):
+    """A zero or negative wait turned a missing source into a busy loop (tens of thousands
+    of open attempts a second, a whole core): such values are refused at start."""
+    camera = node_process('face_capture', 'camera',
+                          params={'source': str(tmp_path / 'missing.mp4'), name: 0.0})
+    assert wait_until(lambda: not camera.alive, 10.0), camera.output()
+    assert f"parameter '{name}'" in camera.output()
+    assert 'Traceback' not in camera.output()
+
+
 LAUNCH_FILE = Path(__file__).resolve().parents[3] / 'launch' / 'camera.launch.yaml'
 
 
