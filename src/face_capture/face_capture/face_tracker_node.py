@@ -183,8 +183,12 @@ class FaceTrackerNode(BlendshapeSourceNode):
 
     def _on_capture(self, request, response):
         with self._lock:
-            self._neutral_features = []
+            running = self._neutral_features is not None
+            if not running:
+                self._neutral_features = []
         response = super()._on_capture(request, response)
+        if running:            # refused by the base class: the running capture keeps its samples
+            return response
         with self._lock:
             samples, self._neutral_features = self._neutral_features, None
         if response.success and samples:

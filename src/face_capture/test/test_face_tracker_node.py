@@ -153,3 +153,33 @@ def test_face_tracker_reads_jpeg_frames_when_compressed(ros_node, node_process, 
     assert wait_until(lambda: send(b'not a jpeg') or int(
         tracker_status(diagnostics).get('bad_image', 0)) > 0, 15.0, 0.05)
     assert tracker.alive and 'image/compressed' in tracker.output()
+
+
+def test_a_second_neutral_capture_while_one_runs_does_not_spoil_the_first(ros_node,
+                                                                         node_process,
+                                                                         tmp_path):
+    """A second capture request (a double click) is refused by the base class, but the
+    tracker used to reset and then take away the running capture's feature samples, so the
+    first capture saved no neutral features and kept the blendshape neutral in the profile."""
+    frames = ros_node.subscribe(Blendshapes, '/face/human/blendshapes')
+    tracker = node_process('face_capture', 'face_tracker', params={
+        'performer_calibration_dir': str(tmp_path / 'calib')})
+    camera = Camera(ros_node)
+    try:
+        camera.image = portrait_640x480()
+        assert wait_until(lambda: [m for m in frames.snapshot() if m.face_tracked], 30.0), (
+            tracker.output())
+        first = {}
+        running = threading.Thread(target=lambda: first.update(result=ros_node.call(
+            CaptureNeutral, '/face/human/capture_neutral',
+            CaptureNeutral.Request(profile='grace', num_frames=30, timeout_s=60.0), 70.0)))
+        running.start()
+        assert wait_until(lambda: 'capturing neutral face "grace"' in tracker.output(), 15.0)
+        second = ros_node.call(CaptureNeutral, '/face/human/capture_neutral',
+                               CaptureNeutral.Request(profile='other', num_frames=5), 30.0)
+        assert not second.success and 'running' in second.message
+        running.join(75.0)
+        assert first['result'].success, first['result'].message
+        assert (tmp_path / 'calib' / 'grace.tracker.json').is_file()
+    finally:
+        camera.close()
