@@ -5,7 +5,7 @@ this node wires it to parameters, topics, the log (rate-limited) and /diagnostic
 """
 import threading
 
-from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from face_capture.http_stream import (
     DEFAULT_MAX_BODY_BYTES,
@@ -21,6 +21,10 @@ from face_capture.sender_gate import GateConfigError
 from face_common.node import run_node
 
 _POLL_S = 0.2                # the server loop's period: shutdown and request deadlines
+# Limits outside these would refuse every frame (0 bytes, 0 pixels, no time to send) or
+# break every connection (a negative socket timeout).
+_TIMEOUT_RANGE = FloatingPointRange(from_value=0.1, to_value=3600.0)
+_SIZE_RANGE = IntegerRange(from_value=1, to_value=2**32, step=1)
 
 
 class HttpStreamNode(ImageSourceNode):
@@ -43,13 +47,17 @@ class HttpStreamNode(ImageSourceNode):
                         '/stream?token=<token>; others get 401.'))
         self.declare_parameter('max_body_bytes', DEFAULT_MAX_BODY_BYTES, ParameterDescriptor(
             description='Largest JPEG body accepted (413 beyond, judged from Content-Length '
-                        'before reading).'))
+                        'before reading).',
+            integer_range=[_SIZE_RANGE]))
         self.declare_parameter('max_pixels', DEFAULT_MAX_PIXELS, ParameterDescriptor(
-            description='Largest image (width x height from the JPEG header) decoded.'))
+            description='Largest image (width x height from the JPEG header) decoded.',
+            integer_range=[_SIZE_RANGE]))
         self.declare_parameter('read_timeout_s', 5.0, ParameterDescriptor(
-            description='A connection silent this long is closed.'))
+            description='A connection silent this long is closed.',
+            floating_point_range=[_TIMEOUT_RANGE]))
         self.declare_parameter('request_timeout_s', 10.0, ParameterDescriptor(
-            description='A request not complete after this long is dropped (slow clients).'))
+            description='A request not complete after this long is dropped (slow clients).',
+            floating_point_range=[_TIMEOUT_RANGE]))
         self.declare_parameter('max_clients', 8, ParameterDescriptor(
             description='Connections served at once; more get 503.',
             integer_range=[IntegerRange(from_value=1, to_value=1024, step=1)]))

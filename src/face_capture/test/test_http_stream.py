@@ -332,6 +332,20 @@ def test_http_stream_node_on_the_network_needs_an_allowlist(node_process):
     assert 'allow is empty' in node.output() and 'Traceback' not in node.output()
 
 
+@pytest.mark.ros
+@pytest.mark.parametrize('name, value', [('read_timeout_s', -1.0), ('read_timeout_s', 0.0),
+                                         ('request_timeout_s', 0.0), ('max_body_bytes', 0),
+                                         ('max_pixels', -1)])
+def test_http_stream_node_refuses_limits_that_would_refuse_or_break_every_request(
+        node_process, name, value):
+    """A negative read timeout made every connection end in a traceback with no answer;
+    zero limits made the endpoint refuse every frame while it looked up and running."""
+    node = node_process('face_capture', 'http_stream',
+                        params={'port': free_port(socket.SOCK_STREAM), name: value})
+    assert wait_until(lambda: not node.alive, 20.0), node.output()
+    assert f"parameter '{name}'" in node.output() and 'Traceback' not in node.output()
+
+
 def test_a_bad_frame_keeps_the_connection_and_a_wrong_route_closes_it(server):
     connection = http.client.HTTPConnection('127.0.0.1', server.port, timeout=10)
     connection.request('POST', '/stream', body=b'not a jpeg')
