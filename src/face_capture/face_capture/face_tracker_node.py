@@ -17,7 +17,7 @@ import threading
 import time
 
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from sensor_msgs.msg import CompressedImage, Image
 
 from face_capture.calibration import CalibrationError, NeutralProfile
@@ -45,9 +45,11 @@ class FaceTrackerNode(BlendshapeSourceNode):
             description='Folder of the face models; empty: $FACE_TRACKER_MODELS or the one '
                         'scripts/setup.sh fills (<venv>/share/face_tracker).'))
         self.declare_parameter('threads', 1, ParameterDescriptor(
-            description='CPU threads per model inference.'))
+            description='CPU threads per model inference.',
+            integer_range=[IntegerRange(from_value=1, to_value=64, step=1)]))
         self.declare_parameter('max_age_s', 0.5, ParameterDescriptor(
-            description='Images stamped longer ago than this are skipped (0: never).'))
+            description='Images stamped longer ago than this are skipped (0: never).',
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=3600.0)]))
         self.declare_parameter('face_landmarker_task', '', ParameterDescriptor(
             description='mediapipe face_landmarker.task for all 52 channels; needs the '
                         'mediapipe Tasks API, which this environment does not install.'))

@@ -183,3 +183,14 @@ def test_a_second_neutral_capture_while_one_runs_does_not_spoil_the_first(ros_no
         assert (tmp_path / 'calib' / 'grace.tracker.json').is_file()
     finally:
         camera.close()
+
+
+@pytest.mark.parametrize('name, value', [('threads', 0), ('max_age_s', -1.0)])
+def test_face_tracker_refuses_parameters_that_would_break_it(node_process, tmp_path, name,
+                                                             value):
+    """threads 0 ended the node in a traceback from the TFLite runtime; a negative max_age_s
+    marked every frame stale, so nothing was ever tracked."""
+    tracker = node_process('face_capture', 'face_tracker', params={
+        'performer_calibration_dir': str(tmp_path / 'calib'), name: value})
+    assert wait_until(lambda: not tracker.alive, 30.0), tracker.output()
+    assert f"parameter '{name}'" in tracker.output() and 'Traceback' not in tracker.output()
