@@ -112,14 +112,16 @@ class _DrainHandler(BaseHTTPRequestHandler):
         pass
 
 
-def post_round_trips(port: int, body: bytes, frames: int, hz: float, on_sent=None) -> list:
+def post_round_trips(port: int, body, frames: int, hz: float, on_sent=None) -> list:
+    """POST frames bodies (one body, or a list taken in turn) on one keep-alive connection."""
+    bodies = body if isinstance(body, list) else [body]
     connection = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
     samples = []
-    for _ in range(frames):
+    for index in range(frames):
         t0 = time.perf_counter_ns()
         if on_sent:
             on_sent(t0)
-        connection.request('POST', '/stream', body=body)
+        connection.request('POST', '/stream', body=bodies[index % len(bodies)])
         connection.getresponse().read()
         samples.append((time.perf_counter_ns() - t0) / 1e6)
         time.sleep(1.0 / hz)

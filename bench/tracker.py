@@ -165,14 +165,11 @@ def bench_end_to_end(clip: list, source: str, frames: int, hz: float):
             threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
             bodies = [cv2.imencode('.jpg', frame)[1].tobytes() for frame in clip]
 
-            def post(count):
-                for index in range(count):
-                    post_round_trips(port, bodies[index % len(bodies)], 1, hz)
             deadline = time.monotonic() + 60
             while not arrived.is_set() and time.monotonic() < deadline:   # start-up, discovery
                 if source == 'http_stream':
                     try:
-                        post(1)
+                        post_round_trips(port, bodies, 1, hz)
                     except OSError:
                         pass
                 arrived.wait(0.1)
@@ -184,7 +181,7 @@ def bench_end_to_end(clip: list, source: str, frames: int, hz: float):
             if source == 'camera':
                 time.sleep(frames / hz)
             else:
-                post(frames)
+                post_round_trips(port, bodies, frames, hz)
             sent = len(published)
             time.sleep(0.5)
             return list(latencies), sent
