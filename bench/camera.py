@@ -8,6 +8,9 @@ Baselines, measured in the same run:
 - decode -> publish vs cv2.imdecode alone (a 480x360 JPEG, the VividFace app's size): what
   the header checks, conversion and publishing add;
 - POST -> node -> subscriber vs a POST to a bare http.server that only reads the body.
+Raw image delivery: the camera node playing a 640x480 clip at --hz, and a plain rclpy subscriber
+counting its raw bgr8 Images (~0.9 MB each, best effort) against its JPEGs, with the Fast DDS
+profile the project ships (scripts/env.sh) and without it (Fast DDS's built-in transports).
 Run: make bench (or python bench/camera.py in the activated workspace).
 """
 import argparse
@@ -26,7 +29,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, time_calls
+from common import node_and_probe, report, time_calls
 from face_capture.http_stream import decode_jpeg
 
 
@@ -109,14 +112,16 @@ class _DrainHandler(BaseHTTPRequestHandler):
         pass
 
 
-def post_round_trips(port: int, body: bytes, frames: int, hz: float, on_sent=None) -> list:
+def post_round_trips(port: int, body, frames: int, hz: float, on_sent=None) -> list:
+    """POST frames bodies (one body, or a list taken in turn) on one keep-alive connection."""
+    bodies = body if isinstance(body, list) else [body]
     connection = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
     samples = []
-    for _ in range(frames):
+    for index in range(frames):
         t0 = time.perf_counter_ns()
         if on_sent:
             on_sent(t0)
-        connection.request('POST', '/stream', body=body)
+        connection.request('POST', '/stream', body=bodies[index % len(bodies)])
         connection.getresponse().read()
         samples.append((time.perf_counter_ns() - t0) / 1e6)
         time.sleep(1.0 / hz)
@@ -187,12 +192,62 @@ def bench_node_hop(body: bytes, frames: int, hz: float):
         proc.wait(10)
 
 
+def count_raw_images(frames: int, hz: float) -> None:
+    """Prints how many of the camera node's images arrived here raw, of those it published
+    (its JPEGs, which arrive in full, tell what was published)."""
+    import rclpy
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from face_common import qos, topics
+    with tempfile.TemporaryDirectory() as folder:
+        video = os.path.join(folder, 'clip.avi')
+        write_video(video)
+        with node_and_probe([('face_capture', 'camera', 'bench_camera_node',
+                              {'source': video, 'rate_hz': hz})],
+                            'bench_raw_delivery_probe') as node:
+            published, raw = set(), set()
+
+            def stamp_ns(msg):
+                return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            node.create_subscription(CompressedImage, topics.HUMAN_IMAGE_COMPRESSED.name,
+                                     lambda msg: published.add(stamp_ns(msg)), qos.LIVE_STREAM)
+            node.create_subscription(Image, topics.HUMAN_IMAGE.name,
+                                     lambda msg: raw.add(stamp_ns(msg)), qos.LIVE_STREAM)
+            threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
+            deadline = time.monotonic() + 30
+            while not published and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.0)
+            start = max(published)
+            time.sleep(frames / hz)
+            end = max(published)
+            time.sleep(0.5)
+            sent = {stamp for stamp in published if start < stamp <= end}
+            print(f'{len(sent)} {len(sent & raw)}', flush=True)
+
+
+def raw_delivery(frames: int, hz: float, profile: bool):
+    """(published, received raw) from count_raw_images in a child process, with or without
+    the project's Fast DDS profile (it must apply to both participants)."""
+    env = dict(os.environ)
+    if not profile:
+        env.pop('FASTRTPS_DEFAULT_PROFILES_FILE', None)
+    out = subprocess.run([sys.executable, __file__, '--count-raw-images', '--frames', str(frames),
+                          '--hz', str(hz)], env=env, capture_output=True, text=True, check=True)
+    sent, received = out.stdout.split()[-2:]
+    return int(sent), int(received)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--iterations', type=int, default=600)
     parser.add_argument('--frames', type=int, default=300, help='frames through the node')
     parser.add_argument('--hz', type=float, default=30.0)
+    parser.add_argument('--count-raw-images', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count_raw_images:
+        count_raw_images(args.frames, args.hz)
+        return
     print(f'== camera and HTTP image inputs ({os.cpu_count()} cores)')
     bench_in_process(args.iterations)
     body = cv2.imencode('.jpg', face_frame(480, 360), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
@@ -201,6 +256,11 @@ def main():
     report(f'POST /stream -> node -> Image subscriber ({args.hz:.0f} Hz)', latencies, baseline,
            'POST to a bare http.server')
     print(f'frames posted {args.frames}, images received {len(latencies)}')
+    for profile, kind in ((False, "Fast DDS's built-in transports"),
+                          (True, "the project's Fast DDS profile")):
+        sent, received = raw_delivery(args.frames, args.hz, profile)
+        print(f'camera 640x480 bgr8 Images at {args.hz:g} Hz, {kind}: published {sent}, '
+              f'received {received} by a plain subscriber', flush=True)
 
 
 if __name__ == '__main__':

@@ -98,16 +98,19 @@ class BlendshapeProbe:
         self.proc.wait(10)
 
 @contextlib.contextmanager
-def node_and_probe(package: str, executable: str, name: str, params: dict, probe: str):
-    """A package executable in its own process (as `ros2 run` starts it) and an rclpy probe
-    node in this one; both gone when the block ends."""
+def node_and_probe(nodes, probe: str):
+    """Package executables in their own processes (as `ros2 run` starts them), given as
+    (package, executable, name, params) tuples, and an rclpy probe node in this one; all
+    gone when the block ends."""
     import rclpy
 
     from face_common.launch_runner import NodeSpec, find_executable
-    spec = NodeSpec(package, executable, name, params=params)
-    proc = subprocess.Popen(spec.command(find_executable(package, executable)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    procs = []
+    for package, executable, name, params in nodes:
+        spec = NodeSpec(package, executable, name, params=params)
+        procs.append(subprocess.Popen(spec.command(find_executable(package, executable)),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
     rclpy.init()
     node = rclpy.create_node(probe)
     try:
@@ -115,5 +118,7 @@ def node_and_probe(package: str, executable: str, name: str, params: dict, probe
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(10)
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGINT)
+        for proc in procs:
+            proc.wait(10)

@@ -7,11 +7,17 @@ Stages: detector, landmark model, one iris, the geometric estimator. Then the no
 raw Image and JPEG CompressedImage messages published at --hz into a face_tracker process,
 latency from each image's stamp to its Blendshapes message arriving here (same clock), and
 how many came out (JPEG includes the node's decoding).
+End to end into the retarget node, for each image input: a clip of the portrait turning
+slightly, played by the camera node (stamped at capture) or POSTed as JPEGs to the http_stream
+node -> face_tracker -> retarget (ExFace, shipped checkpoint, robot micheal) -> face/command;
+latency from the image stamp to the command, against the tracker alone on the same frames.
 Run: make bench (or python bench/tracker.py [--frames N] [--threads T]).
 """
 import argparse
 from pathlib import Path
+import socket
 import sys
+import tempfile
 import threading
 import time
 
@@ -20,6 +26,8 @@ import matplotlib.cbook
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from camera import post_round_trips
+
 from common import node_and_probe, report, time_calls
 from face_capture.face_expressions import ExpressionEstimator, face_features
 from face_capture.face_tracking import (
@@ -51,9 +59,9 @@ def bench_node_hop(frame: np.ndarray, frames: int, hz: float, compressed: bool):
     from face_common.images import image_msg
     from face_msgs.msg import Blendshapes
 
-    with node_and_probe('face_capture', 'face_tracker', 'bench_face_tracker',
-                        {'performer_calibration_dir': '/tmp/face-bench-calib',
-                         'compressed': compressed},
+    with node_and_probe([('face_capture', 'face_tracker', 'bench_face_tracker',
+                          {'performer_calibration_dir': '/tmp/face-bench-calib',
+                           'compressed': compressed})],
                         'bench_tracker_probe') as node:
         latencies = []
         arrived = threading.Event()
@@ -92,6 +100,91 @@ def bench_node_hop(frame: np.ndarray, frames: int, hz: float, compressed: bool):
             time.sleep(1.0 / hz)
         time.sleep(0.5)
         return list(latencies), frames
+
+
+def turning_clip(frames: int = 60) -> list:
+    """The portrait turning slightly: a yaw-like horizontal squeeze and a small roll, back
+    and forth, so the tracker follows a moving face rather than one still image."""
+    base = portrait_frame()
+    clip = []
+    for index in range(frames):
+        phase = np.sin(2 * np.pi * index / frames)
+        squeeze = 1.0 - 0.08 * abs(phase)
+        matrix = cv2.getRotationMatrix2D((320, 240), 4.0 * phase, 1.0)
+        matrix[0, :2] *= squeeze
+        matrix[0, 2] += 320 * (1 - squeeze) + 20 * phase
+        clip.append(cv2.warpAffine(base, matrix, (640, 480)))
+    return clip
+
+
+def write_clip(path: str, clip: list, fps: float) -> None:
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), fps, (640, 480))
+    for frame in clip:
+        writer.write(frame)
+    writer.release()
+
+
+def bench_end_to_end(clip: list, source: str, frames: int, hz: float):
+    """Image stamp -> face/command latencies (ms) through source (camera or http_stream),
+    face_tracker and retarget processes, and how many images the source published."""
+    import rclpy
+    from sensor_msgs.msg import CompressedImage
+
+    from face_common import qos, topics
+    from face_msgs.msg import ControlValues
+
+    with tempfile.TemporaryDirectory() as folder, socket.socket() as free:
+        free.bind(('127.0.0.1', 0))
+        port = free.getsockname()[1]
+        video = str(Path(folder) / 'turning.avi')
+        write_clip(video, clip, hz)
+        free.close()
+        source_params = {'source': video} if source == 'camera' else {'port': str(port)}
+        nodes = [('face_capture', source, f'bench_{source}', source_params),
+                 ('face_capture', 'face_tracker', 'bench_face_tracker',
+                  {'performer_calibration_dir': '/tmp/face-bench-calib', 'compressed': True}),
+                 ('face_retarget', 'retarget', 'bench_retarget',
+                  {'robot': 'micheal', 'model': 'exface', 'max_frame_age_s': '1.0'})]
+        with node_and_probe(nodes, f'bench_{source}_e2e_probe') as node:
+            published, latencies = set(), []
+            arrived = threading.Event()
+
+            def stamp_ns(msg):
+                return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+            def on_command(msg):
+                stamp = stamp_ns(msg)
+                if stamp in published:
+                    latencies.append((time.time_ns() - stamp) / 1e6)
+                arrived.set()
+            node.create_subscription(ControlValues, topics.COMMAND.name, on_command,
+                                     qos.of(topics.COMMAND))
+            node.create_subscription(CompressedImage, topics.HUMAN_IMAGE_COMPRESSED.name,
+                                     lambda msg: published.add(stamp_ns(msg)),
+                                     qos.of(topics.HUMAN_IMAGE_COMPRESSED))
+            threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
+            bodies = [cv2.imencode('.jpg', frame)[1].tobytes() for frame in clip]
+
+            deadline = time.monotonic() + 60
+            while not arrived.is_set() and time.monotonic() < deadline:   # start-up, discovery
+                if source == 'http_stream':
+                    try:
+                        post_round_trips(port, bodies, 1, hz)
+                    except OSError:
+                        pass
+                arrived.wait(0.1)
+            if not arrived.is_set():
+                raise RuntimeError(f'{source} -> face_tracker -> retarget never commanded')
+            time.sleep(0.5)
+            published.clear()
+            latencies.clear()
+            if source == 'camera':
+                time.sleep(frames / hz)
+            else:
+                post_round_trips(port, bodies, frames, hz)
+            sent = len(published)
+            time.sleep(0.5)
+            return list(latencies), sent
 
 
 def main():
@@ -140,6 +233,22 @@ def main():
         report(f'stamp -> face_tracker -> Blendshapes, {kind}', latencies)
         print(f'{"":<44} {len(latencies)}/{sent} images at {args.hz:g} Hz came out as tracked '
               'frames', flush=True)
+
+    clip = turning_clip()
+    counter = {'i': 0}
+
+    def clip_frame_to_channels():
+        counter['i'] = (counter['i'] + 1) % len(clip)
+        face = tracker.track(clip[counter['i']])
+        return estimator.channels(face_features(face.landmarks, face.irises))
+    tracker_alone = time_calls(clip_frame_to_channels, args.frames, warmup)
+    report('face tracker alone, turning portrait clip', tracker_alone)
+    for source in ('camera', 'http_stream'):
+        latencies, sent = bench_end_to_end(clip, source, args.frames, args.hz)
+        report(f'{source} -> tracker -> retarget -> command', latencies, tracker_alone,
+               'tracker alone')
+        print(f'{"":<44} {len(latencies)}/{sent} images published at {args.hz:g} Hz came out '
+              'as commands', flush=True)
 
 
 if __name__ == '__main__':

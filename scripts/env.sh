@@ -9,3 +9,5 @@ set +u
 set -u
 # Keep ROS traffic on this machine unless the user says otherwise.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
+# Shared-memory segments large enough for a raw 640x480 image (best effort lost 2/3 without).
+export FASTRTPS_DEFAULT_PROFILES_FILE=${FASTRTPS_DEFAULT_PROFILES_FILE:-$PWD/src/face_common/config/fastdds.xml}
