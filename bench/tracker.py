@@ -3,7 +3,9 @@ for each camera image), and its stages.
 
 Baseline, measured in the same run: the detector on every frame (what the tracker does
 after losing the face), against which tracking from the last frame's landmarks is compared.
-Stages: detector, landmark model, one iris, the geometric estimator. Then the node hop:
+Stages: detector, landmark model, one iris, the geometric estimator. Blendshapes mode
+(mediapipe's face_landmarker.task, --task; the test copy by default): the same frame -> 61
+channels with the task's models, against the geometric mode. Then the node hop:
 raw Image and JPEG CompressedImage messages published at --hz into a face_tracker process,
 latency from each image's stamp to its Blendshapes message arriving here (same clock), and
 how many came out (JPEG includes the node's decoding).
@@ -11,7 +13,8 @@ End to end into the retarget node, for each image input: a clip of the portrait 
 slightly, played by the camera node (stamped at capture) or POSTed as JPEGs to the http_stream
 node -> face_tracker -> retarget (ExFace, shipped checkpoint, robot micheal) -> face/command;
 latency from the image stamp to the command, against the tracker alone on the same frames.
-Run: make bench (or python bench/tracker.py [--frames N] [--threads T]).
+Run: make bench (or python bench/tracker.py [--frames N] [--threads T] [--task PATH]
+[--per-frame-only]).
 """
 import argparse
 from pathlib import Path
@@ -30,6 +33,7 @@ from camera import post_round_trips
 
 from common import node_and_probe, report, time_calls
 from face_capture.face_expressions import ExpressionEstimator, face_features
+from face_capture.face_landmarker_task import TaskFaceTracker
 from face_capture.face_tracking import (
     FACE_CROP_SCALE,
     LEFT_EYE_OUTER,
@@ -38,6 +42,9 @@ from face_capture.face_tracking import (
     FaceTracker,
     rect_around,
 )
+
+TEST_TASK = (Path(__file__).resolve().parent.parent / 'src' / 'face_capture' / 'test' / 'data'
+             / 'face_landmarker.task')
 
 
 def portrait_frame() -> np.ndarray:
@@ -192,6 +199,10 @@ def main():
     parser.add_argument('--frames', type=int, default=300, help='frames per measurement')
     parser.add_argument('--threads', type=int, default=1, help='threads per inference')
     parser.add_argument('--hz', type=float, default=30.0, help='camera rate for the node hop')
+    parser.add_argument('--task', default=str(TEST_TASK),
+                        help='face_landmarker.task for the blendshapes mode')
+    parser.add_argument('--per-frame-only', action='store_true',
+                        help='skip the node hops and the end-to-end runs')
     args, _ = parser.parse_known_args()     # make bench passes every bench the same flags
     frame = portrait_frame()
     tracker = FaceTracker(threads=args.threads)
@@ -227,6 +238,28 @@ def main():
         rgb, face.landmarks, (RIGHT_EYE_OUTER, RIGHT_EYE_INNER), False), stages, warmup))
     report('  stage: geometric estimator', time_calls(lambda: estimator.channels(
         face_features(face.landmarks, face.irises)), stages, warmup))
+
+    task_tracker = TaskFaceTracker(args.task, threads=args.threads)
+
+    def frame_to_channels_with_task():
+        face = task_tracker.track(frame)
+        values = estimator.channels(face_features(face.landmarks, face.irises))
+        values[:len(face.blendshapes)] = face.blendshapes
+        return values
+    with_task = time_calls(frame_to_channels_with_task, args.frames, warmup)
+    result = report(f'blendshapes mode (.task) -> 61 ch ({args.threads} thr)', with_task,
+                    tracked, 'geometric mode')
+    print(f'{"":<44} = {1000.0 / result["mean"]:.1f} fps mean, '
+          f'{1000.0 / result["p99"]:.1f} fps at p99', flush=True)
+    task_face = task_tracker.track(frame)
+    report('  stage: task landmarks 256 px (crop + model)', time_calls(
+        lambda: task_tracker._landmarks(rgb, roi), stages, warmup))
+    report('  stage: task blendshape model (146 points)', time_calls(
+        lambda: task_tracker._finish(rgb, np.vstack([task_face.landmarks,
+                                                     task_face.irises.reshape(10, 3)]),
+                                     1.0, False, [np.zeros(1, np.float32)]), stages, warmup))
+    if args.per_frame_only:
+        return
 
     for compressed, kind in ((False, 'raw bgr8'), (True, 'JPEG')):
         latencies, sent = bench_node_hop(frame, args.frames, args.hz, compressed)

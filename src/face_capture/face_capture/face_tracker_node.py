@@ -5,11 +5,15 @@
 out through the same BlendshapeSourceNode base as the UDP receiver, so neutral calibration,
 clamping and the calibration services are the same. Images land in a one-frame slot and a
 worker thread tracks the newest (latest frame wins: a frame replaced before it was tracked
-counts as dropped; one older than max_age_s as stale). The geometric estimator
-(face_expressions) runs in "geometric mode"; mediapipe's Tasks API is not installed here,
-so a face_landmarker_task path is reported and not used. A neutral capture also records the
-estimator's neutral landmark features, saved beside the profile as <name>.tracker.json;
-the profile then keeps only the rotation offsets (the estimator already reads that face as 0).
+counts as dropped; one older than max_age_s as stale). Two modes, logged at start and in
+/diagnostics: "geometric" (the estimator in face_expressions on the models setup.sh extracts)
+or, with a face_landmarker_task file, "blendshapes" (that file's 52-channel blendshape model,
+face_landmarker_task; head and eye rotations still from the estimator). A task file that is
+missing or unreadable stops the node at start with one line: the user asked for that mode.
+In geometric mode a neutral capture also records the estimator's neutral landmark features,
+saved beside the profile as <name>.tracker.json; the profile then keeps only the rotation
+offsets (the estimator already reads that face as 0). In blendshapes mode the profile is the
+usual one (the model's raw values, as from an iPhone).
 """
 import json
 from pathlib import Path
@@ -22,6 +26,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from face_capture.calibration import CalibrationError, NeutralProfile
 from face_capture.face_expressions import ExpressionEstimator, face_features
+from face_capture.face_landmarker_task import TaskFaceTracker, TaskFileError
 from face_capture.face_tracking import BadImage, FaceTracker, ModelsMissing, decode_compressed
 from face_capture.source_node import BlendshapeSourceNode, run_source_node
 from face_common import qos, topics
@@ -31,6 +36,7 @@ from face_common.stats import SlidingWindow
 
 SOURCE = 'webcam'
 GEOMETRIC_MODE = 'geometric (MediaPipe face mesh + iris landmarks on LiteRT)'
+BLENDSHAPE_MODE = 'blendshapes (face_landmarker.task: 52 channels from its blendshape model)'
 
 
 def _stamp_ns(stamp) -> int:
@@ -51,25 +57,27 @@ class FaceTrackerNode(BlendshapeSourceNode):
             description='Images stamped longer ago than this are skipped (0: never).',
             floating_point_range=[FloatingPointRange(from_value=0.0, to_value=3600.0)]))
         self.declare_parameter('face_landmarker_task', '', ParameterDescriptor(
-            description='mediapipe face_landmarker.task for all 52 channels; needs the '
-                        'mediapipe Tasks API, which this environment does not install.'))
+            description='mediapipe face_landmarker.task: all 52 channels from its blendshape '
+                        'model (run on LiteRT); empty: geometric mode.'))
         self.declare_parameter('compressed', False, ParameterDescriptor(
             description='Read JPEG/PNG frames from /face/human/image/compressed instead of raw '
                         'bgr8 ones (one small message per frame instead of 0.9 MB at VGA).'))
         self.declare_parameter('subject', 'performer', ParameterDescriptor(
             description='Subject name published with each frame.'))
+        threads = int(self.get_parameter('threads').value)
+        task = str(self.get_parameter('face_landmarker_task').value)
         try:
-            self.tracker = FaceTracker(self.get_parameter('model_dir').value or None,
-                                       int(self.get_parameter('threads').value))
-        except ModelsMissing as exc:
+            if task:
+                self.tracker = TaskFaceTracker(task, threads)
+            else:
+                self.tracker = FaceTracker(self.get_parameter('model_dir').value or None,
+                                           threads)
+        except (ModelsMissing, TaskFileError) as exc:
             raise SystemExit(f'face_tracker: {exc}') from None
+        self.mode = BLENDSHAPE_MODE if task else GEOMETRIC_MODE
         self.max_age_ns = int(float(self.get_parameter('max_age_s').value) * 1e9)
         self.subject = str(self.get_parameter('subject').value)
-        task = str(self.get_parameter('face_landmarker_task').value)
-        if task:
-            self.get_logger().warn(f'face_landmarker_task {task} given, but mediapipe\'s Tasks '
-                                   'API is not installed: running in geometric mode')
-        self.get_logger().info(f'face_tracker mode: {GEOMETRIC_MODE}; models from '
+        self.get_logger().info(f'face_tracker mode: {self.mode}; models from '
                                f'{self.tracker.model_dir}')
         for key in ('images', 'dropped', 'stale', 'bad_image', 'detector_runs', 'tracker_errors'):
             self.counters[key] = 0
@@ -144,10 +152,12 @@ class FaceTrackerNode(BlendshapeSourceNode):
             self.get_logger().warn(f'face landmarks unusable: {exc}', throttle_duration_sec=5.0)
             return
         values = self.estimator.channels(features)
+        if face.blendshapes is not None:
+            values[:NUM_BLENDSHAPES] = face.blendshapes
         self.inference_ms.add((time.perf_counter() - started) * 1e3)
         with self._lock:
             self.counters['detector_runs'] += int(face.detected)
-            if self._neutral_features is not None:
+            if self._neutral_features is not None and face.blendshapes is None:
                 self._neutral_features.append(features)
         self.publish_frame(values, frame_number, self.subject, msg.header.frame_id, stamp)
 
@@ -160,9 +170,10 @@ class FaceTrackerNode(BlendshapeSourceNode):
         return Path(self.store.directory) / f'{profile}.tracker.json'
 
     def _load_neutral_features(self) -> None:
-        """The active profile's neutral features, or the defaults without one."""
+        """The active profile's neutral features, or the defaults without one (or in
+        blendshapes mode, where the estimator only gives rotations)."""
         self.estimator = ExpressionEstimator()
-        if self.profile is None:
+        if self.profile is None or self.mode == BLENDSHAPE_MODE:
             return
         path = self._features_path(self.profile.name)
         try:
@@ -184,6 +195,8 @@ class FaceTrackerNode(BlendshapeSourceNode):
         return response
 
     def _on_capture(self, request, response):
+        if self.mode == BLENDSHAPE_MODE:        # the usual profile: nothing of our own to add
+            return super()._on_capture(request, response)
         with self._lock:
             running = self._neutral_features is not None
             if not running:
@@ -216,7 +229,7 @@ class FaceTrackerNode(BlendshapeSourceNode):
     # ---- diagnostics -------------------------------------------------------------------
     def diagnostic_values(self) -> dict:
         inference = self.inference_ms.summary()
-        return {'mode': GEOMETRIC_MODE, 'inference_ms_mean': f'{inference.mean:.2f}',
+        return {'mode': self.mode, 'inference_ms_mean': f'{inference.mean:.2f}',
                 'inference_ms_p99': f'{inference.p99:.2f}'}
 
     def destroy_node(self):

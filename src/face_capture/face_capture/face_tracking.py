@@ -143,32 +143,47 @@ class FaceResult:
     irises: np.ndarray               # (2, 5, 3) subject right, subject left; [k, 0] = centre
     presence: float
     detected: bool                   # this frame ran the detector (not tracked from the last)
+    blendshapes: np.ndarray = None   # (52,) in ARKit order, from a face_landmarker.task only
+
+
+def sigmoid(logit) -> float:
+    return 1.0 / (1.0 + math.exp(-float(np.clip(logit, -100.0, 100.0))))
+
+
+def load_interpreter(threads: int, **source):
+    """A LiteRT interpreter with its tensors allocated (source: model_path= or model_content=)."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(num_threads=threads, **source)
+    interpreter.allocate_tensors()
+    return interpreter
 
 
 class FaceTracker:
-    """One face, frame after frame. track(bgr) -> FaceResult or None (no face)."""
+    """One face, frame after frame. track(bgr) -> FaceResult or None (no face).
+
+    Models by role: 'detector', 'landmarks' (outputs: points, presence logit, ...) and what
+    _finish needs (here 'iris'); TaskFaceTracker swaps in a face_landmarker.task's models."""
+
+    landmark_size = LANDMARK_SIZE
 
     def __init__(self, model_dir=None, threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
         model_dir = Path(model_dir) if model_dir else default_model_dir()
         missing = [name for name in MODEL_FILES if not (model_dir / name).is_file()]
         if missing:
             raise ModelsMissing(f'face models missing in {model_dir}: {", ".join(missing)} '
                                 '(scripts/setup.sh extracts them; or set $FACE_TRACKER_MODELS)')
         self.model_dir = model_dir
-        self._models = {}
-        for name in MODEL_FILES:
-            interpreter = Interpreter(model_path=str(model_dir / name), num_threads=threads)
-            interpreter.allocate_tensors()
-            self._models[name] = interpreter
+        self._models = {role: load_interpreter(threads, model_path=str(model_dir / name))
+                        for role, name in zip(('detector', 'landmarks', 'iris'), MODEL_FILES,
+                                              strict=True)}
         self.anchors = ssd_anchors()
         self._roi = None             # crop for the next frame, from this frame's landmarks
 
     def reset(self) -> None:
         self._roi = None
 
-    def _run(self, name: str, tensor: np.ndarray):
-        interpreter = self._models[name]
+    def _run(self, role: str, tensor: np.ndarray):
+        interpreter = self._models[role]
         interpreter.set_tensor(interpreter.get_input_details()[0]['index'], tensor[None])
         interpreter.invoke()
         return [interpreter.get_tensor(d['index']) for d in interpreter.get_output_details()]
@@ -182,7 +197,7 @@ class FaceTracker:
                               (DETECTOR_SIZE, DETECTOR_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
         tensor = crop.astype(np.float32) * (2.0 / 255.0) - 1.0
-        regressors, scores = self._run(MODEL_FILES[0], tensor)
+        regressors, scores = self._run('detector', tensor)
         detection = decode_best_detection(regressors, scores, self.anchors)
         if detection is None:
             return None
@@ -199,12 +214,13 @@ class FaceTracker:
                     angle)
 
     def _landmarks(self, rgb: np.ndarray, roi: Rect):
-        crop = cv2.warpAffine(rgb, roi.crop_transform(LANDMARK_SIZE),
-                              (LANDMARK_SIZE, LANDMARK_SIZE), flags=cv2.INTER_LINEAR)
-        points, flag = self._run(MODEL_FILES[1], crop.astype(np.float32) * (1.0 / 255.0))
-        presence = 1.0 / (1.0 + math.exp(-float(np.clip(flag.reshape(-1)[0], -100, 100))))
-        landmarks = roi.to_image(points.reshape(-1, 3).astype(np.float64), LANDMARK_SIZE)
-        return landmarks, presence
+        """(landmarks in image pixels, presence, the model's other outputs)."""
+        size = self.landmark_size
+        crop = cv2.warpAffine(rgb, roi.crop_transform(size), (size, size),
+                              flags=cv2.INTER_LINEAR)
+        points, flag, *extra = self._run('landmarks', crop.astype(np.float32) * (1.0 / 255.0))
+        landmarks = roi.to_image(points.reshape(-1, 3).astype(np.float64), size)
+        return landmarks, sigmoid(flag.reshape(-1)[0]), extra
 
     def _iris(self, rgb: np.ndarray, landmarks: np.ndarray, corners, mirrored: bool):
         """Iris (5, 3) of one eye; the model knows one eye, so the other is mirrored."""
@@ -213,7 +229,7 @@ class FaceTracker:
                               flags=cv2.INTER_LINEAR)
         if mirrored:
             crop = crop[:, ::-1]
-        _, iris = self._run(MODEL_FILES[2],
+        _, iris = self._run('iris',
                             np.ascontiguousarray(crop, np.float32) * (1.0 / 255.0))
         iris = iris.reshape(5, 3).astype(np.float64)
         if mirrored:
@@ -233,11 +249,15 @@ class FaceTracker:
                 return None
             detected = True
             result = self._landmarks(rgb, roi)
-        landmarks, presence = result
+        landmarks, presence, extra = result
         if presence < MIN_PRESENCE or not np.isfinite(landmarks).all():
             self._roi = None
             return None
         self._roi = rect_around(landmarks, RIGHT_EYE_OUTER, LEFT_EYE_OUTER, FACE_CROP_SCALE)
+        return self._finish(rgb, landmarks, presence, detected, extra)
+
+    def _finish(self, rgb, landmarks, presence, detected, extra) -> FaceResult:
+        """The irises from the iris model, one eye crop each."""
         irises = np.stack([
             self._iris(rgb, landmarks, (RIGHT_EYE_OUTER, RIGHT_EYE_INNER), mirrored=False),
             self._iris(rgb, landmarks, (LEFT_EYE_INNER, LEFT_EYE_OUTER), mirrored=True)])

@@ -1,5 +1,7 @@
 """face_tracker in its own process: real sensor_msgs/Image frames of the portrait in, real
-face_msgs/Blendshapes out, neutral capture through the service, no-face and bad images."""
+face_msgs/Blendshapes out, neutral capture through the service, no-face and bad images, in
+geometric mode and in blendshapes mode (the real face_landmarker.task in test/data)."""
+from pathlib import Path
 import threading
 
 import cv2
@@ -18,6 +20,7 @@ from face_msgs.msg import Blendshapes
 from face_msgs.srv import CaptureNeutral
 
 pytestmark = pytest.mark.ros
+TASK = Path(__file__).parent / 'data' / 'face_landmarker.task'
 
 
 def portrait_640x480():
@@ -67,8 +70,7 @@ def test_face_tracker_publishes_blendshapes_from_images(ros_node, node_process, 
     frames = ros_node.subscribe(Blendshapes, '/face/human/blendshapes')
     diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
     tracker = node_process('face_capture', 'face_tracker', params={
-        'performer_calibration_dir': str(tmp_path / 'calib'), 'diagnostics_period_s': 0.2,
-        'face_landmarker_task': str(tmp_path / 'face_landmarker.task')})
+        'performer_calibration_dir': str(tmp_path / 'calib'), 'diagnostics_period_s': 0.2})
     camera = Camera(ros_node)
     try:
         camera.image = portrait_640x480()
@@ -110,7 +112,7 @@ def test_face_tracker_publishes_blendshapes_from_images(ros_node, node_process, 
         frames.clear()
         assert wait_until(lambda: [m for m in frames.snapshot() if m.face_tracked], 15.0)
         assert tracker.alive
-        assert 'running in geometric mode' in tracker.output()
+        assert 'face_tracker mode: geometric' in tracker.output()
 
         # a restart reads the performer's neutral features and profile again
         tracker.stop()
@@ -194,3 +196,53 @@ def test_face_tracker_refuses_parameters_that_would_break_it(node_process, tmp_p
         'performer_calibration_dir': str(tmp_path / 'calib'), name: value})
     assert wait_until(lambda: not tracker.alive, 30.0), tracker.output()
     assert f"parameter '{name}'" in tracker.output() and 'Traceback' not in tracker.output()
+
+
+def test_blendshapes_mode_publishes_the_task_models_channels(ros_node, node_process, tmp_path):
+    frames = ros_node.subscribe(Blendshapes, '/face/human/blendshapes')
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    tracker = node_process('face_capture', 'face_tracker', params={
+        'performer_calibration_dir': str(tmp_path / 'calib'), 'diagnostics_period_s': 0.2,
+        'face_landmarker_task': str(TASK)})
+    camera = Camera(ros_node)
+    try:
+        camera.image = portrait_640x480()
+        tracked = wait_until(lambda: [m for m in frames.snapshot() if m.face_tracked], 30.0)
+        assert tracked, tracker.output()
+        weights = dict(zip(tracked[-1].names, tracked[-1].weights, strict=True))
+        assert weights['EyeBlinkLeft'] < 0.3 and weights['JawOpen'] < 0.3
+        # channels the geometric estimator never gives are measured in this mode
+        assert weights['EyeSquintLeft'] > 0.05 and weights['EyeSquintRight'] > 0.05
+        assert abs(tracked[-1].head_rotation[2]) > 0.05        # the estimator's head roll
+        assert 'face_tracker mode: blendshapes' in tracker.output()
+        assert wait_until(lambda: 'blendshapes' in tracker_status(diagnostics).get('mode', ''),
+                          15.0)
+        # the usual neutral profile: no estimator features of its own
+        result = ros_node.call(CaptureNeutral, '/face/human/capture_neutral',
+                               CaptureNeutral.Request(profile='grace', num_frames=10), 30.0)
+        assert result.success, result.message
+        assert not (tmp_path / 'calib' / 'grace.tracker.json').exists()
+        frames.clear()
+        calibrated = wait_until(lambda: [m for m in frames.snapshot() if m.calibrated], 15.0)
+        raw = dict(zip(calibrated[-1].names, calibrated[-1].raw_weights, strict=True))
+        assert raw['EyeSquintRight'] > 0.05 and max(calibrated[-1].weights) < 0.35
+        camera.image = np.zeros((480, 640, 3), np.uint8)
+        frames.clear()
+        assert wait_until(lambda: [m for m in frames.snapshot() if not m.face_tracked], 15.0)
+        assert tracker.alive
+    finally:
+        camera.close()
+
+
+@pytest.mark.parametrize('content, reason', [
+    (None, 'no such file'), (b'PK\x03\x04 truncated', 'unreadable')])
+def test_a_missing_or_corrupt_task_file_stops_the_node_with_one_line(node_process, tmp_path,
+                                                                     content, reason):
+    path = tmp_path / 'face_landmarker.task'
+    if content is not None:
+        path.write_bytes(content)
+    tracker = node_process('face_capture', 'face_tracker', params={
+        'performer_calibration_dir': str(tmp_path / 'calib'), 'face_landmarker_task': str(path)})
+    assert wait_until(lambda: not tracker.alive, 30.0), tracker.output()
+    assert f'face_tracker: face_landmarker_task {path}: {reason}' in tracker.output()
+    assert 'Traceback' not in tracker.output()
