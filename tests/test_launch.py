@@ -172,6 +172,10 @@ BAD_LAUNCH_BODIES = [
     "- include: {file: other.yaml, arg: [{name: a}]}",
     '- arg: {name: a, default: "$(find-pkg-share $(env HOME))"}',   # fuzz: ValueError
     '- node: {pkg: "a/b", exec: b}',                                # fuzz: ValueError
+    '- arg: {name: a, default: x, description: d, choice: [{value: y}]}',   # default outside
+    '- arg: {name: a, default: x, description: d, choice: []}',
+    '- arg: {name: a, default: x, description: d, choice: [{value: x, label: y}]}',
+    '- arg: {name: a, default: x, description: d, choice: x}',
 ]
 
 
@@ -636,6 +640,27 @@ LAUNCHERS = ['face-launch', pytest.param('ros2 launch', marks=pytest.mark.skipif
     'launch overlay (../shared/tools/real-ros2-launch.sh) runs these through ros2 launch'))]
 SHADOW_VARIANTS = [[], ['record:=true'], ['take_player:=true'], ['robot:=hobbs'],
                    ['robot:=ameca']]
+
+
+@pytest.mark.parametrize('launch_file, valid', [
+    ('capture.launch.yaml', "['udp', 'tcp', 'camera', 'video', 'http']"),
+    ('shadow.launch.yaml', "['udp', 'tcp', 'camera', 'video', 'http']"),
+    ('shadow_pair.launch.yaml', "['udp', 'tcp', 'camera', 'video', 'http']"),
+    ('camera.launch.yaml', "['camera', 'video', 'http']")])
+@pytest.mark.parametrize('launcher', LAUNCHERS)
+def test_an_unknown_input_fails_with_one_line_naming_the_valid_values(launcher, launch_file,
+                                                                      valid):
+    """input:=webcam used to start nothing (no use_webcam condition is true) and exit 0;
+    the argument's choices make both launchers refuse it before anything starts."""
+    out = subprocess.run(launch_command(launcher, ROOT / 'launch' / launch_file,
+                                        ['input:=webcam']),
+                         capture_output=True, text=True, timeout=120)
+    output = out.stdout + out.stderr
+    line = f'Argument "input" provided value "webcam" is not valid. Valid options are: {valid}'
+    assert out.returncode == 1 and line in output, output
+    assert 'process started' not in output and 'started' not in out.stdout, output
+    if launcher == 'face-launch':
+        assert out.stderr == f'face-launch: {line}\n'
 
 
 def launch_command(launcher: str, launch_file: Path, arguments: list) -> list:

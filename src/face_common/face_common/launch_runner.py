@@ -230,7 +230,8 @@ def _check_file_substitutions(name: str, entities: list) -> None:
         if not isinstance(entry, dict):
             continue
         for key, value in entry.items():
-            if key in ('description', 'output', 'on_exit') or (tag, key) == ('arg', 'name'):
+            if key in ('description', 'output', 'on_exit') or (tag, key) in (
+                    ('arg', 'name'), ('arg', 'choice')):
                 continue
             for text in _attribute_strings(value):
                 _check_substitutions(parse_value(text, f'{name}: <{tag}>'), f'{name}: <{tag}>')
@@ -425,15 +426,20 @@ def _visit(launch: _Launch, entities: list, name: str, path: str, chain: tuple) 
         (tag, entry), = item.items()
         where = f'{name}: <{tag}>'
         if tag == 'arg':            # DeclareLaunchArgument.execute
-            _check_keys(where, entry, {'name', 'default', 'description'})
+            _check_keys(where, entry, {'name', 'default', 'description', 'choice'})
             if not isinstance(entry.get('name'), str):
                 raise LaunchFileError(f'{where} needs "name" (a string)')
             argument = _unescape(entry['name'])
+            choices = _choices(entry, where)
             if argument not in launch.configurations:
                 if 'default' not in entry:
                     raise LaunchFileError(f'{name}: required launch argument "{argument}" '
                                           'was not provided')
                 launch.configurations[argument] = launch.text(entry, 'default', where)
+            value = launch.configurations[argument]
+            if choices is not None and value not in choices:
+                raise LaunchFileError(f'Argument "{argument}" provided value "{value}" is not '
+                                      f'valid. Valid options are: {choices}')
         elif tag == 'let':          # SetLaunchConfiguration (its parse takes Action's if/unless)
             _check_keys(where, entry, {'name', 'value', 'if', 'unless'})
             if launch.condition(entry, where):
@@ -463,6 +469,25 @@ def _visit(launch: _Launch, entities: list, name: str, path: str, chain: tuple) 
                                               launch.text(entry, 'to', where)))
         else:
             raise LaunchFileError(f'{name}: tag <{tag}> not supported by face-launch')
+
+
+def _choices(entry: dict, where: str):
+    """An argument's `choice: [{value: a}, ...]` as a list of values, or None (the
+    DeclareLaunchArgument parse: literal values, a default outside them is an error)."""
+    if 'choice' not in entry:
+        return None
+    choices = []
+    for item in _entries(entry, 'choice', where):
+        _check_keys(f'{where} choice', item, {'value'})
+        if not isinstance(item.get('value'), str):
+            raise LaunchFileError(f'{where} choice needs "value" (a string)')
+        choices.append(item['value'])
+    if not choices:
+        raise LaunchFileError(f'{where}: an empty choice list')
+    default = entry.get('default')
+    if isinstance(default, str) and '$(' not in default and default not in choices:
+        raise LaunchFileError(f'{where}: default "{default}" is not in its choices {choices}')
+    return choices
 
 
 def _group(launch: _Launch, entities: list, name: str, path: str, chain: tuple) -> None:
