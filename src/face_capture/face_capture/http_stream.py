@@ -205,6 +205,7 @@ class StreamHandler(BaseHTTPRequestHandler):
         rules for everything but the body."""
         with self.endpoint.stats.lock:
             self.endpoint.stats.requests += 1
+        self._continue_expected = False
         if not super().parse_request():
             return False
         try:
@@ -213,6 +214,20 @@ class StreamHandler(BaseHTTPRequestHandler):
             self._refuse(refusal)
             return False
         return True
+
+    def handle_expect_100(self) -> bool:
+        """http.server answers `Expect: 100-continue` while parsing the headers, before this
+        endpoint has judged them; the 100 waits until the sender, route, token and length
+        pass (_send_continue), so a client that would be refused gets the 4xx instead and
+        never uploads the body."""
+        self._continue_expected = True
+        return True
+
+    def _send_continue(self) -> None:
+        if self._continue_expected:
+            self._continue_expected = False
+            self.send_response_only(HTTPStatus.CONTINUE)
+            self.end_headers()
 
     def _check_request(self) -> None:
         """Every refusal here closes the connection: the body is still unread."""
@@ -260,6 +275,7 @@ class StreamHandler(BaseHTTPRequestHandler):
         transfer = self.headers.get('Transfer-Encoding', '').strip().lower()
         deadline = time.monotonic() + config.request_timeout_s
         if transfer == 'chunked':
+            self._send_continue()
             return self._read_chunked(config.max_body_bytes, deadline)
         if transfer:
             raise _Refused(HTTPStatus.BAD_REQUEST,
@@ -279,6 +295,7 @@ class StreamHandler(BaseHTTPRequestHandler):
             raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, 'too_large',
                            f'body of {length} bytes is over the limit of '
                            f'{config.max_body_bytes}', close=True)
+        self._send_continue()
         return self._read_exactly(length, deadline)
 
     def _read_exactly(self, length: int, deadline: float) -> bytes:

@@ -190,6 +190,57 @@ def test_senders_outside_the_allowlist_get_403(server):
     assert not server.frames
 
 
+def expect_continue(port, headers: bytes, body: bytes) -> tuple:
+    """A client that sends `Expect: 100-continue` and waits for the interim answer before
+    uploading (as curl does for large bodies): (first answer, final answer or b'')."""
+    with socket.create_connection(('127.0.0.1', port), timeout=5) as sock:
+        sock.sendall(b'POST /stream HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n' + headers
+                     + f'Content-Length: {len(body)}\r\n\r\n'.encode())
+        first = sock.recv(65536)
+        if not first.startswith(b'HTTP/1.1 100 Continue\r\n\r\n'):
+            return first + _read_all(sock), b''            # a refusal closes the connection
+        rest = first[len(b'HTTP/1.1 100 Continue\r\n\r\n'):]
+        sock.sendall(body)
+        sock.shutdown(socket.SHUT_WR)
+        return first[:len(b'HTTP/1.1 100 Continue')], rest + _read_all(sock)
+
+
+@pytest.mark.parametrize('server', [{'token': 's3cret', 'max_body_bytes': 40_000}],
+                         indirect=True)
+def test_expect_100_continue_gets_the_verdict_before_the_body(server):
+    """http.server sent `100 Continue` while parsing the headers, so a client was told to
+    upload a body that the token or size check then refused."""
+    first, _ = expect_continue(server.port, b'', JPEG)
+    assert first.startswith(b'HTTP/1.1 401') and b'token' in first
+    first, _ = expect_continue(server.port, b'Authorization: Bearer s3cret\r\n',
+                               bytes(50_000))
+    assert first.startswith(b'HTTP/1.1 413') and b'over the limit of 40000' in first
+    first, _ = expect_continue(server.port, b'Authorization: Bearer s3cret\r\n', JPEG[:10])
+    assert first == b'HTTP/1.1 100 Continue'      # accepted headers: now the body is judged
+    first, final = expect_continue(server.port, b'Authorization: Bearer s3cret\r\n', JPEG)
+    assert first == b'HTTP/1.1 100 Continue' and final.startswith(b'HTTP/1.1 200')
+    assert len(server.frames) == 1
+    stats = server.endpoint.stats.as_dict()
+    assert (stats['unauthorized'], stats['too_large'], stats['undecodable']) == (1, 1, 1)
+
+
+@pytest.mark.parametrize('server', [{'allow': '10.9.8.7'}], indirect=True)
+def test_expect_100_continue_from_a_sender_not_allowed_gets_403_first(server):
+    first, _ = expect_continue(server.port, b'', JPEG)
+    assert first.startswith(b'HTTP/1.1 403')
+    assert b'100 Continue' not in first
+
+
+def test_a_client_expecting_100_on_a_chunked_body_gets_it(server):
+    with socket.create_connection(('127.0.0.1', server.port), timeout=5) as sock:
+        sock.sendall(b'POST /stream HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n'
+                     b'Transfer-Encoding: chunked\r\n\r\n')
+        assert sock.recv(64) == b'HTTP/1.1 100 Continue\r\n\r\n'
+        sock.sendall(f'{len(JPEG):x}\r\n'.encode() + JPEG + b'\r\n0\r\n\r\n')
+        sock.shutdown(socket.SHUT_WR)
+        assert _read_all(sock).startswith(b'HTTP/1.1 200')
+
+
 def test_wrong_routes_and_methods_and_malformed_requests_get_4xx(server):
     assert server.post(JPEG, path='/other')[0] == 404
     request = urllib.request.Request(f'http://127.0.0.1:{server.port}/stream')
