@@ -1,8 +1,10 @@
 """OpenCV capture on its own thread, for the camera node: a device index, a video file or a
 network URL, read as fast as the source delivers (a device's driver queue never fills with
 stale frames; a file is paced at its own frame rate), each frame handed to `on_frame` as
-soon as it is read. A source that cannot be opened or stops delivering is reopened with
-exponential backoff; a file at its end starts over (loop) or ends the capture.
+soon as it is read. A source that cannot be opened, or opens but delivers no frame (a
+truncated file, a stream that accepts and then stalls), is reopened with exponential backoff
+(the wait grows until a frame arrives); one that worked and stopped is reopened after the
+shortest wait; a file at its end starts over (loop) or ends the capture.
 ROS-free: the node stamps, publishes and reports.
 """
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ class CaptureCounters:
     frames: int = 0
     open_failures: int = 0       # attempts to (re)open that failed
     reconnects: int = 0          # a source that worked stopped delivering and was reopened
+    empty_opens: int = 0         # opened, but failed before delivering a single frame
     loops: int = 0               # a video file started over
 
 
@@ -92,8 +95,8 @@ class CaptureLoop:
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.backoff_s[1])
                 continue
-            delay = self.backoff_s[0]
             self.state = 'streaming'
+            frames_before = self.counters.frames
             ended = self._read_frames(capture)
             capture.release()
             if self._stop.is_set():
@@ -105,11 +108,21 @@ class CaptureLoop:
                 self.state = 'finished'
                 self._on_event('info', f'video {self.source!r} ended (loop is off)')
                 return
-            self.counters.reconnects += 1
             self.state = 'reconnecting'
-            self._on_event('warn', f'{self.kind} {self.source!r} stopped delivering frames; '
-                                   f'reconnecting in {delay:g} s')
+            delivered = self.counters.frames > frames_before
+            if delivered:                           # it worked: the backoff starts over
+                delay = self.backoff_s[0]
+                self.counters.reconnects += 1
+                self._on_event('warn', f'{self.kind} {self.source!r} stopped delivering frames; '
+                                       f'reconnecting in {delay:g} s')
+            else:
+                self.counters.empty_opens += 1
+                self._on_event('error', f'{self.kind} {self.source!r} opened but delivered no '
+                                        f'frame (attempt {self.counters.empty_opens}); '
+                                        f'retrying in {delay:g} s')
             self._stop.wait(delay)
+            if not delivered:
+                delay = min(delay * 2, self.backoff_s[1])
 
     def _read_frames(self, capture) -> bool:
         """Frames until the source fails (False) or a file ends (True)."""

@@ -66,6 +66,7 @@ class CameraNode(ImageSourceNode):
         return {'source': str(self.capture.source), 'source_kind': self.capture.kind,
                 'state': self.capture.state, 'captured': counters.frames,
                 'open_failures': counters.open_failures, 'reconnects': counters.reconnects,
+                'empty_opens': counters.empty_opens,
                 'loops': counters.loops, 'source_fps': f'{self.capture.source_fps:.2f}'}
 
     def destroy_node(self):

@@ -83,6 +83,31 @@ def test_a_missing_source_is_retried_with_backoff_and_counted(tmp_path):
     assert events[0][0] == 'error' and 'cannot open file' in events[0][1]
 
 
+def truncated_recording(tmp_path):
+    """A real AVI cut after its headers and the first frame chunk's header, as a recording
+    that was interrupted: OpenCV opens it, and every read fails."""
+    data = write_video(tmp_path / 'clip.avi').read_bytes()
+    path = tmp_path / 'truncated.avi'
+    path.write_bytes(data[:data.index(b'00dc', data.index(b'movi')) + 8])
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened() and not capture.read()[0]
+    capture.release()
+    return path
+
+
+def test_a_source_that_opens_but_never_delivers_is_retried_with_growing_waits(tmp_path):
+    """Only sources that failed to open backed off; one that opened and then delivered
+    nothing was reopened every reconnect_min_s, forever (16 times in 0.8 s here)."""
+    source = str(truncated_recording(tmp_path))
+    loop, frames, events = run_capture(source, 0.8, backoff_s=(0.05, 0.4))
+    assert not frames and loop.state == 'reconnecting'
+    assert 3 <= loop.counters.empty_opens <= 6             # 0.05, 0.1, 0.2, 0.4, 0.4
+    assert loop.counters.reconnects == 0
+    waits = [float(text.rsplit('in ', 1)[1].split()[0]) for _, text in events]
+    assert waits[:4] == [0.05, 0.1, 0.2, 0.4]
+    assert events[0][0] == 'error' and 'opened but delivered no frame' in events[0][1]
+
+
 @pytest.mark.ros
 def test_camera_node_publishes_bgr8_and_jpeg_stamped_at_capture(ros_node, node_process,
                                                                  tmp_path):
@@ -132,6 +157,23 @@ def test_camera_node_survives_a_missing_source_and_counts_attempts(ros_node, nod
     assert 'cannot open file' in camera.output()
     # the log says it once per period, not once per attempt
     assert camera.output().count('cannot open file') < int(values['open_failures'])
+
+
+@pytest.mark.ros
+def test_camera_node_backs_off_from_a_source_that_opens_but_never_delivers(ros_node,
+                                                                           node_process,
+                                                                           tmp_path):
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    camera = node_process('face_capture', 'camera',
+                          params={'source': str(truncated_recording(tmp_path)),
+                                  'diagnostics_period_s': 0.2, 'reconnect_min_s': 0.1,
+                                  'reconnect_max_s': 0.4})
+    values = wait_until(lambda: int(diag_values(diagnostics, 'camera').get(
+        'empty_opens', 0)) >= 4 and diag_values(diagnostics, 'camera'), 20.0)
+    assert values, camera.output()
+    assert values['state'] == 'reconnecting' and values['published'] == '0'
+    assert values['open_failures'] == '0' and values['reconnects'] == '0'
+    assert camera.alive and 'opened but delivered no frame' in camera.output()
 
 
 @pytest.mark.ros
