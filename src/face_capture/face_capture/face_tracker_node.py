@@ -27,7 +27,13 @@ from sensor_msgs.msg import CompressedImage, Image
 from face_capture.calibration import CalibrationError, NeutralProfile
 from face_capture.face_expressions import ExpressionEstimator, face_features
 from face_capture.face_landmarker_task import TaskFaceTracker, TaskFileError
-from face_capture.face_tracking import BadImage, FaceTracker, ModelsMissing, decode_compressed
+from face_capture.face_tracking import (
+    BadImage,
+    CorruptImage,
+    FaceTracker,
+    ModelsMissing,
+    decode_compressed,
+)
 from face_capture.source_node import BlendshapeSourceNode, run_source_node
 from face_common import qos, topics
 from face_common.arkit import NUM_BLENDSHAPES
@@ -79,7 +85,8 @@ class FaceTrackerNode(BlendshapeSourceNode):
         self.subject = str(self.get_parameter('subject').value)
         self.get_logger().info(f'face_tracker mode: {self.mode}; models from '
                                f'{self.tracker.model_dir}')
-        for key in ('images', 'dropped', 'stale', 'bad_image', 'detector_runs', 'tracker_errors'):
+        for key in ('images', 'dropped', 'stale', 'bad_image', 'corrupt_jpeg', 'detector_runs',
+                    'tracker_errors'):
             self.counters[key] = 0
         self.inference_ms = SlidingWindow(300)
         self._neutral_features = None        # a list while a neutral capture collects
@@ -137,6 +144,10 @@ class FaceTrackerNode(BlendshapeSourceNode):
         started = time.perf_counter()
         try:
             face = self.tracker.track(self._to_array(msg))
+        except CorruptImage as exc:
+            self._count('corrupt_jpeg')
+            self.get_logger().warn(f'corrupt frame skipped: {exc}', throttle_duration_sec=5.0)
+            return
         except (BadImage, ValueError) as exc:
             self._count('bad_image')
             self.get_logger().warn(f'unreadable image skipped: {exc}', throttle_duration_sec=5.0)

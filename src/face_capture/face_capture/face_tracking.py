@@ -17,6 +17,8 @@ import sys
 import cv2
 import numpy as np
 
+from face_common.images import CorruptJpeg, jpeg_to_bgr8
+
 MODEL_FILES = ('face_detection_short_range.tflite', 'face_landmark.tflite',
                'iris_landmark.tflite')
 MODEL_DIR_ENV = 'FACE_TRACKER_MODELS'
@@ -48,6 +50,10 @@ class ModelsMissing(RuntimeError):
 
 class BadImage(ValueError):
     """The input is not an image the tracker can read (shape, dtype, size)."""
+
+
+class CorruptImage(BadImage):
+    """A compressed frame whose data is damaged (libjpeg's complaint as the message)."""
 
 
 @dataclass(frozen=True)
@@ -316,6 +322,11 @@ def decode_compressed(data) -> np.ndarray:
     width, height = compressed_size(data)
     if not (2 <= width <= MAX_IMAGE_SIDE and 2 <= height <= MAX_IMAGE_SIDE):
         raise BadImage(f'compressed image of {width}x{height} pixels')
+    if data.startswith(_JPEG_START):
+        try:
+            return check_image(jpeg_to_bgr8(data))
+        except CorruptJpeg as exc:
+            raise CorruptImage(f'corrupt JPEG: {exc}') from None
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise BadImage('compressed image could not be decoded')

@@ -24,10 +24,10 @@ import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import cv2
 import numpy as np
 
 from face_capture.sender_gate import effective_allowlist
+from face_common.images import CorruptJpeg, jpeg_to_bgr8
 
 DEFAULT_PORT = 5000                  # the VividFace app's server port
 ROUTE = '/stream'
@@ -88,10 +88,10 @@ def decode_jpeg(data, max_pixels: int) -> np.ndarray:
         raise NotJpeg(f'JPEG of {width}x{height} pixels')
     if width * height > max_pixels:
         raise NotJpeg(f'JPEG of {width}x{height} pixels is over the limit of {max_pixels}')
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise NotJpeg('JPEG does not decode')
-    return image
+    try:
+        return jpeg_to_bgr8(data)
+    except CorruptJpeg as exc:
+        raise NotJpeg(f'corrupt JPEG: {exc}') from None
 
 
 @dataclass

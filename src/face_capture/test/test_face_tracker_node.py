@@ -246,3 +246,32 @@ def test_a_missing_or_corrupt_task_file_stops_the_node_with_one_line(node_proces
     assert wait_until(lambda: not tracker.alive, 30.0), tracker.output()
     assert f'face_tracker: face_landmarker_task {path}: {reason}' in tracker.output()
     assert 'Traceback' not in tracker.output()
+
+
+def test_corrupt_jpegs_are_counted_and_logged_by_the_node_not_printed_per_frame(
+        ros_node, node_process, tmp_path):
+    """OpenCV's decoder printed libjpeg's 'Corrupt JPEG data: ...' on stderr for every such
+    frame and tracked the damaged image; now each is skipped, counted as corrupt_jpeg and
+    reported in the node's own throttled log line."""
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    tracker = node_process('face_capture', 'face_tracker', params={
+        'performer_calibration_dir': str(tmp_path / 'calib'), 'diagnostics_period_s': 0.2,
+        'compressed': True})
+    publisher = ros_node.node.create_publisher(
+        CompressedImage, '/' + topics.HUMAN_IMAGE_COMPRESSED.name,
+        qos.of(topics.HUMAN_IMAGE_COMPRESSED))
+    jpeg = cv2.imencode('.jpg', portrait_640x480())[1].tobytes()
+    corrupt = jpeg[:-2] + bytes(16) + jpeg[-2:]              # extraneous bytes before EOI
+
+    def send():
+        msg = CompressedImage(format='jpeg', data=corrupt)
+        msg.header.stamp = ros_node.node.get_clock().now().to_msg()
+        publisher.publish(msg)
+    assert wait_until(lambda: send() or int(
+        tracker_status(diagnostics).get('corrupt_jpeg', 0)) >= 20, 30.0, 0.05), tracker.output()
+    output = tracker.output()
+    warnings = [line for line in output.splitlines() if 'Corrupt JPEG data' in line]
+    assert warnings and all('corrupt frame skipped: corrupt JPEG: Corrupt JPEG data' in line
+                            for line in warnings), warnings
+    assert len(warnings) <= 3                   # one line per 5 s, not one per frame
+    assert tracker.alive and int(tracker_status(diagnostics).get('bad_image', 0)) == 0

@@ -125,13 +125,18 @@ def test_keep_alive_connection_posts_many_frames(server):
     (b'', 415, 'not a JPEG', 'not_jpeg'),
     (JPEG[:3] + bytes(200), 415, 'corrupt JPEG', 'undecodable'),
     (JPEG[:200], 415, 'JPEG', 'undecodable'),
+    (JPEG[:-2] + bytes(16) + JPEG[-2:], 415, 'corrupt JPEG: Corrupt JPEG data', 'undecodable'),
+    (JPEG[:len(JPEG) // 2], 415, 'corrupt JPEG: Premature end of JPEG file', 'undecodable'),
 ])
-def test_bodies_that_are_not_a_usable_jpeg_get_a_415_with_the_reason(server, body, status,
-                                                                       reason, kind):
+def test_bodies_that_are_not_a_usable_jpeg_get_a_415_with_the_reason(server, capfd, body,
+                                                                       status, reason, kind):
+    """libjpeg's warnings (extraneous bytes, a truncated file) are refusals here, not a
+    half-decoded frame and a line on the process's stderr."""
     got_status, text = server.post(body)
     assert got_status == status and reason in text
     assert server.endpoint.stats.as_dict()[kind] == 1
     assert not server.frames
+    assert 'JPEG' not in capfd.readouterr().err
 
 
 def test_a_jpeg_that_claims_a_huge_image_is_refused_before_decoding(server):

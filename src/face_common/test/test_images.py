@@ -9,6 +9,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from face_common.images import (
     SUPPORTED_ENCODINGS,
+    CorruptJpeg,
     array_to_image,
     compressed_from_bytes,
     compressed_image,
@@ -17,6 +18,7 @@ from face_common.images import (
     image_msg,
     image_to_array,
     image_to_bgr8,
+    jpeg_to_bgr8,
 )
 
 
@@ -181,3 +183,37 @@ def test_mono_is_read_as_grey_bgr8_and_wide_encodings_are_refused():
     assert bgr.shape == (3, 4, 3) and (bgr == grey[..., None]).all()
     with pytest.raises(ValueError, match='mono16'):
         image_to_bgr8(array_to_image(grey.astype(np.uint16), 'mono16'))
+
+
+def _noise_jpeg() -> bytes:
+    image = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    return cv2.imencode('.jpg', image)[1].tobytes()
+
+
+@pytest.mark.parametrize('damage, message', [
+    (lambda j: j[:len(j) // 2], 'Premature end of JPEG file'),
+    (lambda j: j[:-2] + bytes(16) + j[-2:], 'Corrupt JPEG data: 13 extraneous bytes'),
+    (lambda j: j[:3000] + bytes(50) + b'\xff\xd9', 'Corrupt JPEG data: premature end of data'),
+    (lambda j: b'\xff\xd8\xff' + bytes(40), ''),
+])
+def test_a_corrupt_jpeg_is_an_error_naming_the_damage_and_stderr_stays_quiet(capfd, damage,
+                                                                              message):
+    """OpenCV's decoder prints libjpeg's warning on the process's stderr (fd 2, past any
+    logger) and returns the damaged image; jpeg_to_bgr8 raises it instead."""
+    corrupt = damage(_noise_jpeg())
+    with pytest.raises(CorruptJpeg, match=message):
+        jpeg_to_bgr8(corrupt)
+    assert capfd.readouterr().err == ''
+    cv2.imdecode(np.frombuffer(corrupt, np.uint8), cv2.IMREAD_COLOR)
+    if message.startswith('Corrupt JPEG data'):                     # what it replaces
+        assert message in capfd.readouterr().err
+
+
+def test_a_clean_jpeg_decodes_to_the_same_pixels_as_opencv():
+    for image in (np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8),
+                  np.tile(np.arange(64, dtype=np.uint8), (48, 1))):       # colour, grey
+        data = cv2.imencode('.jpg', image)[1].tobytes()
+        decoded = jpeg_to_bgr8(data)
+        assert decoded.shape == (48, 64, 3) and decoded.dtype == np.uint8
+        assert np.array_equal(decoded, cv2.imdecode(np.frombuffer(data, np.uint8),
+                                                    cv2.IMREAD_COLOR))
