@@ -26,7 +26,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from face_capture.sender_gate import effective_allowlist
 from face_common.images import CorruptJpeg, jpeg_to_bgr8
 
 DEFAULT_PORT = 5000                  # the VividFace app's server port
@@ -103,12 +102,6 @@ class StreamConfig:
     read_timeout_s: float = 5.0          # silence on a connection before it is dropped
     request_timeout_s: float = 10.0      # one whole request, first byte to last
     max_clients: int = 8
-
-    @classmethod
-    def from_parameters(cls, bind_address: str, allow, **kwargs) -> 'StreamConfig':
-        """The allowlist rules of every input: empty `allow` is loopback only when bound to
-        loopback, refused (GateConfigError) when bound to the network."""
-        return cls(effective_allowlist(bind_address, allow), **kwargs)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from face_capture.http_stream import (
     StreamServer,
 )
 from face_capture.image_source_node import ImageSourceNode
-from face_capture.sender_gate import GateConfigError
+from face_capture.listener import declare_listener
 from face_common.node import run_node
 
 _POLL_S = 0.2                # the server loop's period: shutdown and request deadlines
@@ -31,17 +31,9 @@ class HttpStreamNode(ImageSourceNode):
 
     def __init__(self):
         super().__init__('http_stream', 'vividface_http')
-        self.declare_parameter('port', DEFAULT_PORT, ParameterDescriptor(
-            description='TCP port of the endpoint (the VividFace app posts to :5000/stream).',
-            integer_range=[IntegerRange(from_value=0, to_value=65535, step=1)]))
-        self.declare_parameter('bind_address', '127.0.0.1', ParameterDescriptor(
-            description='Local IPv4 address to listen on: 127.0.0.1 (default) or 0.0.0.0 for '
-                        'a phone on the network (needs `allow`).'))
-        self.declare_parameter('allow', '', ParameterDescriptor(
-            dynamic_typing=True,
-            description='Senders accepted: addresses or CIDR subnets, comma-separated. Empty: '
-                        'loopback only when bound to loopback; refused when bound to the '
-                        'network (0.0.0.0/0 = any sender).'))
+        listener = declare_listener(
+            self, DEFAULT_PORT, 'TCP port of the endpoint (the VividFace app posts to '
+            ':5000/stream).', 'http_allow')
         self.declare_parameter('token', '', ParameterDescriptor(
             description='If set, clients must send `Authorization: Bearer <token>` or post to '
                         '/stream?token=<token>; others get 401.'))
@@ -61,20 +53,15 @@ class HttpStreamNode(ImageSourceNode):
         self.declare_parameter('max_clients', 8, ParameterDescriptor(
             description='Connections served at once; more get 503.',
             integer_range=[IntegerRange(from_value=1, to_value=1024, step=1)]))
-        bind_address = str(self.get_parameter('bind_address').value)
-        try:
-            config = StreamConfig.from_parameters(
-                bind_address, self.get_parameter('allow').value,
-                token=str(self.get_parameter('token').value),
-                max_body_bytes=int(self.get_parameter('max_body_bytes').value),
-                max_pixels=int(self.get_parameter('max_pixels').value),
-                read_timeout_s=float(self.get_parameter('read_timeout_s').value),
-                request_timeout_s=float(self.get_parameter('request_timeout_s').value),
-                max_clients=int(self.get_parameter('max_clients').value))
-        except GateConfigError as exc:
-            raise SystemExit(f'http_stream: {exc}') from None
+        config = StreamConfig(
+            listener.networks, token=str(self.get_parameter('token').value),
+            max_body_bytes=int(self.get_parameter('max_body_bytes').value),
+            max_pixels=int(self.get_parameter('max_pixels').value),
+            read_timeout_s=float(self.get_parameter('read_timeout_s').value),
+            request_timeout_s=float(self.get_parameter('request_timeout_s').value),
+            max_clients=int(self.get_parameter('max_clients').value))
         self.endpoint = Endpoint(config, self._on_frame, self._on_reject)
-        port = int(self.get_parameter('port').value)
+        bind_address, port = listener.bind_address, listener.port
         try:
             self.server = StreamServer((bind_address, port), self.endpoint)
         except (OSError, OverflowError) as exc:

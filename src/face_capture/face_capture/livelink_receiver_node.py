@@ -14,8 +14,9 @@ import socket
 import threading
 import time
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 
+from face_capture.listener import declare_listener
 from face_capture.livelink import (
     DEFAULT_PORT,
     MAX_PACKET_BYTES,
@@ -29,7 +30,6 @@ from face_capture.sender_gate import (
     PacketGate,
     Verdict,
     attach_kernel_filter,
-    effective_allowlist,
     kernel_drops,
     kernel_filter,
 )
@@ -50,17 +50,9 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
 
     def __init__(self):
         super().__init__('livelink_receiver', 'livelink_udp')
-        self.declare_parameter('port', DEFAULT_PORT, ParameterDescriptor(
-            description='UDP port Live Link Face sends to (the app\'s default is 11111).',
-            integer_range=[IntegerRange(from_value=0, to_value=65535, step=1)]))
-        self.declare_parameter('bind_address', '127.0.0.1', ParameterDescriptor(
-            description='Local IPv4 address to listen on: 127.0.0.1 (default) for a sender '
-                        'on this machine, 0.0.0.0 (every interface, needs `allow`) for a phone.'))
-        self.declare_parameter('allow', '', ParameterDescriptor(
-            dynamic_typing=True,
-            description='Senders accepted: addresses or CIDR subnets, a list or one comma-'
-                        'separated string. Empty: loopback only when bound to loopback; bound '
-                        'to the network, empty is refused (0.0.0.0/0 = any sender).'))
+        listener = declare_listener(
+            self, DEFAULT_PORT, 'UDP port Live Link Face sends to (the app\'s default is '
+            '11111).', 'livelink_allow')
         self.declare_parameter('device_id', '', ParameterDescriptor(
             dynamic_typing=True,
             description='Live Link device id to accept; empty: lock to the first one seen.'))
@@ -76,12 +68,8 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
         self.declare_parameter('receive_buffer_bytes', 4 * 1024 * 1024, ParameterDescriptor(
             description='SO_RCVBUF asked for, so a burst of junk does not overflow the queue '
                         'ahead of the phone\'s packets (the kernel caps it at rmem_max).'))
-        self.bind_address = str(self.get_parameter('bind_address').value)
-        try:
-            networks = effective_allowlist(self.bind_address, self.get_parameter('allow').value)
-        except GateConfigError as exc:
-            raise SystemExit(f'livelink_receiver: {exc}') from None
-        self.gate = PacketGate(networks, str(self.get_parameter('device_id').value or ''),
+        self.bind_address = listener.bind_address
+        self.gate = PacketGate(listener.networks, str(self.get_parameter('device_id').value or ''),
                                self.get_parameter('max_rate_hz').value)
         for key in ('malformed', 'non_finite'):
             self.counters[key] = 0
@@ -102,7 +90,7 @@ class LiveLinkReceiverNode(BlendshapeSourceNode):
             self._install_kernel_filter()
         self._flood_window = (0.0, 0)          # (start, rejects the kernel could have dropped)
         try:
-            self._sock.bind((self.bind_address, self.get_parameter('port').value))
+            self._sock.bind((self.bind_address, listener.port))
         except (OSError, OverflowError) as exc:
             raise SystemExit(f'livelink_receiver: cannot listen on {self.bind_address}:'
                              f'{self.get_parameter("port").value}: {exc}') from None

@@ -20,7 +20,8 @@ import time
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from face_capture.sender_gate import BURST_S, GateConfigError, TokenBucket, effective_allowlist
+from face_capture.listener import declare_listener
+from face_capture.sender_gate import BURST_S, TokenBucket
 from face_capture.source_node import BlendshapeSourceNode, run_source_node
 from face_capture.tcp_protocol import DEFAULT_TCP_PORT, DecodeError, StreamDecoder
 
@@ -48,16 +49,9 @@ class TcpBridgeNode(BlendshapeSourceNode):
 
     def __init__(self):
         super().__init__('tcp_bridge', 'tcp')
-        self.declare_parameter('port', DEFAULT_TCP_PORT, ParameterDescriptor(
-            description='TCP port to listen on (0: any free port, logged).',
-            integer_range=[IntegerRange(from_value=0, to_value=65535, step=1)]))
-        self.declare_parameter('bind_address', '127.0.0.1', ParameterDescriptor(
-            description='Local IPv4 address: 127.0.0.1 (default) for clients on this machine, '
-                        '0.0.0.0 (every interface, needs `allow`) for the network.'))
-        self.declare_parameter('allow', '', ParameterDescriptor(
-            dynamic_typing=True,
-            description='Clients accepted: addresses or CIDR subnets (as livelink_receiver). '
-                        'Empty: loopback only when bound to loopback; refused otherwise.'))
+        listener = declare_listener(
+            self, DEFAULT_TCP_PORT, 'TCP port to listen on (0: any free port, logged).',
+            'tcp_allow')
         self.declare_parameter('max_clients', 8, ParameterDescriptor(
             description='Connections served at once; more are told so and closed.',
             integer_range=[IntegerRange(from_value=1, to_value=1024, step=1)]))
@@ -68,12 +62,7 @@ class TcpBridgeNode(BlendshapeSourceNode):
         self.declare_parameter('max_rate_hz', 120.0, ParameterDescriptor(
             description='Per-client cap on frames published, frames/s; the excess is dropped.',
             floating_point_range=[FloatingPointRange(from_value=1.0, to_value=10000.0)]))
-        self.bind_address = str(self.get_parameter('bind_address').value)
-        try:
-            self.networks = effective_allowlist(self.bind_address,
-                                                self.get_parameter('allow').value, 'tcp_allow')
-        except GateConfigError as exc:
-            raise SystemExit(f'tcp_bridge: {exc}') from None
+        self.bind_address, self.networks = listener.bind_address, listener.networks
         self.max_clients = int(self.get_parameter('max_clients').value)
         self.idle_timeout = float(self.get_parameter('idle_timeout_s').value)
         self.max_rate_hz = float(self.get_parameter('max_rate_hz').value)
@@ -85,7 +74,7 @@ class TcpBridgeNode(BlendshapeSourceNode):
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            self._listener.bind((self.bind_address, self.get_parameter('port').value))
+            self._listener.bind((self.bind_address, listener.port))
             self._listener.listen(self.max_clients)
         except (OSError, OverflowError) as exc:
             raise SystemExit(f'tcp_bridge: cannot listen on {self.bind_address}:'

@@ -23,7 +23,7 @@ from face_capture.http_stream import (
     decode_jpeg,
     jpeg_dimensions,
 )
-from face_capture.sender_gate import GateConfigError, parse_allowlist
+from face_capture.sender_gate import parse_allowlist
 from face_common import qos
 from face_common.images import image_to_array
 
@@ -310,11 +310,6 @@ def test_connections_beyond_max_clients_get_503(server):
             sock.close()
 
 
-def test_network_binding_needs_an_allowlist():
-    with pytest.raises(GateConfigError, match='allow is empty'):
-        StreamConfig.from_parameters('0.0.0.0', '')
-    assert [str(n) for n in StreamConfig.from_parameters('127.0.0.1', '').networks] == [
-        '127.0.0.0/8']
 
 
 def test_jpeg_dimensions_and_decode_checks():
@@ -386,6 +381,9 @@ def test_http_stream_node_on_the_network_needs_an_allowlist(node_process):
                         params={'bind_address': '0.0.0.0', 'port': free_port(socket.SOCK_STREAM)})
     assert wait_until(lambda: not node.alive, 20.0)
     assert 'allow is empty' in node.output() and 'Traceback' not in node.output()
+    # it named the Live Link receiver's launch argument (livelink_allow) before
+    assert 'http_stream: bind_address 0.0.0.0' in node.output()
+    assert 'launch argument http_allow' in node.output()
 
 
 @pytest.mark.ros
