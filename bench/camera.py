@@ -145,28 +145,21 @@ def bench_node_hop(body: bytes, frames: int, hz: float):
     from sensor_msgs.msg import Image
 
     from face_common import qos, topics
-    from face_common.launch_runner import NodeSpec, find_executable
 
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
-    spec = NodeSpec('face_capture', 'http_stream', 'bench_http_stream',
-                    params={'port': str(port)})
-    proc = subprocess.Popen(spec.command(find_executable('face_capture', 'http_stream')),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    rclpy.init()
-    node = rclpy.create_node('bench_http_probe')
-    sent_at, latencies = [], []
-    arrived = threading.Event()
+    with node_and_probe([('face_capture', 'http_stream', 'bench_http_stream',
+                          {'port': str(port)})], 'bench_http_probe') as node:
+        sent_at, latencies = [], []
+        arrived = threading.Event()
 
-    def on_image(msg):
-        if sent_at:
-            latencies.append((time.perf_counter_ns() - sent_at.pop()) / 1e6)
-        arrived.set()
-    node.create_subscription(Image, topics.HUMAN_IMAGE.name, on_image, qos.LIVE_STREAM)
-    threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
-    try:
+        def on_image(msg):
+            if sent_at:
+                latencies.append((time.perf_counter_ns() - sent_at.pop()) / 1e6)
+            arrived.set()
+        node.create_subscription(Image, topics.HUMAN_IMAGE.name, on_image, qos.LIVE_STREAM)
+        threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
         deadline = time.monotonic() + 30
         while not arrived.is_set() and time.monotonic() < deadline:      # start, discovery
             try:
@@ -185,11 +178,6 @@ def bench_node_hop(body: bytes, frames: int, hz: float):
         post_round_trips(port, body, frames, hz, on_sent=mark)
         time.sleep(0.3)
         return latencies
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-        os.killpg(proc.pid, 2)
-        proc.wait(10)
 
 
 def count_raw_images(frames: int, hz: float) -> None:

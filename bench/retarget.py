@@ -7,8 +7,6 @@ Run: make bench (or python bench/retarget.py --robot hobbs in the activated work
 import argparse
 import os
 from pathlib import Path
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -16,7 +14,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, time_calls
+from common import node_and_probe, report, time_calls
 from face_actuation.profile import load_profile
 from face_capture.bundled import bundled_take_path
 from face_capture.takes import read_take
@@ -53,26 +51,20 @@ def bench_node(robot: str, frames: np.ndarray, seconds: float, hz: float) -> Non
     from rclpy.time import Time
 
     from face_common import qos, topics
-    from face_common.launch_runner import NodeSpec, find_executable
     from face_common.messages import blendshapes_msg
     from face_msgs.msg import Blendshapes, ControlValues
 
-    spec = NodeSpec('face_retarget', 'retarget', 'bench_retarget',
-                    params={'robot': robot, 'model': 'exface', 'max_frame_age_s': '1.0'})
-    proc = subprocess.Popen(spec.command(find_executable('face_retarget', 'retarget')),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    rclpy.init()
-    node = rclpy.create_node('bench_retarget_probe')
-    latencies, received = [], []
-    node.create_subscription(ControlValues, topics.COMMAND.name, lambda m: (
-        received.append(m.header.stamp),
-        latencies.append((node.get_clock().now() - Time.from_msg(m.header.stamp)).nanoseconds
-                         / 1e6)), qos.LIVE_STREAM)
-    pub = node.create_publisher(Blendshapes, topics.HUMAN_BLENDSHAPES.name,
-                               qos.of(topics.HUMAN_BLENDSHAPES))
-    threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
-    try:
+    with node_and_probe([('face_retarget', 'retarget', 'bench_retarget',
+                          {'robot': robot, 'model': 'exface', 'max_frame_age_s': '1.0'})],
+                        'bench_retarget_probe') as node:
+        latencies, received = [], []
+        node.create_subscription(ControlValues, topics.COMMAND.name, lambda m: (
+            received.append(m.header.stamp),
+            latencies.append((node.get_clock().now() - Time.from_msg(m.header.stamp))
+                             .nanoseconds / 1e6)), qos.LIVE_STREAM)
+        pub = node.create_publisher(Blendshapes, topics.HUMAN_BLENDSHAPES.name,
+                                   qos.of(topics.HUMAN_BLENDSHAPES))
+        threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
         deadline = time.monotonic() + 30
         while not received and time.monotonic() < deadline:
             pub.publish(blendshapes_msg(frames[0], node.get_clock().now().to_msg(),
@@ -95,11 +87,6 @@ def bench_node(robot: str, frames: np.ndarray, seconds: float, hz: float) -> Non
                latencies)
         print(f'{robot}: frames sent {count}, commands received {len(received)}, '
               f'dropped {count - len(received)}')
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(10)
 
 
 def main():
