@@ -142,16 +142,24 @@ def test_camera_node_publishes_bgr8_and_jpeg_stamped_at_capture(ros_node, node_p
 
 
 @pytest.mark.ros
-def test_camera_node_survives_a_missing_source_and_counts_attempts(ros_node, node_process,
-                                                                   tmp_path):
+def camera_retrying(ros_node, node_process, source, counter: str, attempts: int,
+                    reconnect_max_s: float):
+    """A camera node on a source it cannot use, and its diagnostics once `counter` reached
+    `attempts`."""
     diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
     camera = node_process('face_capture', 'camera',
-                          params={'source': str(tmp_path / 'missing.mp4'),
-                                  'diagnostics_period_s': 0.2, 'reconnect_min_s': 0.1,
-                                  'reconnect_max_s': 0.2})
+                          params={'source': str(source), 'diagnostics_period_s': 0.2,
+                                  'reconnect_min_s': 0.1, 'reconnect_max_s': reconnect_max_s})
     values = wait_until(lambda: int(diag_values(diagnostics, 'camera').get(
-        'open_failures', 0)) >= 3 and diag_values(diagnostics, 'camera'), 20.0)
+        counter, 0)) >= attempts and diag_values(diagnostics, 'camera'), 20.0)
     assert values, camera.output()
+    return camera, values
+
+
+def test_camera_node_survives_a_missing_source_and_counts_attempts(ros_node, node_process,
+                                                                   tmp_path):
+    camera, values = camera_retrying(ros_node, node_process, tmp_path / 'missing.mp4',
+                                     'open_failures', 3, 0.2)
     assert values['state'] == 'reconnecting' and values['published'] == '0'
     assert camera.alive
     assert 'cannot open file' in camera.output()
@@ -163,14 +171,8 @@ def test_camera_node_survives_a_missing_source_and_counts_attempts(ros_node, nod
 def test_camera_node_backs_off_from_a_source_that_opens_but_never_delivers(ros_node,
                                                                            node_process,
                                                                            tmp_path):
-    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
-    camera = node_process('face_capture', 'camera',
-                          params={'source': str(truncated_recording(tmp_path)),
-                                  'diagnostics_period_s': 0.2, 'reconnect_min_s': 0.1,
-                                  'reconnect_max_s': 0.4})
-    values = wait_until(lambda: int(diag_values(diagnostics, 'camera').get(
-        'empty_opens', 0)) >= 4 and diag_values(diagnostics, 'camera'), 20.0)
-    assert values, camera.output()
+    camera, values = camera_retrying(ros_node, node_process, truncated_recording(tmp_path),
+                                     'empty_opens', 4, 0.4)
     assert values['state'] == 'reconnecting' and values['published'] == '0'
     assert values['open_failures'] == '0' and values['reconnects'] == '0'
     assert camera.alive and 'opened but delivered no frame' in camera.output()

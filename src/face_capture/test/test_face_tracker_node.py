@@ -132,8 +132,9 @@ def test_face_tracker_publishes_blendshapes_from_images(ros_node, node_process, 
         camera.close()
 
 
-def test_face_tracker_reads_jpeg_frames_when_compressed(ros_node, node_process, tmp_path):
-    frames = ros_node.subscribe(Blendshapes, '/face/human/blendshapes')
+def tracker_on_jpegs(ros_node, node_process, tmp_path):
+    """A face_tracker reading the JPEG topic, its diagnostics, send(data) that publishes one
+    freshly stamped CompressedImage, and the portrait as a JPEG."""
     diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
     tracker = node_process('face_capture', 'face_tracker', params={
         'performer_calibration_dir': str(tmp_path / 'calib'), 'diagnostics_period_s': 0.2,
@@ -141,12 +142,17 @@ def test_face_tracker_reads_jpeg_frames_when_compressed(ros_node, node_process, 
     publisher = ros_node.node.create_publisher(
         CompressedImage, '/' + topics.HUMAN_IMAGE_COMPRESSED.name,
         qos.of(topics.HUMAN_IMAGE_COMPRESSED))
-    jpeg = cv2.imencode('.jpg', portrait_640x480())[1].tobytes()
 
     def send(data):
         msg = CompressedImage(format='jpeg', data=data)
         msg.header.stamp = ros_node.node.get_clock().now().to_msg()
         publisher.publish(msg)
+    return tracker, diagnostics, send, cv2.imencode('.jpg', portrait_640x480())[1].tobytes()
+
+
+def test_face_tracker_reads_jpeg_frames_when_compressed(ros_node, node_process, tmp_path):
+    frames = ros_node.subscribe(Blendshapes, '/face/human/blendshapes')
+    tracker, diagnostics, send, jpeg = tracker_on_jpegs(ros_node, node_process, tmp_path)
     tracked = wait_until(lambda: send(jpeg) or [m for m in frames.snapshot() if m.face_tracked],
                          30.0, 0.05)
     assert tracked, tracker.output()
@@ -253,21 +259,9 @@ def test_corrupt_jpegs_are_counted_and_logged_by_the_node_not_printed_per_frame(
     """OpenCV's decoder printed libjpeg's 'Corrupt JPEG data: ...' on stderr for every such
     frame and tracked the damaged image; now each is skipped, counted as corrupt_jpeg and
     reported in the node's own throttled log line."""
-    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
-    tracker = node_process('face_capture', 'face_tracker', params={
-        'performer_calibration_dir': str(tmp_path / 'calib'), 'diagnostics_period_s': 0.2,
-        'compressed': True})
-    publisher = ros_node.node.create_publisher(
-        CompressedImage, '/' + topics.HUMAN_IMAGE_COMPRESSED.name,
-        qos.of(topics.HUMAN_IMAGE_COMPRESSED))
-    jpeg = cv2.imencode('.jpg', portrait_640x480())[1].tobytes()
+    tracker, diagnostics, send, jpeg = tracker_on_jpegs(ros_node, node_process, tmp_path)
     corrupt = jpeg[:-2] + bytes(16) + jpeg[-2:]              # extraneous bytes before EOI
-
-    def send():
-        msg = CompressedImage(format='jpeg', data=corrupt)
-        msg.header.stamp = ros_node.node.get_clock().now().to_msg()
-        publisher.publish(msg)
-    assert wait_until(lambda: send() or int(
+    assert wait_until(lambda: send(corrupt) or int(
         tracker_status(diagnostics).get('corrupt_jpeg', 0)) >= 20, 30.0, 0.05), tracker.output()
     output = tracker.output()
     warnings = [line for line in output.splitlines() if 'Corrupt JPEG data' in line]
