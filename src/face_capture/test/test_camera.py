@@ -209,6 +209,11 @@ def test_camera_launch_file_starts_the_chosen_input(arguments, executable, param
 def test_camera_launch_file_starts_the_tracker_only_when_asked():
     specs = load_launch_file(LAUNCH_FILE, {'input': 'http', 'tracker': 'true'})
     assert [spec.executable for spec in specs] == ['http_stream', 'face_tracker']
+    assert specs[1].params['face_landmarker_task'] == ''             # geometric mode
+    task = str(Path(__file__).parent / 'data' / 'face_landmarker.task')
+    specs = load_launch_file(LAUNCH_FILE, {'input': 'http', 'tracker': 'true',
+                                           'tracker_task': task})
+    assert specs[1].params['face_landmarker_task'] == task            # blendshapes mode
 
 
 @pytest.mark.ros
