@@ -11,9 +11,9 @@ or, with a face_landmarker_task file, "blendshapes" (that file's 52-channel blen
 face_landmarker_task; head and eye rotations still from the estimator). A task file that is
 missing or unreadable stops the node at start with one line: the user asked for that mode.
 In geometric mode a neutral capture also records the estimator's neutral landmark features,
-saved beside the profile as <name>.tracker.json; the profile then keeps only the rotation
-offsets (the estimator already reads that face as 0). In blendshapes mode the profile is the
-usual one (the model's raw values, as from an iPhone).
+saved beside the profile as <name>.tracker.json; the profile then keeps only the head
+rotation offsets (the estimator already reads that face as 0, eyes included). In blendshapes
+mode the profile is the usual one (the model's raw values, as from an iPhone).
 """
 import json
 from pathlib import Path
@@ -36,7 +36,7 @@ from face_capture.face_tracking import (
 )
 from face_capture.source_node import BlendshapeSourceNode, run_source_node
 from face_common import qos, topics
-from face_common.arkit import NUM_BLENDSHAPES
+from face_common.arkit import LEFT_EYE, NUM_BLENDSHAPES, RIGHT_EYE
 from face_common.images import image_to_bgr8
 from face_common.stats import SlidingWindow
 
@@ -222,10 +222,12 @@ class FaceTrackerNode(BlendshapeSourceNode):
             self.estimator.set_neutral(neutral)
             with self._lock:
                 profile = self.profile
-            # The estimator now reads this face as neutral by itself: the profile keeps only
-            # the head and eye rotation offsets, so the neutral is not subtracted twice.
+            # The estimator now reads this face as neutral by itself (blendshapes and eye
+            # rotations, which it measures against its neutral): the profile keeps only the
+            # head rotation offsets, so no neutral is subtracted twice.
             rebased = profile.neutral.copy()
             rebased[:NUM_BLENDSHAPES] = 0.0
+            rebased[LEFT_EYE] = rebased[RIGHT_EYE] = 0.0
             profile = NeutralProfile(profile.name, rebased, profile.frames, profile.created)
             try:
                 self._features_path(response.profile).write_text(json.dumps(

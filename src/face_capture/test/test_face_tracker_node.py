@@ -92,6 +92,10 @@ def test_face_tracker_publishes_blendshapes_from_images(ros_node, node_process, 
         assert max(calibrated[-1].raw_weights[:channel_index('HeadYaw')]) < 0.35
         assert max(calibrated[-1].weights) < 0.35
         assert abs(calibrated[-1].head_rotation[2]) < 0.05          # roll offset removed
+        # the eyes look where they looked at neutral: not their offset subtracted twice
+        # (once by the estimator's new neutral, once more by the profile: 0.19 rad here)
+        eyes = [*calibrated[-1].left_eye_rotation, *calibrated[-1].right_eye_rotation]
+        assert max(abs(v) for v in eyes) < 0.05, eyes
 
         # no face: not tracked
         camera.image = np.zeros((480, 640, 3), np.uint8)
