@@ -204,6 +204,18 @@ class Load:
                 ['stress-ng', '--cpu', str(os.cpu_count()), '--cpu-load', str(percent)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
+    def cpu_seconds(self) -> float:
+        """CPU time stress-ng's workers used so far (user + system)."""
+        total = 0.0
+        if self.proc is not None:
+            for pid in [self.proc.pid, *_descendants(self.proc.pid)]:
+                try:
+                    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+                    total += (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+                except (OSError, ValueError, IndexError):
+                    continue
+        return total
+
     def stop(self) -> None:
         if self.proc is not None:
             stop_group(self.proc, 10)
@@ -377,9 +389,12 @@ def main_bench(args) -> int:
                             time.sleep(SETTLE_S)
                             for repeat in range(1, args.repeats + 1):
                                 busy0, total0 = cpu_times()
+                                stress0, wall0 = load.cpu_seconds(), time.monotonic()
                                 sent, stages, traces = graph.measure(args.duration, work,
                                                                      realtime)
                                 busy1, total1 = cpu_times()
+                                stress = 100.0 * (load.cpu_seconds() - stress0) / (
+                                    (time.monotonic() - wall0) * os.cpu_count())
                                 row = build_row(model, 'twin' if driver == 'sim' else driver,
                                                 load_percent, realtime, repeat, sent, traces)
                                 steps = step_counts(sent, stages, traces, driver == 'maestro')
@@ -387,6 +402,7 @@ def main_bench(args) -> int:
                                 rows.append(row)
                                 details.append({**{k: row[k] for k in ROW_KEYS[:5]},
                                                 'machine_busy_percent': round(achieved, 1),
+                                                'stress_ng_percent': round(stress, 1),
                                                 'steps': steps})
                                 histograms.setdefault(row_label(row), []).extend(
                                     t['end-to-end'] for t in traces.values())
@@ -394,7 +410,8 @@ def main_bench(args) -> int:
                                 print(f'{row_label(row)} #{repeat}: {row["frames_sent"]} sent, '
                                       f'{row["frames_dropped"]} dropped, e2e mean '
                                       f'{_ms(e2e["mean"])} p99 {_ms(e2e["p99"])} max '
-                                      f'{_ms(e2e["max"])} ms; machine busy {achieved:.0f} %',
+                                      f'{_ms(e2e["max"])} ms; machine busy {achieved:.0f} % '
+                                      f'(stress-ng {stress:.0f} %)',
                                       flush=True)
                         scheduling.set(True)
                     finally:
@@ -439,12 +456,14 @@ def write_outputs(out: Path, rows: list, details: list, histograms: dict, args) 
     print('\n== Table IV: stage budget (mean, p99)')
     print(table_iv(rows))
     print('\n== frames at each step (all repeats): reached / dropped there / late '
-          f'(over {1000 / SEND_RATE_HZ:.1f} ms after the send); achieved machine load')
+          f'(over {1000 / SEND_RATE_HZ:.1f} ms after the send); achieved load: the whole '
+          'machine busy, and stress-ng\'s own share')
     for detail in details:
         steps = ', '.join(f'{s["step"]} {s["frames"]}/{s["dropped"]}/{s["late"]}'
                           for s in detail['steps'])
         print(f'{row_label(detail)} #{detail["repeat"]} (busy '
-              f'{detail["machine_busy_percent"]:.0f} %): {steps}')
+              f'{detail["machine_busy_percent"]:.0f} %, stress-ng '
+              f'{detail["stress_ng_percent"]:.0f} %): {steps}')
     print(f'\nwritten: {out / "results.json"}, {out / "details.json"}, '
           f'{out / "histogram.png"}', flush=True)
 
