@@ -13,11 +13,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'bench'))
 from e2e_report import (  # noqa: E402
+    DECODE,
+    END_TO_END,
     FRAME_PERIOD_MS,
+    INFERENCE,
     NETWORK,
+    PREPROCESS,
     ROW_KEYS,
+    SAFETY_DRIVER,
     SERIAL,
     STATISTICS,
+    Stage,
     build_row,
     frame_traces,
     peer_arrival_ns,
@@ -26,15 +32,7 @@ from e2e_report import (  # noqa: E402
     step_counts,
 )
 
-from face_common.latency import (  # noqa: E402
-    DECODE,
-    END_TO_END,
-    INFERENCE,
-    PREPROCESS,
-    QUEUE,
-    SAFETY_DRIVER,
-    Stage,
-)
+from face_common.latency import QUEUE  # noqa: E402
 
 MS = 1_000_000
 
