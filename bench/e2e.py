@@ -9,8 +9,8 @@ driver write's end) or with the Maestro driver writing to the emulator's pseudo-
 `send` command) plays the bundled real take, resampled to 60 Hz, as Live Link Face UDP and
 records each packet's send time; the nodes' own stage timings (/face/latency) give the stage
 budget. One graph per model and driver stays up while the load (stress-ng) and the
-scheduling change, so graph start-up is paid 5 times, not 90: the default (8 s per repeat)
-runs in about 15 minutes on 2 cores; --duration 60 is the full protocol (about 100 minutes).
+scheduling change, so graph start-up is paid 5 times, not 90: the default (6 s per repeat)
+runs in about 14 minutes on 2 cores; --duration 60 is the full protocol (about 95 minutes).
 Normal scheduling is the shipped nodes with every thread moved to SCHED_OTHER (what
 realtime_priority 0 gives); without the right to SCHED_FIFO only normal rows are measured.
 Run: make bench-e2e [ARGS='--duration 60'] (or python bench/e2e.py in the workspace).
@@ -50,6 +50,7 @@ DEVICE_ID = 'E2E-BENCH-SENDER'
 SENDER_PRIORITY = 20       # phone and servo controller are other devices: above the nodes
 SETTLE_S = 1.0             # after a load or scheduling change, before a repeat
 STARTUP_TIMEOUT_S = 120.0
+RUN_OVERHEAD_S, GRAPH_START_S = 2.5, 20.0     # measured here: sender start, tail, settling
 
 
 def free_port(kind=socket.SOCK_STREAM) -> int:
@@ -356,10 +357,10 @@ def main_bench(args) -> int:
     schedulings = [s == 'realtime' for s in args.scheduling.split(',')]
     configs = plan(args)
     runs = len(configs) * len(loads) * len(schedulings) * args.repeats
+    minutes = (runs * (args.duration + RUN_OVERHEAD_S) + len(configs) * GRAPH_START_S) / 60
     print(f'e2e: {len(configs)} graphs x {len(loads)} loads x {len(schedulings)} schedulings '
           f'x {args.repeats} repeats x {args.duration:g} s = {runs} runs, about '
-          f'{(runs * (args.duration + 2 + SETTLE_S) + len(configs) * 25) / 60:.0f} min',
-          flush=True)
+          f'{minutes:.0f} min', flush=True)
     # SIGTERM (timeout, a CI runner) ends the bench like Ctrl-C: the graph and load stop.
     rclpy.init(signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -510,8 +511,8 @@ def main(argv=None) -> int:
     parser.add_argument('--scheduling', default='realtime,normal',
                         help='realtime (the shipped SCHED_FIFO priority) and/or normal')
     parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--duration', type=float, default=8.0,
-                        help='seconds per repeat (60: the full protocol, about 100 min)')
+    parser.add_argument('--duration', type=float, default=6.0,
+                        help='seconds per repeat (60: the full protocol, about 95 min)')
     parser.add_argument('--out', default='out/bench/e2e')
     args, _ = parser.parse_known_args(argv)
     if args.command == 'send':
