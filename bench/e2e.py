@@ -405,6 +405,7 @@ def main_bench(args) -> int:
                                                 'machine_busy_percent': round(achieved, 1),
                                                 'stress_ng_percent': round(stress, 1),
                                                 'steps': steps})
+                                write_json(out, rows, details, args)     # kept if cut short
                                 histograms.setdefault(row_label(row), []).extend(
                                     t['end-to-end'] for t in traces.values())
                                 e2e = row['e2e_ms']
@@ -441,12 +442,16 @@ def _ms(value) -> str:
     return '-' if value is None else f'{value:.2f}'
 
 
-def write_outputs(out: Path, rows: list, details: list, histograms: dict, args) -> None:
-    machine = machine_description()
+def write_json(out: Path, rows: list, details: list, args) -> None:
     (out / 'results.json').write_text(json.dumps(rows, indent=1))
     (out / 'details.json').write_text(json.dumps(
-        {'machine': machine, 'duration_s': args.duration, 'send_rate_hz': SEND_RATE_HZ,
-         'runs': details}, indent=1))
+        {'machine': machine_description(), 'duration_s': args.duration,
+         'send_rate_hz': SEND_RATE_HZ, 'runs': details}, indent=1))
+
+
+def write_outputs(out: Path, rows: list, details: list, histograms: dict, args) -> None:
+    machine = machine_description()
+    write_json(out, rows, details, args)
     plot_histograms(out / 'histogram.png', histograms)
     print(f'\n== machine: {machine["cpu"]}, {machine["cores"]} cores, '
           f'{machine["memory_gib"]} GiB, Linux {machine["kernel"]}, Python '
