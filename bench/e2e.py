@@ -35,6 +35,7 @@ from e2e_report import (
     ROW_KEYS,
     SEND_RATE_HZ,
     build_row,
+    condition_label,
     frame_traces,
     machine_description,
     resample,
@@ -281,14 +282,14 @@ class Graph:
     def clear(self) -> None:
         self.by_stamp, self.frame_of_stamp = {}, {}
 
-    def run_sender(self, frames: int, work: Path, realtime: bool) -> dict:
+    def run_sender(self, frames: int, work: Path) -> dict:
         record = work / 'sent.npy'
         from face_retarget.recipe import TRAIN_END_S
         result = subprocess.run(
             [sys.executable, __file__, 'send', '--port', str(self.udp_port), '--frames',
              str(frames), '--first-frame', str(self.frame), '--record', str(record),
              '--start', str(TRAIN_END_S),
-             '--realtime-priority', str(SENDER_PRIORITY if realtime else 0)],
+             '--realtime-priority', str(SENDER_PRIORITY)],
             capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f'sender failed: {result.stderr.strip()[-500:]}')
@@ -301,19 +302,19 @@ class Graph:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f'face-launch exited; see {self.log}')
-            sent = self.run_sender(30, work, False)
+            sent = self.run_sender(30, work)
             time.sleep(0.3)
             if frame_traces(sent, self.stages()):
-                self.run_sender(120, work, False)       # warm: caches, allocator, JIT
+                self.run_sender(120, work)              # warm: caches, allocator, JIT
                 return
         raise RuntimeError(f'no frame reached the driver in {STARTUP_TIMEOUT_S:.0f} s; '
                            f'see {self.log}')
 
-    def measure(self, duration_s: float, work: Path, realtime: bool) -> tuple:
+    def measure(self, duration_s: float, work: Path) -> tuple:
         self.clear()
         if self.peer:
             self.peer.completions.clear()
-        sent = self.run_sender(int(duration_s * SEND_RATE_HZ), work, realtime)
+        sent = self.run_sender(int(duration_s * SEND_RATE_HZ), work)
         time.sleep(0.5)                                     # the last frames' traces
         completions = list(self.peer.completions) if self.peer else None
         stages = self.stages()
@@ -391,8 +392,7 @@ def main_bench(args) -> int:
                             for repeat in range(1, args.repeats + 1):
                                 busy0, total0 = cpu_times()
                                 stress0, wall0 = load.cpu_seconds(), time.monotonic()
-                                sent, stages, traces = graph.measure(args.duration, work,
-                                                                     realtime)
+                                sent, stages, traces = graph.measure(args.duration, work)
                                 busy1, total1 = cpu_times()
                                 stress = 100.0 * (load.cpu_seconds() - stress0) / (
                                     (time.monotonic() - wall0) * os.cpu_count())
@@ -406,10 +406,10 @@ def main_bench(args) -> int:
                                                 'stress_ng_percent': round(stress, 1),
                                                 'steps': steps})
                                 write_json(out, rows, details, args)     # kept if cut short
-                                histograms.setdefault(row_label(row), []).extend(
+                                histograms.setdefault(condition_label(row), []).extend(
                                     t['end-to-end'] for t in traces.values())
-                                e2e = row['e2e_ms']
-                                print(f'{row_label(row)} #{repeat}: {row["frames_sent"]} sent, '
+                                e2e, label = row['e2e_ms'], condition_label(row)
+                                print(f'{label} #{repeat}: {row["frames_sent"]} sent, '
                                       f'{row["frames_dropped"]} dropped, e2e mean '
                                       f'{_ms(e2e["mean"])} p99 {_ms(e2e["p99"])} max '
                                       f'{_ms(e2e["max"])} ms; machine busy {achieved:.0f} % '
@@ -431,11 +431,6 @@ def main_bench(args) -> int:
 
 def _interrupt(*_):
     raise KeyboardInterrupt
-
-
-def row_label(row: dict) -> str:
-    scheduling = 'SCHED_FIFO' if row['realtime'] else 'normal'
-    return f'{row["model"]}/{row["driver"]} {row["load_percent"]}% {scheduling}'
 
 
 def _ms(value) -> str:
@@ -467,7 +462,7 @@ def write_outputs(out: Path, rows: list, details: list, histograms: dict, args) 
     for detail in details:
         steps = ', '.join(f'{s["step"]} {s["frames"]}/{s["dropped"]}/{s["late"]}'
                           for s in detail['steps'])
-        print(f'{row_label(detail)} #{detail["repeat"]} (busy '
+        print(f'{condition_label(detail)} #{detail["repeat"]} (busy '
               f'{detail["machine_busy_percent"]:.0f} %, stress-ng '
               f'{detail["stress_ng_percent"]:.0f} %): {steps}')
     print(f'\nwritten: {out / "results.json"}, {out / "details.json"}, '
