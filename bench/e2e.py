@@ -98,39 +98,59 @@ def send(args) -> int:
 
 # --- measuring ------------------------------------------------------------------------------
 
-class PeerClock:
-    """The Maestro emulator on a pty, timing each complete write as it is read: a write is
-    one Set Multiple Targets per device, so a write completes with the last device's."""
+def serve_peer(_args) -> int:
+    """The serial peer process: the Maestro emulator on a pty (its path on the first line),
+    then each complete write's read time (ns) on a line of its own: a write is one Set
+    Multiple Targets per device, so it completes with the last device's. Its own process, so
+    the bench's trace listener never holds it up; ends at SIGINT."""
+    from face_actuation.emulators import MaestroEmulator
+    from face_common.realtime import set_realtime_priority
+
+    devices_seen = []
+
+    class TimedMaestro(MaestroEmulator):
+        def _execute(self, device, command, data):
+            if command == 0x9F:
+                now = time.time_ns()
+                if device not in devices_seen:
+                    devices_seen.append(device)
+                if device == devices_seen[-1]:
+                    print(now, flush=True)
+            super()._execute(device, command, data)
+
+    set_realtime_priority(SENDER_PRIORITY)       # the controller is another device
+    device = TimedMaestro((12, 13))
+    print(device.path, flush=True)
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        device.close()
+    return 0
+
+
+class SerialPeer:
+    """serve_peer in its own process; completions: the write completion times so far."""
 
     def __init__(self):
-        from face_actuation.emulators import MaestroEmulator
-
-        clock = self
-
-        class TimedMaestro(MaestroEmulator):
-            def _execute(self, device, command, data):
-                if command == 0x9F:
-                    clock.on_targets(device)
-                super()._execute(device, command, data)
-
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:                               # blocked in the child from its start (sigwait)
+            self.proc = subprocess.Popen([sys.executable, __file__, 'peer'],
+                                         stdout=subprocess.PIPE, text=True,
+                                         start_new_session=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        self.path = self.proc.stdout.readline().strip()
+        if not self.path:
+            raise RuntimeError('the serial peer did not start')
         self.completions = []
-        self._devices_seen = []
-        self.device = TimedMaestro((12, 13))
-        try:        # the controller is another device: the load here must not delay it
-            os.sched_setscheduler(self.device._thread.native_id, os.SCHED_FIFO,
-                                  os.sched_param(SENDER_PRIORITY))
-        except PermissionError:
-            pass
+        threading.Thread(target=self._read, daemon=True).start()
 
-    def on_targets(self, device) -> None:
-        now = time.time_ns()
-        if device not in self._devices_seen:
-            self._devices_seen.append(device)
-        if device == self._devices_seen[-1]:
-            self.completions.append(now)
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.completions.append(int(line))
 
     def close(self) -> None:
-        self.device.close()
+        stop_group(self.proc, 10)
 
 
 class Scheduling:
@@ -246,7 +266,7 @@ class Graph:
 
     def __init__(self, model: str, driver: str, work: Path, calibration: Path):
         self.model, self.driver = model, driver
-        self.peer = PeerClock() if driver == 'maestro' else None
+        self.peer = SerialPeer() if driver == 'maestro' else None
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.clear()
         self.frame = 1
@@ -255,7 +275,7 @@ class Graph:
             'udp_port': self.udp_port, 'dashboard_port': free_port(), 'record': 'true',
             'bag': work / f'bag_{model}_{driver}', 'performer_calibration_dir': calibration,
             'robot_calibration_dir': work / 'robot_calibration',
-            'robot_port': self.peer.device.path if self.peer else ''}
+            'robot_port': self.peer.path if self.peer else ''}
         self.log = work / f'launch_{model}_{driver}.log'
         command = ['face-launch', 'launch/shadow.launch.yaml',
                    *(f'{k}:={v}' for k, v in arguments.items() if str(v) != ''),
@@ -296,9 +316,12 @@ class Graph:
         self.frame += frames + 1
         return {int(f): int(t) for f, t in np.load(record)}
 
-    def wait_ready(self, work: Path) -> None:
-        """Send short bursts until a frame is executed (the model loads, DDS discovers)."""
+    def wait_ready(self, work: Path, resume) -> None:
+        """Send short bursts until a frame is executed (the model loads, DDS discovers). A
+        driver that failed its first open leaves the node in standby at neutral, as it
+        should; after a few silent bursts resume() asks it to follow again, as a user would."""
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        bursts = 0
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f'face-launch exited; see {self.log}')
@@ -307,6 +330,10 @@ class Graph:
             if frame_traces(sent, self.stages()):
                 self.run_sender(120, work)              # warm: caches, allocator, JIT
                 return
+            bursts += 1
+            if bursts % 10 == 0:
+                print('e2e: no frame executed yet; calling face/actuation/resume', flush=True)
+                resume()
         raise RuntimeError(f'no frame reached the driver in {STARTUP_TIMEOUT_S:.0f} s; '
                            f'see {self.log}')
 
@@ -335,6 +362,7 @@ def plan(args) -> list:
 def main_bench(args) -> int:
     import rclpy
     import rclpy.signals
+    from std_srvs.srv import Trigger
 
     from face_common import qos, topics
     from face_msgs.msg import LatencyTrace
@@ -366,6 +394,7 @@ def main_bench(args) -> int:
     rclpy.init(signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, _interrupt)
     node = rclpy.create_node('bench_e2e')
+    resume = node.create_client(Trigger, topics.actuation_service('resume').name)
     graph_box = {}
     node.create_subscription(LatencyTrace, topics.LATENCY.name,
                              lambda m: graph_box['graph'].on_trace(m) if graph_box else None,
@@ -377,7 +406,7 @@ def main_bench(args) -> int:
             graph = Graph(model, driver, work, calibration)
             graph_box['graph'] = graph
             try:
-                graph.wait_ready(work)
+                graph.wait_ready(work, lambda: resume.call_async(Trigger.Request()))
                 scheduling = Scheduling(graph.proc.pid)
                 for load_percent in loads:
                     load = Load(load_percent)
@@ -495,6 +524,7 @@ def plot_histograms(path: Path, histograms: dict) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest='command')
+    sub.add_parser('peer', help='the serial peer process (started by the bench)')
     sender = sub.add_parser('send', help='the sender process (started by the bench)')
     sender.add_argument('--port', type=int, required=True)
     sender.add_argument('--frames', type=int, required=True)
@@ -517,6 +547,8 @@ def main(argv=None) -> int:
     args, _ = parser.parse_known_args(argv)
     if args.command == 'send':
         return send(args)
+    if args.command == 'peer':
+        return serve_peer(args)
     return main_bench(args)
 
 

@@ -117,10 +117,11 @@ def test_row_has_exactly_the_issue_keys_and_the_paper_statistics():
 
 
 def test_short_bench_run_writes_results_json(tmp_path):
-    """The real bench for a few seconds: linear model, twin, idle, both schedulings."""
+    """The real bench for a few seconds: linear model, twin and Maestro pty, idle, both
+    schedulings."""
     out = tmp_path / 'e2e'
     result = subprocess.run(
-        [sys.executable, 'bench/e2e.py', '--models', 'linear', '--maestro-models', '',
+        [sys.executable, 'bench/e2e.py', '--models', 'linear', '--maestro-models', 'linear',
          '--loads', '0', '--repeats', '1', '--duration', '2', '--out', str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -128,15 +129,18 @@ def test_short_bench_run_writes_results_json(tmp_path):
     rows = json.loads((out / 'results.json').read_text())
     fifo_allowed = subprocess.run([sys.executable, '-c', 'import os; os.sched_setscheduler('
                                    '0, os.SCHED_FIFO, os.sched_param(1))']).returncode == 0
-    assert [r['realtime'] for r in rows] == ([True, False] if fifo_allowed else [False])
+    schedulings = [True, False] if fifo_allowed else [False]
+    assert [(r['driver'], r['realtime']) for r in rows] == [
+        (driver, realtime) for driver in ('twin', 'maestro') for realtime in schedulings]
     for row in rows:
         assert tuple(row) == ROW_KEYS
-        assert (row['model'], row['driver'], row['load_percent']) == ('linear', 'twin', 0)
+        assert (row['model'], row['load_percent']) == ('linear', 0)
         assert row['frames_sent'] == 120
         assert row['frames_dropped'] < row['frames_sent'] // 2
         assert 0 < row['e2e_ms']['p50'] <= row['e2e_ms']['max'] < 1000
         assert {DECODE, INFERENCE, SAFETY_DRIVER, NETWORK} <= set(row['stages'])
         assert all(math.isfinite(v) for v in row['stages'][INFERENCE].values())
+        assert (SERIAL in row['stages']) == (row['driver'] == 'maestro')
     details = json.loads((out / 'details.json').read_text())
     assert details['machine']['cores'] == os.cpu_count()
     assert (out / 'histogram.png').read_bytes()[:4] == b'\x89PNG'
