@@ -265,7 +265,6 @@ class Graph:
     """The demo's node graph for one model and driver, and the /face/latency listener."""
 
     def __init__(self, model: str, driver: str, work: Path, calibration: Path):
-        self.model, self.driver = model, driver
         self.peer = SerialPeer() if driver == 'maestro' else None
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.clear()
