@@ -31,6 +31,13 @@ clean:
 
 # make soak: 1,000,000 hostile commands per robot through the safety layer at random tick
 # spacing, every tick checked (ARGS='--commands N --robots NAME... --seed S')
+# make bench-e2e [ARGS='--duration 60']: end-to-end latency the VividFace way, every model,
+# idle / 50 % / 90 % CPU load, SCHED_FIFO and normal scheduling (about 14 min; 60 s repeats:
+# the full protocol, about 95 min); out/bench/e2e/results.json
+.PHONY: bench-e2e
+bench-e2e: setup
+	bash -c '. scripts/env.sh && python bench/e2e.py $(ARGS)'
+
 .PHONY: soak
 soak: setup
 	bash -c '. scripts/env.sh && python bench/safety_soak.py $(ARGS)'

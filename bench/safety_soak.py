@@ -2,7 +2,7 @@
 spacing, with hostile inputs, every tick checked against the limits.
 
 The actuation node ticks on its timer and on every command, so ticks come a quarter period to
-a period apart; here they are drawn from a quarter period to three periods (the layer's
+1.25 periods apart; here they are drawn from a quarter period to three periods (the layer's
 declared range), with an occasional stall (three periods to 2 s). Inputs: NaN/inf/huge and
 out-of-range values, wrong lengths, stamps late, reordered, duplicated, zero, a little or far
 ahead, or missing; silences long enough for the watchdog; e-stop, reset, resume (also while

@@ -7,5 +7,7 @@ set -euo pipefail
 for bench in bench/[!_]*.py; do
   [ "$(basename "$bench")" = common.py ] && continue
   [ "$(basename "$bench")" = safety_soak.py ] && continue      # its own target: make soak
+  [ "$(basename "$bench")" = e2e.py ] && continue              # its own target: make bench-e2e
+  [ "$(basename "$bench")" = e2e_report.py ] && continue       # e2e.py's figures
   python "$bench" "$@"
 done

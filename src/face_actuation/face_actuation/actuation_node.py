@@ -411,7 +411,10 @@ class ActuationNode(FaceNode):
             elif started >= self._reconnect_at:
                 self._reconnect()
             self.loop_ms.add((time.monotonic() - started) * 1e3)
-            next_tick = started + period if woken else next_tick + period
+            # After a command the next tick without one waits 1 + MIN_TICK_PERIODS periods:
+            # a stream at the control rate then finds no fresh tick in its way (one just
+            # before it made the command wait the whole min_gap), and the ramp still moves.
+            next_tick = started + period * (1 + MIN_TICK_PERIODS) if woken else next_tick + period
             if next_tick < time.monotonic() - period:
                 self.counters['overruns'] += 1
                 next_tick = time.monotonic()

@@ -80,16 +80,21 @@ class TraceJoiner:
 
     @staticmethod
     def _finish(stamp_ns: int, stages) -> dict:
-        """{stage: ms} with 'transmission A -> B' gaps and 'end-to-end'."""
-        ordered = sorted(stages, key=lambda s: s.start_ns)
-        trace = {}
-        for previous, stage in zip([None, *ordered[:-1]], ordered, strict=True):
-            if previous is not None and previous.node != stage.node:
-                gap = (stage.start_ns - previous.end_ns) / 1e6
-                trace[f'transmission {previous.node}->{stage.node}'] = max(0.0, gap)
-            trace[stage.name] = trace.get(stage.name, 0.0) + stage.duration_ms
-        trace[END_TO_END] = (ordered[-1].end_ns - stamp_ns) / 1e6
-        return trace
+        return joined_trace(stamp_ns, stages)
+
+
+def joined_trace(stamp_ns: int, stages) -> dict:
+    """{stage: ms} of one frame's stages, with the 'transmission A -> B' gaps between nodes
+    and 'end-to-end' (last stage's end - stamp_ns); the benches join the same way."""
+    ordered = sorted(stages, key=lambda s: s.start_ns)
+    trace = {}
+    for previous, stage in zip([None, *ordered[:-1]], ordered, strict=True):
+        if previous is not None and previous.node != stage.node:
+            gap = (stage.start_ns - previous.end_ns) / 1e6
+            trace[f'transmission {previous.node}->{stage.node}'] = max(0.0, gap)
+        trace[stage.name] = trace.get(stage.name, 0.0) + stage.duration_ms
+    trace[END_TO_END] = (ordered[-1].end_ns - stamp_ns) / 1e6
+    return trace
 
 
 class LatencySummary:
