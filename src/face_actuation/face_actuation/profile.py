@@ -473,7 +473,7 @@ PHYSICS_RANGES = {
     'linkage_angle': (0.0, 1.5),            # linkage: crank angle, rad (0: straight)
     'jaw_coupling': (0.0, 0.7),             # linkage: corner reach lost at full jaw
     'gamma': (0.7, 1.6),                    # servo rig: power-law response
-    'natural_frequency_hz': (0.0, 15.0),    # second-order actuators (0: first order)
+    'natural_frequency_hz': (0.0, 15.0),    # second-order actuators, 2..15 (0: first order)
     'damping_ratio': (0.3, 1.5),            # below 1: overshoot (0.4: 25 %)
     'skin_time_constant_s': (0.0, 0.2),     # viscoelastic skin lag behind the motors
     'skin_engagement': (1.0, 4.0),          # S-shaped skin response per motor (1: none)

@@ -100,3 +100,26 @@ def test_eval_writes_neutral_and_oracle_rows(tmp_path):
     assert rows['neutral']['jitter'] == 0.0
     assert '| oracle | - |' in (out / 'results.md').read_text()
     assert (out / 'oracle.png').stat().st_size > 10_000
+
+
+def test_eval_family_reports_each_variant_and_the_spread(tmp_path):
+    take = tmp_path / 'short.csv'
+    lines = bundled_take_path().read_text().splitlines()
+    take.write_text('\n'.join(lines[:1 + 30 + 60]) + '\n')
+    out = tmp_path / 'family'
+    assert eval_main(['--robot', 'ameca', '--take', str(take), '--start-s', '0', '--out',
+                      str(out), '--models', 'neutral,linear', '--oracle-steps', '3',
+                      '--family', '2', '--no-progress']) == 0
+    report = json.loads((out / 'family.json').read_text())
+    assert [v['variant'] for v in report['variants']] == ['variant 0', 'variant 1']
+    assert report['variants'][0]['physics'] != report['variants'][1]['physics']
+    for variant in report['variants']:
+        rows = {r['model']: r for r in variant['rows']}
+        for name in ('neutral', 'linear'):
+            assert rows[name]['blendshape_distance'] >= rows['oracle']['blendshape_distance']
+    linear = report['summary']['linear']['blendshape_distance']
+    assert linear['mean'] == pytest.approx(np.mean(linear['values']))
+    assert linear['spread'] == pytest.approx(np.std(linear['values']))
+    assert linear['values'][0] != linear['values'][1]
+    assert (out / 'variant-1' / 'results.json').is_file()
+    assert '| linear |' in (out / 'family.md').read_text()
