@@ -30,6 +30,7 @@ from face_retarget.recipe import TRAIN_END_S, split_take, validation_episodes
 from face_retarget.training import CheckpointError, default_checkpoint_dir, open_retargeter
 
 EVAL_MODELS = 'random,neutral,linear,mlp,transformer,exface'
+EVAL_RATE = 30.0          # frames per second of the calibrated takes
 
 
 def _read_take(path: str, tool: str):
@@ -186,6 +187,9 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument('--start-s', type=float, default=None,
                         help='evaluate from here (default: the held-out part of the bundled '
                              f'take, from {TRAIN_END_S:.0f} s; 0 for another take)')
+    parser.add_argument('--duration-s', type=float, default=None,
+                        help='evaluate only this many seconds from --start-s (default: to '
+                             'the end of the take)')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the random baseline, the sampling noise and the '
                              'validation recordings')
@@ -222,6 +226,8 @@ def eval_main(argv=None) -> int:
         return 2
     start = args.start_s if args.start_s is not None else (0.0 if args.take else TRAIN_END_S)
     _, human = split_take(take, start)
+    if args.duration_s is not None:
+        human = human[:max(1, int(args.duration_s * EVAL_RATE))]
     directory = (args.checkpoints or default_checkpoint_dir()) / profile.name
     info_path = directory / 'dataset.json'
     if not info_path.is_file():
@@ -263,7 +269,7 @@ def _evaluate_head(profile, human, directory, delay: int, args, label: str):
         except (CheckpointError, OSError, ValueError) as exc:
             print(f'face-retarget-eval: {name}: {exc}', file=sys.stderr)
             return None
-        result = evaluate(stream, profile, human, validation, delay, 30.0)
+        result = evaluate(stream, profile, human, validation, delay, EVAL_RATE)
         print(f'{profile.name} [{label}] {name:<12} motor {result["motor_distance"]:.4f}  '
               f'blendshape {result["blendshape_distance"]:.4f}  jitter '
               f'{result["jitter"]:.4f}  latency p99 {result["latency_ms_p99"]:.2f} ms',
@@ -311,7 +317,7 @@ def write_family_report(family: list, out: Path, title: str) -> dict:
 
 def _oracle_row(profile, human, delay: int, results: list, args) -> dict:
     """The oracle bound's result row, and every model row's excess over it."""
-    rate = 30.0
+    rate = EVAL_RATE
     starts = {r['model']: r['_commands'] for r in results}
     starts.setdefault('neutral', np.repeat(profile.neutral[None, :], len(human), axis=0))
     config = OracleConfig(steps=args.oracle_steps)
