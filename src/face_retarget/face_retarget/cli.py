@@ -114,8 +114,9 @@ def _pipeline_main(parser: argparse.ArgumentParser, argv) -> int:
     args = parser.parse_args(argv)
     tool = parser.prog
     profile = _read_profile(args.robot, tool)
+    head = _read_profile(args.robot, tool, args.physics) if profile else None
     takes = [_read_take(path, tool) for path in args.take or ['']]
-    if profile is None or None in takes:
+    if head is None or None in takes:
         return 2
     args.robot = profile.name
     config = from_options(BootstrapConfig, args)
@@ -125,12 +126,7 @@ def _pipeline_main(parser: argparse.ArgumentParser, argv) -> int:
         from face_retarget.live_robot import LiveRobot
         robot = LiveRobot(profile, config.rate)
     else:
-        head = _read_profile(args.robot, tool, args.physics)
-        if head is None:
-            return 2
-        if args.family_variant is not None:
-            head = family_variant(head, args.family_variant, args.family_seed)
-        robot = TwinRobot(head, seed=config.seed, rate=config.rate)
+        robot = twin_target(head, args, config)
     out = args.out / profile.name
     checkpoints = None if args.ship is None else (
         Path(args.ship) if args.ship else default_checkpoint_dir()) / profile.name
@@ -166,6 +162,15 @@ def _pipeline_main(parser: argparse.ArgumentParser, argv) -> int:
             robot.close()
     print(f'report: {out / "report.md"}, {out / "bootstrap.png"}', flush=True)
     return 0
+
+
+def twin_target(head, args, config: BootstrapConfig) -> TwinRobot:
+    """The twin the pipeline drives: `head` (the profile with --physics applied), or a
+    variant of its family (the pipeline itself gets the plain profile: motors and limits
+    only)."""
+    if args.family_variant is not None:
+        head = family_variant(head, args.family_variant, args.family_seed)
+    return TwinRobot(head, seed=config.seed, rate=config.rate)
 
 
 def eval_parser() -> argparse.ArgumentParser:
