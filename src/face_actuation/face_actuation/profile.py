@@ -494,13 +494,17 @@ def _physics(name: str):
 
 
 def _presets(value, where: str) -> dict:
-    """twin.presets: name -> physics overrides (checked like the twin's own parameters)."""
+    """twin.presets: name -> physics overrides (checked like the twin's own parameters, and
+    every one within its documented range)."""
     presets = {}
     for name, overrides in _mapping(value if value is not None else {}, where).items():
         pwhere = f'{where}.{name}'
         _unknown(_mapping(overrides, pwhere), PHYSICS_RANGES, pwhere)
-        presets[name] = {key: _section_field(key)(number, f'{pwhere}.{key}')
-                         for key, number in overrides.items()}
+        presets[name] = {}
+        for key, number in overrides.items():
+            value = _section_field(key)(number, f'{pwhere}.{key}')
+            _physics(key)(value, f'{pwhere}.{key}')          # within the documented range
+            presets[name][key] = value
     return presets
 
 

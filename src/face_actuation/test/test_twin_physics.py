@@ -161,6 +161,9 @@ def test_physics_out_of_range_is_refused_naming_the_field():
     data['twin'] = {'presets': {'wild': {'tracker_latency_frames': 7}}}
     with pytest.raises(ProfileError, match=r'presets\.wild\.tracker_latency_frames'):
         parse_profile(data)
+    data['twin'] = {'presets': {'wild': {'saturation': 0.1}}}
+    with pytest.raises(ProfileError, match=r'presets\.wild\.saturation.*0\.3\.\.1'):
+        parse_profile(data)
     data['twin'] = {'presets': {'wild': {'effects': {}}}}
     with pytest.raises(ProfileError, match='unknown field'):
         parse_profile(data)
