@@ -26,6 +26,7 @@ Three parts, all deterministic from the profile's seed:
 Every new parameter defaults to off, so the shipped profiles behave as before.
 """
 from collections import deque
+import functools
 import math
 
 import numpy as np
@@ -61,7 +62,7 @@ def play(state: np.ndarray, value: np.ndarray, width: float) -> np.ndarray:
 def _expm(matrix: np.ndarray) -> np.ndarray:
     """Matrix exponential of a small matrix (scaling and squaring of a Taylor series)."""
     norm = np.abs(matrix).sum(axis=1).max()
-    squarings = max(0, int(math.ceil(math.log2(norm / 0.25))) if norm > 0.25 else 0)
+    squarings = math.ceil(math.log2(norm / 0.25)) if norm > 0.25 else 0
     scaled = matrix / 2 ** squarings
     result, term = np.eye(len(matrix)), np.eye(len(matrix))
     for k in range(1, 16):
@@ -72,6 +73,7 @@ def _expm(matrix: np.ndarray) -> np.ndarray:
     return result
 
 
+@functools.lru_cache(maxsize=64)
 def second_order_step(frequency_hz: float, damping: float, dt: float):
     """Exact zero-order-hold discretisation of x'' = w^2 (c - x) - 2 zeta w x' over dt:
     (A, b) with [x, v] <- A [x, v] + b c."""
