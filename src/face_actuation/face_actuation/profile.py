@@ -450,9 +450,72 @@ def _channels(value, where: str) -> dict:
     return values
 
 
+def _bounded(lo: float, hi: float):
+    def check(value, where: str) -> float:
+        number = _finite(value, where)
+        if not lo <= number <= hi:
+            raise ProfileError(f'{where}: {number:g} is outside its range {lo:g}..{hi:g}')
+        return number
+    return check
+
+
+# The documented range of every physics parameter of the twin (twin.py says what each does);
+# the family sampler draws from these. New physics is off at the low end (or, for
+# damping_ratio and squint_threshold, unused while its switch is off).
+PHYSICS_RANGES = {
+    'time_constant_s': (0.02, 0.15),        # first-order actuators
+    'noise_std': (0.0, 0.02),               # tracker noise, blendshape units
+    'asymmetry': (0.0, 0.15),               # left/right gain difference
+    'slack': (0.0, 0.2),                    # cable: dead zone, fraction of travel
+    'hysteresis': (0.0, 0.05),              # cable: backlash, normalised position
+    'saturation': (0.3, 1.0),               # skin ceiling (1: none)
+    'coupling': (0.0, 0.3),                 # cable: drag on the neighbouring cable
+    'linkage_angle': (0.0, 1.5),            # linkage: crank angle, rad (0: straight)
+    'jaw_coupling': (0.0, 0.7),             # linkage: corner reach lost at full jaw
+    'gamma': (0.7, 1.6),                    # servo rig: power-law response
+    'natural_frequency_hz': (0.0, 15.0),    # second-order actuators, 2..15 (0: first order)
+    'damping_ratio': (0.3, 1.5),            # below 1: overshoot (0.4: 25 %)
+    'skin_time_constant_s': (0.0, 0.2),     # viscoelastic skin lag behind the motors
+    'skin_engagement': (1.0, 4.0),          # S-shaped skin response per motor (1: none)
+    'skin_mixing': (0.0, 1.0),              # motors pulling one skin unit saturate it
+    'brow_masking': (0.0, 1.0),             # raised and lowered brows suppress each other
+    'jaw_masking': (0.0, 0.8),              # smile and stretch lost at full jaw opening
+    'squint_threshold': (0.0, 1.0),         # smile level where the cheek squint starts
+    'squint_gain': (0.0, 1.5),              # cheek/eye squint per smile beyond it
+    'skin_friction': (0.0, 0.05),           # dead band on each blendshape
+    'noise_correlation': (0.0, 0.9),        # share of the noise common to all channels
+    'tracker_latency_frames': (0, 3),       # the tracker reports the face this many steps late
+}
+
+
+def _physics(name: str):
+    lo, hi = PHYSICS_RANGES[name]
+    return _bounded(lo, hi)
+
+
+def _presets(value, where: str) -> dict:
+    """twin.presets: name -> physics overrides (checked like the twin's own parameters, and
+    every one within its documented range)."""
+    presets = {}
+    for name, overrides in _mapping(value if value is not None else {}, where).items():
+        pwhere = f'{where}.{name}'
+        _unknown(_mapping(overrides, pwhere), PHYSICS_RANGES, pwhere)
+        presets[name] = {}
+        for key, number in overrides.items():
+            value = _section_field(key)(number, f'{pwhere}.{key}')
+            _physics(key)(value, f'{pwhere}.{key}')          # within the documented range
+            presets[name][key] = value
+    return presets
+
+
+def _section_field(name: str):
+    return {f.name: f for f in fields(TwinConfig)}[name].metadata['check']
+
+
 @dataclass(frozen=True)
 class TwinConfig:
-    """The digital twin's parameters (see twin.py for what each does)."""
+    """The digital twin's parameters (see twin.py for what each does, PHYSICS_RANGES for
+    their ranges)."""
 
     seed: int = _option(0, _integer(0, SEED_LIMIT))
     time_constant_s: float = _option(0.05, _finite)
@@ -465,9 +528,23 @@ class TwinConfig:
     linkage_angle: float = _option(0.0, _finite)
     jaw_coupling: float = _option(0.0, _finite)
     gamma: float = _option(1.0, _finite)
+    natural_frequency_hz: float = _option(0.0, _physics('natural_frequency_hz'))
+    damping_ratio: float = _option(1.0, _physics('damping_ratio'))
+    skin_time_constant_s: float = _option(0.0, _physics('skin_time_constant_s'))
+    skin_engagement: float = _option(1.0, _physics('skin_engagement'))
+    skin_mixing: float = _option(0.0, _physics('skin_mixing'))
+    brow_masking: float = _option(0.0, _physics('brow_masking'))
+    jaw_masking: float = _option(0.0, _physics('jaw_masking'))
+    squint_threshold: float = _option(1.0, _physics('squint_threshold'))
+    squint_gain: float = _option(0.0, _physics('squint_gain'))
+    skin_friction: float = _option(0.0, _physics('skin_friction'))
+    noise_correlation: float = _option(0.0, _physics('noise_correlation'))
+    tracker_latency_frames: int = _option(0, _integer(*PHYSICS_RANGES['tracker_latency_frames']))
     # motor -> up/down -> {ARKit channel: gain}; and {ARKit channel: value} at neutral
     effects: dict = field(default_factory=dict, metadata={'check': _effects})
     rest: dict = field(default_factory=dict, metadata={'check': _channels})
+    # name -> physics overrides, e.g. `realistic` (with_physics applies one)
+    presets: dict = field(default_factory=dict, metadata={'check': _presets})
 
 
 def parse_twin(data, motors: dict, where: str) -> TwinConfig:
@@ -476,6 +553,16 @@ def parse_twin(data, motors: dict, where: str) -> TwinConfig:
         if name not in motors:
             raise ProfileError(f'{where}.effects.{name}: no motor named {name!r}')
     return twin
+
+
+def with_physics(profile: RobotProfile, preset: str) -> RobotProfile:
+    """The profile with one of its twin's physics presets applied ('' or 'shipped': as is)."""
+    if preset in ('', 'shipped'):
+        return profile
+    if preset not in profile.twin.presets:
+        raise ProfileError(f'{profile.name}: no twin physics preset {preset!r}; presets: '
+                           f'shipped, {", ".join(sorted(profile.twin.presets)) or "(none)"}')
+    return replace(profile, twin=replace(profile.twin, **profile.twin.presets[preset]))
 
 
 def profiles_dir() -> Path:

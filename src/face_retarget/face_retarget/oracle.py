@@ -6,9 +6,10 @@ an upper bound on the true limit.
 
 Objective: the evaluation's blendshape distance (the face `delay` frames later against the
 human frame) plus SMOOTHNESS_WEIGHT times the mean squared second difference of the
-commands. Gradient: exact through the twin's first-order actuators and its backlash (both
-replayed here from the twin's own state), central finite differences through the static
-forward model (FaceTwin.shape, whatever its physics), taken at the positions the safety
+commands. Gradient: exact through the twin's dynamics (first- or second-order actuators,
+backlash, the skin's lag, skin friction and the tracker's latency, replayed here from the
+twin's own state), central finite differences through the static forward model
+(FaceTwin.shape, whatever its physics), taken at the positions the safety
 layer executes for the commands (the code the robot runs: the motion of every iterate stays
 within the motors' range, velocity and acceleration limits). Adam steps with cosine decay,
 commands kept in 0..1. The start is the best of the given
@@ -59,49 +60,83 @@ class _Objective:
         self.human = human[:, :NUM_BLENDSHAPES]
         self.delay, self.dt = delay, 1.0 / rate
         self.smoothness, self.finite_step = smoothness, finite_step
-        self.alpha = 1.0 - np.exp(-self.dt / self.twin.params.time_constant_s)
+        self.actuator, self.actuator_input = self.twin.actuator_matrices(self.dt)
+        self.skin_follow = self.twin.skin_follow(self.dt)
+        self.latency = self.twin.params.tracker_latency_frames
 
     def _trace(self, commands):
-        """The backlash output per frame (what the forward model sees) and, per frame and
-        motor, the frame whose actuator position it follows (-1: its starting value)."""
+        """Replayed through the twin: the skin's pose per frame (what the static forward
+        model sees), the face it shows after skin friction, and, per frame and motor (per
+        frame and channel), the frame whose actuator position (static face) the backlash
+        (the friction) output follows (-1: its starting value)."""
         twin = self.twin
         twin.reset()
-        effective = np.empty_like(commands)
-        source = np.full(commands.shape, -1)
-        previous = twin._backlash.copy()
+        skin = np.empty_like(commands)
+        shown = np.empty((len(commands), NUM_BLENDSHAPES))
+        backlash_source = np.full(commands.shape, -1)
+        friction_source = np.full(shown.shape, -1)
+        backlash = twin._backlash.copy()
+        friction = twin._friction.copy() if twin.params.skin_friction > 0 else None
         for t, row in enumerate(commands):
             twin.step(row, self.dt)
-            effective[t] = twin._backlash
-            source[t] = np.where(effective[t] != previous, t, source[t - 1] if t else -1)
-            previous = effective[t]
-        return effective, source
+            skin[t] = twin._skin
+            backlash_source[t] = np.where(twin._backlash != backlash, t,
+                                          backlash_source[t - 1] if t else -1)
+            backlash = twin._backlash.copy()
+            if friction is not None:
+                friction_source[t] = np.where(twin._friction != friction, t,
+                                              friction_source[t - 1] if t else -1)
+                friction = twin._friction.copy()
+                shown[t] = friction
+        if friction is None:
+            shown = twin.shape(skin)[:, :NUM_BLENDSHAPES]
+            friction_source[:] = np.arange(len(commands))[:, None]
+        return skin, shown, backlash_source, friction_source
 
     def __call__(self, commands):
         twin, motors = self.twin, commands.shape[1]
-        effective, source = self._trace(commands)
+        skin, shown, backlash_source, friction_source = self._trace(commands)
+        # the tracker reads frame t's face `latency` frames later; before that, the start's
         frames = min(len(self.human), len(commands) - self.delay)
-        at = slice(self.delay, self.delay + frames)
-        rows = effective[at]
-        residual = twin.shape(rows)[:, :NUM_BLENDSHAPES] - self.human[:frames]
+        read = np.arange(self.delay, self.delay + frames) - self.latency
+        seen = np.where(read[:, None] >= 0, shown[np.maximum(read, 0)],
+                        twin.shape(twin.neutral[None])[0, :NUM_BLENDSHAPES])
+        residual = seen - self.human[:frames]
         value = float(np.mean(residual ** 2))
-        upstream = 2.0 * residual / residual.size
-        grad_effective = np.zeros_like(effective)
+        grad_shown = np.zeros_like(shown)
+        live = read >= 0
+        np.add.at(grad_shown, read[live], 2.0 * residual[live] / residual.size)
+        # skin friction: each shown value is the static face of the frame it last followed
+        grad_face = np.zeros_like(shown)
+        frame, channel = np.nonzero(friction_source >= 0)
+        np.add.at(grad_face, (friction_source[frame, channel], channel),
+                  grad_shown[frame, channel])
+        rows = np.nonzero(np.any(grad_face != 0, axis=1))[0]
+        grad_skin = np.zeros_like(skin)
         for m in range(motors):                 # central differences of the forward model
-            plus, minus = rows.copy(), rows.copy()
+            plus, minus = skin[rows].copy(), skin[rows].copy()
             plus[:, m] += self.finite_step
             minus[:, m] -= self.finite_step
             slope = (twin.shape(plus) - twin.shape(minus))[:, :NUM_BLENDSHAPES]
-            grad_effective[at, m] = np.sum(slope * upstream, axis=1) / (2 * self.finite_step)
-        # backlash: each output is the position of the frame it last followed
-        grad_positions = np.zeros_like(effective)
-        frame, motor = np.nonzero(source >= 0)
-        np.add.at(grad_positions, (source[frame, motor], motor), grad_effective[frame, motor])
-        # first-order actuators, x_t = x_{t-1} + alpha (c_t - x_{t-1}), run backwards
-        grad = np.empty_like(commands)
+            grad_skin[rows, m] = np.sum(slope * grad_face[rows], axis=1) / (2 * self.finite_step)
+        # skin lag, s_t = s_{t-1} + beta (b_t - s_{t-1}), run backwards
+        grad_backlash = np.empty_like(skin)
         carried = np.zeros(motors)
         for t in range(len(commands) - 1, -1, -1):
-            carried = grad_positions[t] + (1.0 - self.alpha) * carried
-            grad[t] = self.alpha * carried
+            carried = grad_skin[t] + (1.0 - self.skin_follow) * carried
+            grad_backlash[t] = self.skin_follow * carried
+        # backlash: each output is the position of the frame it last followed
+        grad_positions = np.zeros_like(skin)
+        frame, motor = np.nonzero(backlash_source >= 0)
+        np.add.at(grad_positions, (backlash_source[frame, motor], motor),
+                  grad_backlash[frame, motor])
+        # actuators, [x, v]_t = A [x, v]_{t-1} + b c_t (first or second order), run backwards
+        grad = np.empty_like(commands)
+        carried = np.zeros((2, motors))
+        for t in range(len(commands) - 1, -1, -1):
+            carried = self.actuator.T @ carried
+            carried[0] += grad_positions[t]
+            grad[t] = self.actuator_input @ carried
         if self.smoothness > 0 and len(commands) > 2:
             second = np.diff(commands, n=2, axis=0)
             value += self.smoothness * float(np.mean(second ** 2))

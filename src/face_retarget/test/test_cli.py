@@ -6,7 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from face_retarget.cli import bootstrap_parser, eval_main, eval_parser, train_main, train_parser
+from face_actuation.family import family_variant
+from face_actuation.profile import load_profile, with_physics
+from face_common.cli_options import from_options
+from face_retarget.bootstrap import BootstrapConfig
+from face_retarget.cli import (
+    bootstrap_main,
+    bootstrap_parser,
+    eval_main,
+    eval_parser,
+    train_main,
+    train_parser,
+    twin_target,
+)
 from face_retarget.training import default_checkpoint_dir
 
 TINY = ['--window', '16', '--d-model', '32', '--layers', '1', '--heads', '2',
@@ -79,3 +91,17 @@ def test_eval_without_models_is_a_clear_error(tmp_path, capsys):
     assert eval_main(['--robot', 'hobbs', '--out', str(tmp_path / 'r'), '--checkpoints',
                       str(tmp_path)]) == 2
     assert 'face-retarget-train --robot hobbs' in capsys.readouterr().err
+
+
+def test_bootstrap_twin_target_takes_the_physics_and_the_family_variant():
+    """--physics and --family-variant change only the twin the loop drives."""
+    profile = load_profile('micheal')
+    args = bootstrap_parser().parse_args(['--robot', 'micheal', '--physics', 'realistic',
+                                          '--family-variant', '2', '--family-seed', '7'])
+    config = from_options(BootstrapConfig, args)
+    robot = twin_target(with_physics(profile, 'realistic'), args, config)
+    assert robot.twin.params == family_variant(with_physics(profile, 'realistic'), 2, 7).twin
+    assert robot.profile.motors == profile.motors
+    plain = bootstrap_parser().parse_args(['--robot', 'micheal'])
+    assert twin_target(profile, plain, config).twin.params == profile.twin
+    assert bootstrap_main(['--robot', 'micheal', '--physics', 'wild']) == 2

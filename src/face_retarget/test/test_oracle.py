@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from face_actuation.profile import load_profile
+from face_actuation.profile import load_profile, with_physics
 from face_actuation.safety import SafetyLayer, measure_motion
 from face_actuation.twin import FaceTwin
 from face_capture.bundled import bundled_take_path
@@ -25,8 +25,8 @@ def _human(frames=150, start_s=100.0):
     return split_take(read_take(bundled_take_path()), start_s)[1][:frames]
 
 
-def _run(robot: str, human, steps: int = 25):
-    profile = load_profile(robot)
+def _run(robot: str, human, steps: int = 25, physics: str = 'shipped'):
+    profile = with_physics(load_profile(robot), physics)
     starts = {'neutral': np.repeat(profile.neutral[None, :], len(human), axis=0),
               'linear': fit_linear_on_twin(FaceTwin(profile, seed=1)).predict(human)}
 
@@ -37,10 +37,11 @@ def _run(robot: str, human, steps: int = 25):
                                           progress=False)
 
 
-@pytest.mark.parametrize('robot', ['micheal', 'hobbs', 'ameca'])
-def test_oracle_beats_its_start_within_the_limits(robot):
+@pytest.mark.parametrize('robot,physics', [('micheal', 'shipped'), ('hobbs', 'shipped'),
+                                            ('ameca', 'shipped'), ('micheal', 'realistic')])
+def test_oracle_beats_its_start_within_the_limits(robot, physics):
     human = _human()
-    profile, starts, score, found = _run(robot, human)
+    profile, starts, score, found = _run(robot, human, physics=physics)
     started = min(score(c) for c in starts.values())
     assert found.distance < 0.98 * started            # the optimisation gains
     assert found.distance == pytest.approx(score(found.commands), rel=1e-12)
@@ -62,10 +63,13 @@ def test_oracle_is_deterministic():
     assert first.history == second.history
 
 
-def test_objective_gradient_matches_its_value():
-    """The gradient (exact through actuators and backlash, central differences through the
-    forward model) predicts the objective's change along a random direction."""
-    profile = load_profile('ameca')
+@pytest.mark.parametrize('robot,physics', [('ameca', 'shipped'), ('micheal', 'realistic'),
+                                            ('hobbs', 'realistic'), ('ameca', 'realistic')])
+def test_objective_gradient_matches_its_value(robot, physics):
+    """The gradient (exact through the dynamics: first- and second-order actuators, backlash,
+    skin lag, skin friction, tracker latency; central differences through the forward model)
+    predicts the objective's change along a random direction."""
+    profile = with_physics(load_profile(robot), physics)
     human = _human(60)
     objective = _Objective(profile, human, DELAY, RATE, 0.1, 1e-4)
     rng = np.random.default_rng(0)
@@ -96,3 +100,26 @@ def test_eval_writes_neutral_and_oracle_rows(tmp_path):
     assert rows['neutral']['jitter'] == 0.0
     assert '| oracle | - |' in (out / 'results.md').read_text()
     assert (out / 'oracle.png').stat().st_size > 10_000
+
+
+def test_eval_family_reports_each_variant_and_the_spread(tmp_path):
+    take = tmp_path / 'short.csv'
+    lines = bundled_take_path().read_text().splitlines()
+    take.write_text('\n'.join(lines[:1 + 30 + 60]) + '\n')
+    out = tmp_path / 'family'
+    assert eval_main(['--robot', 'ameca', '--take', str(take), '--start-s', '0', '--out',
+                      str(out), '--models', 'neutral,linear', '--oracle-steps', '3',
+                      '--family', '2', '--no-progress']) == 0
+    report = json.loads((out / 'family.json').read_text())
+    assert [v['variant'] for v in report['variants']] == ['variant 0', 'variant 1']
+    assert report['variants'][0]['physics'] != report['variants'][1]['physics']
+    for variant in report['variants']:
+        rows = {r['model']: r for r in variant['rows']}
+        for name in ('neutral', 'linear'):
+            assert rows[name]['blendshape_distance'] >= rows['oracle']['blendshape_distance']
+    linear = report['summary']['linear']['blendshape_distance']
+    assert linear['mean'] == pytest.approx(np.mean(linear['values']))
+    assert linear['spread'] == pytest.approx(np.std(linear['values']))
+    assert linear['values'][0] != linear['values'][1]
+    assert (out / 'variant-1' / 'results.json').is_file()
+    assert '| linear |' in (out / 'family.md').read_text()
