@@ -265,7 +265,9 @@ class StreamHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         config = self.endpoint.config
-        transfer = self.headers.get('Transfer-Encoding', '').strip().lower()
+        # several Transfer-Encoding fields are one list ("chunked, gzip"), read as a whole
+        transfer = ', '.join(
+            f.strip() for f in self.headers.get_all('Transfer-Encoding', ())).lower()
         deadline = time.monotonic() + config.request_timeout_s
         if transfer == 'chunked':
             self._send_continue()

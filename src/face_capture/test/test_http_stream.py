@@ -175,6 +175,17 @@ def test_chunked_bodies_are_limited_while_reading(server):
     assert server.raw(head + b'zz\r\n').startswith(b'HTTP/1.1 400')
 
 
+def test_a_transfer_coding_split_over_two_headers_is_refused(server):
+    """Two Transfer-Encoding fields are one list, "chunked, gzip": chunked is not the last
+    coding, so the body's length is unknown; only the first field was read, and the body
+    was taken as plain chunked."""
+    body = f'{len(JPEG):x}\r\n'.encode() + JPEG + b'\r\n0\r\n\r\n'
+    reply = server.raw(b'POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n'
+                       b'Transfer-Encoding: gzip\r\n\r\n' + body)
+    assert reply.startswith(b'HTTP/1.1 400') and b"'chunked, gzip' not supported" in reply
+    assert not server.frames
+
+
 @pytest.mark.parametrize('server', [{'token': 's3cret'}], indirect=True)
 def test_a_token_is_required_when_configured(server):
     status, text = server.post(JPEG)
