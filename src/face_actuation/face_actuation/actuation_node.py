@@ -144,7 +144,7 @@ class ActuationNode(FaceNode):
         self._last_error = ''
         self._last_error_time = -np.inf
         self._down_cause = ''                     # the error that took the driver down
-        self._new_command = threading.Event()
+        self._new_command = threading.Event()     # a command or an e-stop: tick now
         self._driver_lock = threading.Lock()      # the loop and services share one port
         self._driver_up = True
         self._powering_up = True                  # driver still has its power-up settings
@@ -385,8 +385,9 @@ class ActuationNode(FaceNode):
             raise
 
     def _run_control_loop(self) -> None:
-        """Fixed-rate ticks, and one more as soon as a new command arrives: a command waits
-        for no timer (that wait was most of the end-to-end latency), and between commands
+        """Fixed-rate ticks, and one more as soon as a new command or an e-stop arrives: a
+        command waits for no timer (that wait was most of the end-to-end latency), an e-stop
+        acts within the min gap, not up to 1.25 periods later; and between commands
         the safety layer keeps ramping, the watchdog keeps watching. Every tick moves the
         motors by the time that actually passed, so speed and acceleration limits hold
         whatever the spacing; ticks are at least MIN_TICK_PERIODS of a period apart, which
@@ -520,6 +521,7 @@ class ActuationNode(FaceNode):
         with self._lock:
             self.safety.estop()
             mode = 'limp' if self.safety.limp else 'hold'
+        self._new_command.set()       # the loop ticks now, not up to 1.25 periods later
         self.get_logger().warn(f'E-STOP: motors {"hold" if mode == "hold" else "go limp"}')
         response.success = True
         response.message = f'e-stop engaged and latched ({mode})' + self._persist(True)

@@ -76,6 +76,37 @@ def test_commands_move_the_twin_and_estop_holds(ros_node, ameca_node):
     assert ameca_node.alive
 
 
+def test_an_estop_acts_at_once_not_at_the_next_timer_tick(ros_node, node_process, tmp_path):
+    """At 1 Hz the tick after a command comes 1.25 s later; an e-stop latched just after the
+    command's tick must reach the driver one min gap (0.25 s) after it, not 1.25 s."""
+    node_process('face_actuation', 'actuation',
+                 params={'robot': 'ameca', 'driver': 'sim', 'control_rate_hz': 1.0,
+                         'render_rate_hz': 0.0, 'diagnostics_period_s': 0.2,
+                         'robot_calibration_dir': str(tmp_path)})
+    profile = load_profile('ameca', '/nonexistent')
+    applied = ros_node.subscribe(ControlValues, '/face/robot/applied')
+    diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+    publisher = ros_node.node.create_publisher(ControlValues, '/face/command', qos.LIVE_STREAM)
+    estop = ros_node.node.create_client(Trigger, '/face/actuation/estop')
+    assert estop.wait_for_service(timeout_sec=15.0)
+    assert wait_until(lambda: diag(diagnostics)[1].get('mode') in ('active', 'watchdog'), 20.0), \
+        diag(diagnostics)
+    assert wait_until(lambda: publisher.get_subscription_count() > 0, 15.0)   # matched
+
+    stamp = ros_node.node.get_clock().now().to_msg()
+    publisher.publish(control_values_msg(profile.neutral, profile.motor_names, stamp,
+                                         robot=profile.name, source='test'))
+
+    def ticks_of_the_command():
+        return [m for m in applied.snapshot() if m.header.stamp == stamp]
+    assert wait_until(lambda: ticks_of_the_command(), 5.0)
+    command_tick = time.monotonic()
+    future = estop.call_async(Trigger.Request())
+    assert wait_until(lambda: future.done(), 5.0) and future.result().success
+    assert wait_until(lambda: len(ticks_of_the_command()) > 1, 5.0)
+    assert time.monotonic() - command_tick < 0.8
+
+
 def test_bad_commands_are_counted_and_silence_eases_to_neutral(ros_node, ameca_node):
     profile = load_profile('ameca', '/nonexistent')
     applied = ros_node.subscribe(ControlValues, '/face/robot/applied')

@@ -11,6 +11,7 @@ TongueOut, which the blendshape model does not give, is the landmark model's ton
 """
 from pathlib import Path
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -80,7 +81,12 @@ def read_task(path) -> dict:
                 raise TaskFileError(f'face_landmarker_task {path}: models larger than '
                                     f'{MAX_TASK_BYTES} bytes')
             return {name: bundle.read(name) for name in _EXPECTED_INPUTS}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except TaskFileError:
+        raise
+    # zlib.error: a damaged deflate stream; RuntimeError: an encrypted member, or (as
+    # NotImplementedError) a compression method zipfile does not have.
+    except (zipfile.BadZipFile, zlib.error, RuntimeError, OSError, EOFError,
+            ValueError) as exc:
         raise TaskFileError(f'face_landmarker_task {path}: unreadable ({exc})') from None
 
 

@@ -265,9 +265,13 @@ class StreamHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         config = self.endpoint.config
-        transfer = self.headers.get('Transfer-Encoding', '').strip().lower()
+        # several Transfer-Encoding fields are one list ("chunked, gzip"), read as a whole
+        transfer = ', '.join(
+            f.strip() for f in self.headers.get_all('Transfer-Encoding', ())).lower()
         deadline = time.monotonic() + config.request_timeout_s
         if transfer == 'chunked':
+            if 'Content-Length' in self.headers:    # where it ends is in doubt (RFC 9112 6.1)
+                self.close_connection = True
             self._send_continue()
             return self._read_chunked(config.max_body_bytes, deadline)
         if transfer:

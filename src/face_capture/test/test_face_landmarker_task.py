@@ -144,6 +144,54 @@ def rebundle(path, replace):
     return path
 
 
+def damage_member(path, name, damage):
+    """The bundle at path rewritten by damage(data, local header offset, offset of the
+    member's stored bytes, central directory entry offset) of member `name`."""
+    with zipfile.ZipFile(path) as bundle:
+        local = bundle.getinfo(name).header_offset
+    data = bytearray(path.read_bytes())
+    name_length = int.from_bytes(data[local + 26:local + 28], 'little')
+    extra_length = int.from_bytes(data[local + 28:local + 30], 'little')
+    start = local + 30 + name_length + extra_length
+    central = data.index(b'PK\x01\x02')
+    while data[central + 46:central + 46 + len(name)] != name.encode():
+        central = data.index(b'PK\x01\x02', central + 4)
+    path.write_bytes(damage(data, local, start, central))
+    return path
+
+
+def _scramble_data(data, local, start, central):
+    data[start + 4:start + 64] = bytes(b ^ 0xFF for b in data[start + 4:start + 64])
+    return bytes(data)
+
+
+def _flag_encrypted(data, local, start, central):
+    data[local + 6] |= 1
+    data[central + 8] |= 1
+    return bytes(data)
+
+
+def _unknown_method(data, local, start, central):
+    data[local + 8:local + 10] = data[central + 10:central + 12] = (99).to_bytes(2, 'little')
+    return bytes(data)
+
+
+@pytest.mark.parametrize('damage', [_scramble_data, _flag_encrypted, _unknown_method],
+                         ids=['damaged deflate stream', 'encrypted member',
+                              'unknown compression method'])
+def test_a_bundle_whose_member_cannot_be_extracted_is_refused(tmp_path, damage):
+    """zipfile's errors for these are zlib.error, RuntimeError and NotImplementedError: each
+    must become the one-line TaskFileError the node reports, not a traceback."""
+    path = tmp_path / 'damaged.task'
+    with zipfile.ZipFile(TASK) as source, \
+            zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as bundle:
+        for name in source.namelist():
+            bundle.writestr(name, source.read(name))
+    damage_member(path, BLENDSHAPES, damage)
+    with pytest.raises(TaskFileError, match='unreadable'):
+        read_task(path)
+
+
 def test_a_bundle_without_the_blendshape_model_is_refused(tmp_path):
     path = rebundle(tmp_path / 'other.task', {BLENDSHAPES: None})
     with pytest.raises(TaskFileError, match=r'missing face_blendshapes\.tflite'):

@@ -175,6 +175,30 @@ def test_chunked_bodies_are_limited_while_reading(server):
     assert server.raw(head + b'zz\r\n').startswith(b'HTTP/1.1 400')
 
 
+def test_a_transfer_coding_split_over_two_headers_is_refused(server):
+    """Two Transfer-Encoding fields are one list, "chunked, gzip": chunked is not the last
+    coding, so the body's length is unknown; only the first field was read, and the body
+    was taken as plain chunked."""
+    body = f'{len(JPEG):x}\r\n'.encode() + JPEG + b'\r\n0\r\n\r\n'
+    reply = server.raw(b'POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n'
+                       b'Transfer-Encoding: gzip\r\n\r\n' + body)
+    assert reply.startswith(b'HTTP/1.1 400') and b"'chunked, gzip' not supported" in reply
+    assert not server.frames
+
+
+def test_a_request_with_both_chunked_coding_and_a_length_closes_the_connection(server):
+    """RFC 9112 6.1: the chunked coding wins over Content-Length, and the server must close
+    the connection after answering (where the request ends is in doubt: a request smuggled
+    after it must not be served). It stayed open and served the next request."""
+    body = f'{len(JPEG):x}\r\n'.encode() + JPEG + b'\r\n0\r\n\r\n'
+    smuggled = (b'POST /stream HTTP/1.1\r\nHost: x\r\n'
+                + f'Content-Length: {len(JPEG)}\r\n\r\n'.encode() + JPEG)
+    reply = server.raw(b'POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n'
+                       b'Content-Length: 4\r\n\r\n' + body + smuggled)
+    assert reply.startswith(b'HTTP/1.1 200') and b'Connection: close' in reply
+    assert reply.count(b'HTTP/1.1 ') == 1 and len(server.frames) == 1
+
+
 @pytest.mark.parametrize('server', [{'token': 's3cret'}], indirect=True)
 def test_a_token_is_required_when_configured(server):
     status, text = server.post(JPEG)
