@@ -39,14 +39,19 @@ def resample(times_s, values, rate_hz: float = SEND_RATE_HZ):
     recorded frames): Live Link Face streams at 60 Hz, takes are often kept at 30."""
     times_s = np.asarray(times_s, float)
     values = np.asarray(values, np.float32)
+    if len(times_s) < 2:
+        raise ValueError(f'a take needs at least 2 frames to resample, got {len(times_s)} '
+                         '(is --start past its end?)')
     grid = np.arange(times_s[0], times_s[-1] + 1e-9, 1.0 / rate_hz)
     columns = [np.interp(grid, times_s, values[:, c]) for c in range(values.shape[1])]
     return grid - grid[0], np.stack(columns, axis=1).astype(np.float32)
 
 
 def statistics_ms(samples) -> dict:
-    """mean, std, p50, p95, p99, max of samples in ms (None each when there are none)."""
-    s = summarize(samples)
+    """mean, std, p50, p95, p99, max of the finite samples in ms (None each when there are
+    none): one broken timestamp must not blank a row's figures."""
+    samples = np.asarray(samples, float)
+    s = summarize(samples[np.isfinite(samples)])
     return {k: (None if math.isnan(getattr(s, k)) else round(getattr(s, k), 4))
             for k in STATISTICS}
 

@@ -60,6 +60,17 @@ def test_resample_to_60_hz_interpolates_between_the_take_frames():
     assert np.allclose(resampled[3, 1], 0.7, atol=1e-6)
 
 
+def test_a_take_too_short_to_resample_is_refused_with_a_reason():
+    with pytest.raises(ValueError, match='at least 2 frames'):
+        resample(np.array([]), np.zeros((0, 61), np.float32))
+
+
+def test_a_broken_sample_does_not_blank_the_figures():
+    figures = statistics_ms([1.0, 2.0, math.nan, 3.0, math.inf])
+    assert figures['max'] == 3.0 and figures['mean'] == 2.0
+    assert all(value is None for value in statistics_ms([math.nan]).values())
+
+
 def test_trace_runs_from_the_send_to_the_end_of_the_driver_write():
     sent = {1: 10**12, 2: 10**12 + 16 * MS}
     stages = {1: frame_stages(sent[1]), 2: frame_stages(sent[2], executed=False)}
