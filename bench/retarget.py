@@ -19,9 +19,9 @@ from face_actuation.profile import load_profile
 from face_capture.bundled import bundled_take_path
 from face_capture.takes import read_take
 from face_retarget.baselines import LinearRetarget
-from face_retarget.models import LinearStream
+from face_retarget.models import LinearStream, TorchStream
 from face_retarget.recipe import calibrated_take
-from face_retarget.training import default_checkpoint_dir, stream_from_checkpoint
+from face_retarget.training import default_checkpoint_dir, load_checkpoint, stream_from_checkpoint
 
 
 def bench_models(robot: str, frames: np.ndarray, iterations: int) -> None:
@@ -43,6 +43,29 @@ def bench_models(robot: str, frames: np.ndarray, iterations: int) -> None:
         report(f'{robot}: {name} per frame', results[name])
     report(f'{robot}: exface per frame (DiT, DDIM from warm start)', results['exface'],
            results['mlp'], 'mlp')
+    bench_exface_frozen(robot, profile, frames, iterations)
+
+
+def bench_exface_frozen(robot: str, profile, frames: np.ndarray, iterations: int) -> None:
+    """The node's ExFace step (frozen: the last frame alone, as a traced graph) against the
+    eager network, calls interleaved so both see the same machine load."""
+    path = default_checkpoint_dir() / robot / 'exface.pt'
+    model, normaliser, _ = load_checkpoint(path, profile)
+    streams = {'eager': TorchStream(model, normaliser),
+               'frozen': stream_from_checkpoint(path, profile)}
+    samples = {name: [] for name in streams}
+    for stream in streams.values():
+        stream.reset(profile.neutral)
+    clock = time.perf_counter_ns
+    for i in range(50 + iterations):
+        for name, stream in streams.items():
+            t0 = clock()
+            stream.step(frames[i % len(frames)])
+            if i >= 50:
+                samples[name].append((clock() - t0) / 1e6)
+    report(f'{robot}: exface step, eager (before)', samples['eager'])
+    report(f'{robot}: exface step, frozen (node)', samples['frozen'], samples['eager'],
+           'eager')
 
 
 def bench_node(robot: str, frames: np.ndarray, seconds: float, hz: float) -> None:

@@ -22,6 +22,11 @@ class RetargetNetwork(nn.Module):
         sampling network."""
         raise NotImplementedError
 
+    def freeze_for_inference(self) -> None:
+        """Promise that the weights no longer change (a loaded checkpoint), so a network may
+        run a faster, frozen form of itself; eval mode in any case."""
+        self.eval()
+
     def training_view(self, cond, motors):
         """The training samples drawn from windows (a per-frame network draws frames)."""
         return cond, motors
