@@ -12,6 +12,7 @@ import threading
 import time
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import node_and_probe, report, time_calls
@@ -48,11 +49,17 @@ def bench_models(robot: str, frames: np.ndarray, iterations: int) -> None:
 
 def bench_exface_frozen(robot: str, profile, frames: np.ndarray, iterations: int) -> None:
     """The node's ExFace step (frozen: the last frame alone, as a traced graph) against the
-    eager network, calls interleaved so both see the same machine load."""
+    step before (the whole window's rows, eager) and the eager last-frame step, at the
+    node's one torch thread, calls interleaved so all see the same machine load."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     path = default_checkpoint_dir() / robot / 'exface.pt'
-    model, normaliser, _ = load_checkpoint(path, profile)
-    streams = {'eager': TorchStream(model, normaliser),
-               'frozen': stream_from_checkpoint(path, profile)}
+    whole, normaliser, _ = load_checkpoint(path, profile)
+    whole._denoise_last = lambda *inputs: whole.net(*inputs)[:, -1]     # the step before
+    last, _, _ = load_checkpoint(path, profile)
+    streams = {'whole window, eager (before)': TorchStream(whole, normaliser),
+               'last frame, eager': TorchStream(last, normaliser),
+               'last frame, frozen (node)': stream_from_checkpoint(path, profile)}
     samples = {name: [] for name in streams}
     for stream in streams.values():
         stream.reset(profile.neutral)
@@ -63,9 +70,10 @@ def bench_exface_frozen(robot: str, profile, frames: np.ndarray, iterations: int
             stream.step(frames[i % len(frames)])
             if i >= 50:
                 samples[name].append((clock() - t0) / 1e6)
-    report(f'{robot}: exface step, eager (before)', samples['eager'])
-    report(f'{robot}: exface step, frozen (node)', samples['frozen'], samples['eager'],
-           'eager')
+    torch.set_num_threads(threads)
+    before = samples['whole window, eager (before)']
+    for name, durations in samples.items():
+        report(f'{robot}: exface, {name}', durations, before, 'before')
 
 
 def bench_node(robot: str, frames: np.ndarray, seconds: float, hz: float) -> None:
