@@ -134,10 +134,11 @@ def test_frozen_sampler_equals_eager_for_every_batch_shape():
         got = frozen.fill_last(cond, history, history[:, -2], noise, steps=2)
         assert expected.abs().max() > 0.05
         torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
-    assert len(frozen._frozen_denoisers) == 2
+    assert len(frozen._frozen_denoiser.graphs) == 2
 
 
-def test_shipped_exface_checkpoint_streams_the_same_frozen():
+@pytest.mark.parametrize('kind', ['exface', 'transformer'])
+def test_shipped_checkpoint_streams_the_same_frozen(kind):
     """The shipped checkpoint loads unchanged; its frozen stream (what the node runs) sends
     the commands the eager network sends, frame after frame of a real take."""
     from face_capture.bundled import bundled_take_path
@@ -145,11 +146,10 @@ def test_shipped_exface_checkpoint_streams_the_same_frozen():
     from face_retarget.recipe import calibrated_take
     from face_retarget.training import default_checkpoint_dir
     profile = load_profile('hobbs', '/nonexistent')
-    path = default_checkpoint_dir() / 'hobbs' / 'exface.pt'
+    path = default_checkpoint_dir() / 'hobbs' / f'{kind}.pt'
     frozen = stream_from_checkpoint(path, profile)
     model, normaliser, _ = load_checkpoint(path, profile)
     eager = TorchStream(model, normaliser)
-    assert frozen.model._frozen_denoisers == {} and eager.model._frozen_denoisers is None
     frames = calibrated_take(read_take(bundled_take_path()))[:40]
     for stream in (frozen, eager):
         stream.reset(profile.neutral)
