@@ -44,22 +44,27 @@ def bench_models(robot: str, frames: np.ndarray, iterations: int) -> None:
         report(f'{robot}: {name} per frame', results[name])
     report(f'{robot}: exface per frame (DiT, DDIM from warm start)', results['exface'],
            results['mlp'], 'mlp')
-    bench_exface_frozen(robot, profile, frames, iterations)
+    bench_frozen_steps(robot, profile, frames, iterations)
 
 
-def bench_exface_frozen(robot: str, profile, frames: np.ndarray, iterations: int) -> None:
-    """The node's ExFace step (frozen: the last frame alone, as a traced graph) against the
-    step before (the whole window's rows, eager) and the eager last-frame step, at the
-    node's one torch thread, calls interleaved so all see the same machine load."""
+def bench_frozen_steps(robot: str, profile, frames: np.ndarray, iterations: int) -> None:
+    """The node's ExFace and Transformer steps (frozen TorchScript graphs; ExFace's last block
+    on the last frame alone) against the steps before (eager; ExFace on the whole window's
+    rows), at the node's one torch thread, calls interleaved so all see the same load."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    path = default_checkpoint_dir() / robot / 'exface.pt'
-    whole, normaliser, _ = load_checkpoint(path, profile)
-    whole._denoise_last = lambda *inputs: whole.net(*inputs)[:, -1]     # the step before
-    last, _, _ = load_checkpoint(path, profile)
-    streams = {'whole window, eager (before)': TorchStream(whole, normaliser),
-               'last frame, eager': TorchStream(last, normaliser),
-               'last frame, frozen (node)': stream_from_checkpoint(path, profile)}
+    directory = default_checkpoint_dir() / robot
+    streams = {}
+    for kind in ('exface', 'transformer'):
+        model, normaliser, _ = load_checkpoint(directory / f'{kind}.pt', profile)
+        if kind == 'exface':
+            model._denoise_last = lambda *inputs, net=model.net: net(*inputs)[:, -1]
+        streams[f'{kind}, eager (before)'] = TorchStream(model, normaliser)
+        if kind == 'exface':
+            last, _, _ = load_checkpoint(directory / f'{kind}.pt', profile)
+            streams['exface, last frame, eager'] = TorchStream(last, normaliser)
+        streams[f'{kind}, frozen (node)'] = stream_from_checkpoint(directory / f'{kind}.pt',
+                                                                   profile)
     samples = {name: [] for name in streams}
     for stream in streams.values():
         stream.reset(profile.neutral)
@@ -71,9 +76,9 @@ def bench_exface_frozen(robot: str, profile, frames: np.ndarray, iterations: int
             if i >= 50:
                 samples[name].append((clock() - t0) / 1e6)
     torch.set_num_threads(threads)
-    before = samples['whole window, eager (before)']
     for name, durations in samples.items():
-        report(f'{robot}: exface, {name}', durations, before, 'before')
+        before = samples[name.split(',')[0] + ', eager (before)']
+        report(f'{robot}: 1 thread, {name}', durations, before, 'before')
 
 
 def bench_node(robot: str, frames: np.ndarray, seconds: float, hz: float) -> None:
