@@ -179,7 +179,7 @@ class ExFaceDiffusion(RetargetNetwork):
 
     def freeze_for_inference(self) -> None:
         """Weights fixed from now on (a loaded checkpoint): each denoising step runs as a
-        frozen TorchScript graph. Measured 0.8x the eager step's time at one thread
+        frozen TorchScript graph. Measured 0.75x the eager step's time at one thread
         (bench/retarget.py); equal to eager within float rounding."""
         self.eval()
         self._frozen_denoiser = FrozenGraphs(LastFrameDenoiser(self.net))
