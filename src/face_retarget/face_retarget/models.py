@@ -15,7 +15,7 @@ from torch import nn
 from face_common.arkit import RETARGET_INPUT
 from face_retarget.baselines import LinearRetarget
 from face_retarget.exface import ExFaceConfig, ExFaceDiffusion
-from face_retarget.network import RetargetNetwork
+from face_retarget.network import FrozenGraphs, RetargetNetwork
 
 MIN_ACTIVE_STD = 0.02        # a channel the robot face never moves more than this is ignored
 INPUT_LIMIT = 5.0            # standardised inputs are bounded (human faces exceed robot ones)
@@ -109,6 +109,12 @@ class TransformerRegressor(RetargetNetwork):
                                            norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.out = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, motors))
+        self._frozen = None               # FrozenGraphs of forward, once frozen
+
+    def freeze_for_inference(self) -> None:
+        """Weights fixed from now on: respond runs a frozen TorchScript graph."""
+        self.eval()
+        self._frozen = FrozenGraphs(self)
 
     def forward(self, cond):
         x = self.embed(cond) + self.position[:, -cond.shape[1]:]
@@ -118,7 +124,7 @@ class TransformerRegressor(RetargetNetwork):
         return ((self.forward(cond) - motors) ** 2).mean()
 
     def respond(self, cond, sent, noise):
-        return self.forward(cond)[:, -1]
+        return (self._frozen or self.forward)(cond)[:, -1]
 
 
 class Retargeter:

@@ -162,6 +162,7 @@ def load_checkpoint(path, profile=None):
 def stream_from_checkpoint(path, profile, deterministic: bool = True,
                            seed: int = 0) -> TorchStream:
     model, normaliser, _ = load_checkpoint(path, profile)
+    model.freeze_for_inference()
     return TorchStream(model, normaliser, deterministic, seed)
 
 

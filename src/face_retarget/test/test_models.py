@@ -91,6 +91,72 @@ def test_sampler_shape_range_and_step_count(tiny_data):
     assert len(calls) == 1
 
 
+def randomised_exface(motors, seed=0):
+    """A tiny ExFace whose adaLN-Zero gates are not zero (fresh ones make every block the
+    identity, which would hide a wrong last-frame path)."""
+    model = tiny_exface(motors).eval()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(0.2 * torch.randn(parameter.shape, generator=generator))
+    return model
+
+
+def test_last_frame_path_equals_the_full_window():
+    """The last block computes the last frame's row alone: the same answer as the whole
+    window's last row, within float rounding."""
+    model = randomised_exface(5)
+    generator = torch.Generator().manual_seed(1)
+    noisy, known = (torch.randn(3, WINDOW, 5, generator=generator) for _ in range(2))
+    cond = torch.randn(3, WINDOW, 55, generator=generator)
+    mask = torch.ones(3, WINDOW, 1)
+    mask[:, -1] = 0
+    t = torch.tensor([3, 20, 41])
+    with torch.inference_mode():
+        full = model.net(noisy, cond, known, mask, t)
+        last = model.net(noisy, cond, known, mask, t, last_only=True)
+    assert last.shape == (3, 1, 5)
+    assert full[:, -1].abs().max() > 0.1                  # a network that really computes
+    torch.testing.assert_close(last[:, -1], full[:, -1], atol=1e-5, rtol=1e-5)
+
+
+def test_frozen_sampler_equals_eager_for_every_batch_shape():
+    """freeze_for_inference traces one graph per input shape; each answers what the eager
+    sampler answers, and later weight changes are not its business (frozen means fixed)."""
+    eager, frozen = randomised_exface(5), randomised_exface(5)
+    frozen.freeze_for_inference()
+    generator = torch.Generator().manual_seed(2)
+    for batch in (1, 3, 1):
+        cond = torch.randn(batch, WINDOW, 55, generator=generator)
+        history = torch.rand(batch, WINDOW, 5, generator=generator) * 2 - 1
+        noise = torch.randn(5, generator=generator)
+        expected = eager.fill_last(cond, history, history[:, -2], noise, steps=2)
+        got = frozen.fill_last(cond, history, history[:, -2], noise, steps=2)
+        assert expected.abs().max() > 0.05
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    assert len(frozen._frozen_denoiser.graphs) == 2
+
+
+@pytest.mark.parametrize('kind', ['exface', 'transformer'])
+def test_shipped_checkpoint_streams_the_same_frozen(kind):
+    """The shipped checkpoint loads unchanged; its frozen stream (what the node runs) sends
+    the commands the eager network sends, frame after frame of a real take."""
+    from face_capture.bundled import bundled_take_path
+    from face_capture.takes import read_take
+    from face_retarget.recipe import calibrated_take
+    from face_retarget.training import default_checkpoint_dir
+    profile = load_profile('hobbs', '/nonexistent')
+    path = default_checkpoint_dir() / 'hobbs' / f'{kind}.pt'
+    frozen = stream_from_checkpoint(path, profile)
+    model, normaliser, _ = load_checkpoint(path, profile)
+    eager = TorchStream(model, normaliser)
+    frames = calibrated_take(read_take(bundled_take_path()))[:40]
+    for stream in (frozen, eager):
+        stream.reset(profile.neutral)
+    for frame in frames:
+        np.testing.assert_allclose(frozen.step(frame), eager.step(frame), atol=2e-6)
+
+
 @pytest.mark.parametrize('kind', ['exface', 'mlp', 'transformer'])
 def test_streaming_and_batch_agree_in_deterministic_mode(tiny_data, kind):
     """Every network behind the one streaming interface: step() one frame at a time gives
