@@ -20,7 +20,7 @@ The seeded sampler `sample_params(seed)` draws one head from these ranges:
 
 | parameter                    | range          | what it is                              |
 |------------------------------|----------------|-----------------------------------------|
-| natural_frequency (rad/s)    | 10 .. 22       | per motor, actuator stiffness           |
+| natural_frequency (rad/s)    | 16 .. 30       | per motor, actuator stiffness           |
 | damping                      | 0.35 .. 0.7    | per motor, < 1: overshoot               |
 | backlash                     | 0.005 .. 0.02  | per motor, dead band (normalised)       |
 | unit weight scale            | 0.6 .. 1.4     | per unit and motor, times the layout's  |
@@ -124,7 +124,7 @@ def sample_params(seed: int, motor_names) -> HeadParams:
     mixing /= np.linalg.norm(mixing, axis=1, keepdims=True)      # unit variance per channel
     mixing[NUM_BLENDSHAPES:] = 0.0                               # no head/eye rotations
     return HeadParams(
-        natural_frequency=rng.uniform(10.0, 22.0, n),
+        natural_frequency=rng.uniform(16.0, 30.0, n),
         damping=rng.uniform(0.35, 0.7, n),
         backlash=rng.uniform(0.005, 0.02, n),
         weights=weights * rng.uniform(0.6, 1.4, weights.shape),
