@@ -1,8 +1,8 @@
 """The bootstrap against a head the product knows only by its motor list (issue 16, item 6):
 tests/foreign_head/node.py runs in its own process behind the robot topics, reports measured,
 noisy positions and a delayed, noisy tracker reading, and `face-retarget-bootstrap --target
-live` learns it through ROS alone. Shortened settings: about 90 s of robot time, 2-5
-minutes in all on 2 busy cores."""
+live` learns it through ROS alone. Shortened settings: about 90 s of robot time, 2.2
+minutes in all on 2 idle cores (4.6 on busy ones)."""
 import json
 import os
 from pathlib import Path
@@ -18,12 +18,12 @@ HERE = Path(__file__).resolve().parent / 'foreign_head'
 sys.path.insert(0, str(HERE))
 from head import PROFILE, build_head, skin_layout  # noqa: E402
 
-LIVE = ['--probe-frames', '150', '--static-poses', '30', '--static-hold-frames', '30',
-        '--static-frames', '3600', '--first-iteration-frames', '450',
+LIVE = ['--probe-frames', '150', '--static-poses', '40', '--static-hold-frames', '30',
+        '--static-frames', '4800', '--first-iteration-frames', '450',
         '--next-iteration-frames', '300', '--episode-frames', '150', '--min-iterations', '2',
         '--max-iterations', '2', '--no-compare-interpolation', '--window', '30',
-        '--d-model', '32', '--layers', '1', '--heads', '2', '--static-steps', '200',
-        '--finetune-steps', '120', '--baseline-steps', '10', '--held-out-frames', '200',
+        '--d-model', '32', '--layers', '1', '--heads', '2', '--static-steps', '250',
+        '--finetune-steps', '150', '--baseline-steps', '10', '--held-out-frames', '240',
         '--no-progress']
 
 
@@ -64,5 +64,5 @@ def test_live_bootstrap_on_a_foreign_head(tmp_path, capsys):
     static = report['static']['blendshape_distance']
     iterations = [e['facial']['blendshape_distance'] for e in report['iterations']]
     assert neutral > 0 and 'neutral' in (tmp_path / 'foreign' / 'report.md').read_text()
-    assert report['static']['poses'] >= 0.8 * 30         # measured, noisy positions settle
+    assert report['static']['poses'] >= 0.8 * 40         # measured, noisy positions settle
     assert iterations[0] < static and iterations[1] < iterations[0], (static, iterations)
