@@ -126,6 +126,8 @@ def image_to_bgr8(msg: Image) -> np.ndarray:
         raise ValueError(f'cannot read a {msg.encoding!r} image as bgr8 (8-bit colour or mono '
                          f'only: {", ".join(_TO_BGR)})')
     array = image_to_array(msg)
+    if array.size == 0:
+        raise ValueError(f'empty {msg.encoding} image ({msg.height} x {msg.width})')
     code = _TO_BGR[msg.encoding]
     return array if code is None else cv2.cvtColor(np.ascontiguousarray(array), code)
 

@@ -185,6 +185,15 @@ def test_mono_is_read_as_grey_bgr8_and_wide_encodings_are_refused():
         image_to_bgr8(array_to_image(grey.astype(np.uint16), 'mono16'))
 
 
+@pytest.mark.parametrize('encoding', ['bgr8', 'rgb8', 'mono8', 'bgra8'])
+@pytest.mark.parametrize('height, width', [(0, 4), (4, 0), (0, 0)])
+def test_an_empty_image_is_refused_with_a_reason_not_an_opencv_error(encoding, height, width):
+    channels = {'mono8': 1, 'bgra8': 4}.get(encoding, 3)
+    msg = Image(height=height, width=width, encoding=encoding, step=width * channels, data=b'')
+    with pytest.raises(ValueError, match='empty'):
+        image_to_bgr8(msg)
+
+
 def _noise_jpeg() -> bytes:
     image = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     return cv2.imencode('.jpg', image)[1].tobytes()
