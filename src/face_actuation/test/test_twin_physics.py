@@ -169,3 +169,17 @@ def test_physics_out_of_range_is_refused_naming_the_field():
         parse_profile(data)
     with pytest.raises(ProfileError, match='no twin physics preset'):
         with_physics(load_profile('hobbs', calibration_dir='/nonexistent'), 'wild')
+
+
+@pytest.mark.parametrize('field, value', [('time_constant_s', 0.0), ('time_constant_s', -0.05),
+                                          ('saturation', 0.0), ('slack', 1.0), ('gamma', -1.0),
+                                          ('noise_std', -1.0), ('linkage_angle', np.pi)])
+def test_legacy_physics_out_of_range_is_refused(field, value):
+    """The twin's older physics fields are held to PHYSICS_RANGES like the new ones: a zero
+    time constant raised ZeroDivisionError in the actuation node's tick, and a zero
+    saturation, full slack or negative gamma published NaN faces."""
+    data = {'name': 'x', 'kind': 'servo_rig', 'motors': [
+        {'name': 'jaw', 'unit': 'control', 'min': 0, 'max': 1, 'neutral': 0,
+         'max_velocity': 1, 'max_acceleration': 1}], 'twin': {field: value}}
+    with pytest.raises(ProfileError, match=rf'twin\.{field}: .* outside its range'):
+        parse_profile(data)
