@@ -2,9 +2,9 @@
 
 Three parts, all deterministic from the profile's seed:
 1. Actuators: positions follow commands with first-order dynamics (time constant per robot),
-   or second-order ones (natural frequency and damping: overshoot) when
-   twin.natural_frequency_hz is set; backlash between motor and skin; skin that lags the
-   motors with its own viscoelastic time constant (twin.skin_time_constant_s).
+   or second-order ones (natural frequency and damping: overshoot, stopped at the ends of
+   the travel) when twin.natural_frequency_hz is set; backlash between motor and skin; skin
+   that lags the motors with its own viscoelastic time constant (twin.skin_time_constant_s).
 2. Forward model: motor positions -> the 61 ARKit channels (52 blendshapes 0..1, then head/eye
    rotations in radians). Each motor moving up or down from its neutral adds to the blendshapes
    listed in the profile's twin.effects, shaped by the robot's physics:
@@ -175,6 +175,10 @@ class FaceTwin:
                                              + b[0] * target,
                                              a[1, 0] * self.positions + a[1, 1] * self.velocity
                                              + b[1] * target)
+            # overshoot ends at the motor's end stop, where it stops dead
+            stopped = (self.positions < 0.0) | (self.positions > 1.0)
+            self.positions = np.clip(self.positions, 0.0, 1.0)
+            self.velocity = np.where(stopped, 0.0, self.velocity)
         else:
             alpha = 1.0 - np.exp(-dt / self.params.time_constant_s)
             self.positions = self.positions + alpha * (target - self.positions)

@@ -183,3 +183,20 @@ def test_legacy_physics_out_of_range_is_refused(field, value):
          'max_velocity': 1, 'max_acceleration': 1}], 'twin': {field: value}}
     with pytest.raises(ProfileError, match=rf'twin\.{field}: .* outside its range'):
         parse_profile(data)
+
+
+def test_underdamped_motors_stop_at_their_end_stops():
+    """Second-order overshoot carried the motors past their range (1.26 of it on a family
+    variant, full travel at damping 0.39), so the sim driver reported positions beyond the
+    motors' limits; they now stop at the end of their travel, at any tick length."""
+    profile = _profile('hobbs', natural_frequency_hz=3.7, damping_ratio=0.3)
+    twin = FaceTwin(profile)
+    twin.reset(np.zeros(profile.num_motors))
+    seen = []
+    for frame in range(240):
+        command = np.ones(profile.num_motors) if (frame // 60) % 2 == 0 else np.zeros(
+            profile.num_motors)
+        seen.append(twin.step(command, (1e-4, 1 / 60, 0.05, 0.3)[frame % 4]).copy())
+    seen = np.array(seen)
+    assert seen.min() >= 0.0 and seen.max() <= 1.0
+    assert seen.max() == 1.0 and seen.min() == 0.0      # it does reach both ends
