@@ -63,7 +63,7 @@ from face_retarget.training import (
 
 # Bumped when a stage would draw or compute differently: a run folder made by another
 # version is refused instead of being resumed into a mix of both.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 BASELINES = ('mlp', 'transformer')
 
 
@@ -81,6 +81,11 @@ class BootstrapConfig:
     static_frames: int = option(72_000, 'static stage: training frames the pose pairs are '
                                         'expanded into (the paper: 72,000 from 600 poses)')
     symmetric: bool = option(False, 'static stage: mirror each random pose left/right')
+    static_sampling: str = option('around_neutral', 'static stage poses: around_neutral (a '
+                                  'few motors moved part way, as faces people make) or '
+                                  'uniform (every motor anywhere in its range)')
+    static_reach: float = option(0.7, 'static stage, around_neutral: most of its travel a '
+                                      'motor moves from neutral (away from saturation)')
     # stages 2 and on, dynamic
     first_iteration_frames: int = option(8000, 'frames the model drives the robot for at the '
                                                'first dynamic iteration')
@@ -248,6 +253,32 @@ class TwinRobot:
         return Path(bag)
 
 
+def poses_around_neutral(neutral: np.ndarray, count: int, rng, reach: float = 0.7,
+                         pairs=None, symmetric: bool = False) -> np.ndarray:
+    """Static poses that look like the faces people make: each moves 1-8 motors (a left/right
+    partner along with it half the time) up or down part of their travel (at most `reach` of
+    it, so the skin is seldom driven into saturation), the rest stay near neutral. Uniform
+    poses over the whole range show faces far more extreme than a human's (on a head with
+    saturating skin: 0.41 per blendshape against the human's 0.07), so a model trained on them
+    drives such heads too far. Only the motor list is used: neutral and the pairs."""
+    n = len(neutral)
+    partner = np.arange(n)
+    for left, right in (pairs if pairs is not None else np.zeros((0, 2), int)):
+        partner[left], partner[right] = right, left
+    poses = np.repeat(neutral[None, :], count, axis=0)
+    poses += rng.uniform(-0.05, 0.05, poses.shape) * np.where(rng.random(poses.shape) < 0.5,
+                                                               neutral, 1.0 - neutral)
+    for pose in poses:
+        moved = rng.choice(n, size=rng.integers(1, 9), replace=False)
+        for motor in moved:
+            amount = rng.uniform(0.0, reach)
+            up = rng.random() < 0.5
+            targets = [motor, partner[motor]] if symmetric or rng.random() < 0.5 else [motor]
+            for m in targets:
+                pose[m] = neutral[m] + amount * ((1.0 - neutral[m]) if up else -neutral[m])
+    return np.clip(poses, 0.0, 1.0)
+
+
 def static_commands(poses: np.ndarray, hold: int) -> np.ndarray:
     return np.repeat(poses, hold, axis=0)
 
@@ -263,6 +294,19 @@ def expand_static(poses, readings, window: int, frames: int, rng, noise_std: np.
     observed = readings[pick][:, None, :] + rng.normal(
         0.0, 1.0, (count, window, readings.shape[1])) * noise_std
     return observed.astype(np.float32), motors.astype(np.float32)
+
+
+def static_poses(profile, config: BootstrapConfig) -> np.ndarray:
+    """The static stage's poses, drawn as `config.static_sampling` says."""
+    rng = keyed_rng(config.seed, 'static', 'poses')
+    if config.static_sampling == 'uniform':
+        return FaceTwin(profile).random_poses(config.static_poses, rng,
+                                              symmetric=config.symmetric)
+    if config.static_sampling != 'around_neutral':
+        raise BootstrapError(f'static sampling {config.static_sampling!r} is not one of '
+                             'around_neutral, uniform')
+    return poses_around_neutral(profile.neutral, config.static_poses, rng, config.static_reach,
+                                profile.pair_indices(), config.symmetric)
 
 
 def human_drives(takes, frames: int, episode_frames: int, speed_range, rng):
@@ -430,10 +474,10 @@ class Bootstrap:
         return ProbeResult(bags, int(estimate_delay(self._episodes(bags))))
 
     def static(self) -> StaticResult:
-        """Random safe poses, each held `static_hold_frames`, recorded in chunks of 100."""
+        """Random safe poses (static_poses), each held `static_hold_frames`, recorded in chunks
+        of 100."""
         c = self.config
-        poses = FaceTwin(self.profile).random_poses(
-            c.static_poses, keyed_rng(c.seed, 'static', 'poses'), symmetric=c.symmetric)
+        poses = static_poses(self.profile, c)
         chunks = np.array_split(poses, max(1, c.static_poses // 100))
         bags = self._record('static', [static_commands(p, c.static_hold_frames)
                                        for p in chunks], source='static')

@@ -6,7 +6,6 @@ import json
 import numpy as np
 
 from face_actuation.profile import load_profile
-from face_actuation.twin import FaceTwin
 from face_bag.export import static_pairs
 from face_capture.bundled import bundled_take_path
 from face_capture.takes import read_take
@@ -16,6 +15,7 @@ from face_retarget.bootstrap import (
     StaticResult,
     TwinRobot,
     keyed_rng,
+    static_poses,
 )
 from face_retarget.cli import bootstrap_main
 from face_retarget.recipe import split_take
@@ -74,8 +74,7 @@ def test_measured_noisy_positions_keep_most_static_poses(tmp_path):
     # The poses kept are what the head reached (the median of the noisy settled readings),
     # not noise: within a few noise stds of the commanded poses.
     static = pipeline.static_data(pipeline._stage('static', StaticResult, pipeline.static))
-    commanded = FaceTwin(profile).random_poses(TINY.static_poses,
-                                               keyed_rng(TINY.seed, 'static', 'poses'))
+    commanded = static_poses(profile, TINY)
     nearest = np.abs(static.poses[:, None, :] - commanded[None, :, :]).max(2).min(1)
     assert np.median(nearest) < 0.02
 
