@@ -182,6 +182,21 @@ class FaceTwin:
         else:
             alpha = 1.0 - np.exp(-dt / self.params.time_constant_s)
             self.positions = self.positions + alpha * (target - self.positions)
+        self._carry_skin(dt)
+        return self.positions
+
+    def drift(self, positions, dt: float) -> np.ndarray:
+        """Motors moved by something other than their drive (a limp face sagging), at rest
+        when the drive takes over again; the skin and the tracker follow them as they follow
+        the drive."""
+        self.positions = np.clip(np.asarray(positions, float), 0.0, 1.0)
+        self.velocity = np.zeros_like(self.positions)
+        self._carry_skin(dt)
+        return self.positions
+
+    def _carry_skin(self, dt: float) -> None:
+        """Backlash, skin lag, skin friction and the tracker's delay, one step of dt after
+        the motors moved."""
         self._backlash = self._apply_backlash(self._backlash, self.positions)
         follow = self.skin_follow(dt)
         self._skin = (self._skin + follow * (self._backlash - self._skin) if follow < 1.0
@@ -193,7 +208,6 @@ class FaceTwin:
                                       self.params.skin_friction)
                 face[:NUM_BLENDSHAPES] = self._friction
             self._shown.append(face)
-        return self.positions
 
     def _apply_backlash(self, state, positions):
         h = self.params.hysteresis

@@ -200,3 +200,28 @@ def test_underdamped_motors_stop_at_their_end_stops():
     seen = np.array(seen)
     assert seen.min() >= 0.0 and seen.max() <= 1.0
     assert seen.max() == 1.0 and seen.min() == 0.0      # it does reach both ends
+
+
+def test_a_limp_face_shows_its_sagging_motors():
+    """The sim driver's limp sag moved the motor positions only: with skin lag, friction,
+    latency or backlash the face stayed as it was when the torque went off (JawOpen 0.54
+    after 4 s limp on micheal's realistic preset, the jaw motor back at neutral), and the
+    second-order velocity was kept for when the torque came back."""
+    from face_actuation.drivers.sim import SimDriver
+    from face_actuation.profile import SimDriverConfig
+    profile = with_physics(load_profile('micheal', calibration_dir='/nonexistent'), 'realistic')
+    driver = SimDriver(profile, SimDriverConfig())
+    command = profile.neutral.copy()
+    command[profile.index('jaw_open')] = 1.0
+    driver.write(command)
+    for _ in range(30):
+        driver.advance(1 / 60)
+    jaw = channel_index('JawOpen')
+    opened = driver.twin.observe(noise=False)[jaw]
+    driver.limp()
+    for _ in range(120):
+        driver.advance(1 / 30)
+    sagged = driver.twin.shape(driver.twin.positions[None])[0, jaw]
+    assert opened > sagged + 0.2
+    assert abs(driver.twin.observe(noise=False)[jaw] - sagged) <= profile.twin.skin_friction + 1e-3
+    assert not driver.twin.velocity.any()
