@@ -498,6 +498,8 @@ def _presets(value, where: str) -> dict:
     every one within its documented range)."""
     presets = {}
     for name, overrides in _mapping(value if value is not None else {}, where).items():
+        if not isinstance(name, str):
+            raise ProfileError(f'{where}: preset names are text, got {name!r}')
         pwhere = f'{where}.{name}'
         _unknown(_mapping(overrides, pwhere), PHYSICS_RANGES, pwhere)
         presets[name] = {}

@@ -225,3 +225,16 @@ def test_a_limp_face_shows_its_sagging_motors():
     assert opened > sagged + 0.2
     assert abs(driver.twin.observe(noise=False)[jaw] - sagged) <= profile.twin.skin_friction + 1e-3
     assert not driver.twin.velocity.any()
+
+
+def test_a_preset_name_that_is_not_text_is_refused():
+    """A preset named by a YAML number (`1:`) or boolean (`yes:`) was accepted, and asking
+    for any preset the profile lacks then raised TypeError (joining the names for the error
+    message) instead of the one-line ProfileError."""
+    data = {'name': 'x', 'kind': 'servo_rig', 'motors': [
+        {'name': 'jaw', 'unit': 'control', 'min': 0, 'max': 1, 'neutral': 0,
+         'max_velocity': 1, 'max_acceleration': 1}]}
+    for name in (1, True):
+        data['twin'] = {'presets': {name: {'noise_std': 0.01}}}
+        with pytest.raises(ProfileError, match=r'twin\.presets: preset names are text'):
+            parse_profile(data)
