@@ -498,6 +498,8 @@ def _presets(value, where: str) -> dict:
     every one within its documented range)."""
     presets = {}
     for name, overrides in _mapping(value if value is not None else {}, where).items():
+        if not isinstance(name, str):
+            raise ProfileError(f'{where}: preset names are text, got {name!r}')
         pwhere = f'{where}.{name}'
         _unknown(_mapping(overrides, pwhere), PHYSICS_RANGES, pwhere)
         presets[name] = {}
@@ -518,16 +520,16 @@ class TwinConfig:
     their ranges)."""
 
     seed: int = _option(0, _integer(0, SEED_LIMIT))
-    time_constant_s: float = _option(0.05, _finite)
-    noise_std: float = _option(0.005, _finite)
-    asymmetry: float = _option(0.05, _finite)
-    slack: float = _option(0.0, _finite)
-    hysteresis: float = _option(0.0, _finite)
-    saturation: float = _option(1.0, _finite)
-    coupling: float = _option(0.0, _finite)
-    linkage_angle: float = _option(0.0, _finite)
-    jaw_coupling: float = _option(0.0, _finite)
-    gamma: float = _option(1.0, _finite)
+    time_constant_s: float = _option(0.05, _physics('time_constant_s'))
+    noise_std: float = _option(0.005, _physics('noise_std'))
+    asymmetry: float = _option(0.05, _physics('asymmetry'))
+    slack: float = _option(0.0, _physics('slack'))
+    hysteresis: float = _option(0.0, _physics('hysteresis'))
+    saturation: float = _option(1.0, _physics('saturation'))
+    coupling: float = _option(0.0, _physics('coupling'))
+    linkage_angle: float = _option(0.0, _physics('linkage_angle'))
+    jaw_coupling: float = _option(0.0, _physics('jaw_coupling'))
+    gamma: float = _option(1.0, _physics('gamma'))
     natural_frequency_hz: float = _option(0.0, _physics('natural_frequency_hz'))
     damping_ratio: float = _option(1.0, _physics('damping_ratio'))
     skin_time_constant_s: float = _option(0.0, _physics('skin_time_constant_s'))

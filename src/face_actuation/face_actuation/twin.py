@@ -2,9 +2,9 @@
 
 Three parts, all deterministic from the profile's seed:
 1. Actuators: positions follow commands with first-order dynamics (time constant per robot),
-   or second-order ones (natural frequency and damping: overshoot) when
-   twin.natural_frequency_hz is set; backlash between motor and skin; skin that lags the
-   motors with its own viscoelastic time constant (twin.skin_time_constant_s).
+   or second-order ones (natural frequency and damping: overshoot, stopped at the ends of
+   the travel) when twin.natural_frequency_hz is set; backlash between motor and skin; skin
+   that lags the motors with its own viscoelastic time constant (twin.skin_time_constant_s).
 2. Forward model: motor positions -> the 61 ARKit channels (52 blendshapes 0..1, then head/eye
    rotations in radians). Each motor moving up or down from its neutral adds to the blendshapes
    listed in the profile's twin.effects, shaped by the robot's physics:
@@ -175,9 +175,28 @@ class FaceTwin:
                                              + b[0] * target,
                                              a[1, 0] * self.positions + a[1, 1] * self.velocity
                                              + b[1] * target)
+            # overshoot ends at the motor's end stop, where it stops dead
+            stopped = (self.positions < 0.0) | (self.positions > 1.0)
+            self.positions = np.clip(self.positions, 0.0, 1.0)
+            self.velocity = np.where(stopped, 0.0, self.velocity)
         else:
             alpha = 1.0 - np.exp(-dt / self.params.time_constant_s)
             self.positions = self.positions + alpha * (target - self.positions)
+        self._carry_skin(dt)
+        return self.positions
+
+    def drift(self, positions, dt: float) -> np.ndarray:
+        """Motors moved by something other than their drive (a limp face sagging), at rest
+        when the drive takes over again; the skin and the tracker follow them as they follow
+        the drive."""
+        self.positions = np.clip(np.asarray(positions, float), 0.0, 1.0)
+        self.velocity = np.zeros_like(self.positions)
+        self._carry_skin(dt)
+        return self.positions
+
+    def _carry_skin(self, dt: float) -> None:
+        """Backlash, skin lag, skin friction and the tracker's delay, one step of dt after
+        the motors moved."""
         self._backlash = self._apply_backlash(self._backlash, self.positions)
         follow = self.skin_follow(dt)
         self._skin = (self._skin + follow * (self._backlash - self._skin) if follow < 1.0
@@ -189,7 +208,6 @@ class FaceTwin:
                                       self.params.skin_friction)
                 face[:NUM_BLENDSHAPES] = self._friction
             self._shown.append(face)
-        return self.positions
 
     def _apply_backlash(self, state, positions):
         h = self.params.hysteresis

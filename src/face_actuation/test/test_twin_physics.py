@@ -169,3 +169,72 @@ def test_physics_out_of_range_is_refused_naming_the_field():
         parse_profile(data)
     with pytest.raises(ProfileError, match='no twin physics preset'):
         with_physics(load_profile('hobbs', calibration_dir='/nonexistent'), 'wild')
+
+
+@pytest.mark.parametrize('field, value', [('time_constant_s', 0.0), ('time_constant_s', -0.05),
+                                          ('saturation', 0.0), ('slack', 1.0), ('gamma', -1.0),
+                                          ('noise_std', -1.0), ('linkage_angle', np.pi)])
+def test_legacy_physics_out_of_range_is_refused(field, value):
+    """The twin's older physics fields are held to PHYSICS_RANGES like the new ones: a zero
+    time constant raised ZeroDivisionError in the actuation node's tick, and a zero
+    saturation, full slack or negative gamma published NaN faces."""
+    data = {'name': 'x', 'kind': 'servo_rig', 'motors': [
+        {'name': 'jaw', 'unit': 'control', 'min': 0, 'max': 1, 'neutral': 0,
+         'max_velocity': 1, 'max_acceleration': 1}], 'twin': {field: value}}
+    with pytest.raises(ProfileError, match=rf'twin\.{field}: .* outside its range'):
+        parse_profile(data)
+
+
+def test_underdamped_motors_stop_at_their_end_stops():
+    """Second-order overshoot carried the motors past their range (1.26 of it on a family
+    variant, full travel at damping 0.39), so the sim driver reported positions beyond the
+    motors' limits; they now stop at the end of their travel, at any tick length."""
+    profile = _profile('hobbs', natural_frequency_hz=3.7, damping_ratio=0.3)
+    twin = FaceTwin(profile)
+    twin.reset(np.zeros(profile.num_motors))
+    seen = []
+    for frame in range(240):
+        command = np.ones(profile.num_motors) if (frame // 60) % 2 == 0 else np.zeros(
+            profile.num_motors)
+        seen.append(twin.step(command, (1e-4, 1 / 60, 0.05, 0.3)[frame % 4]).copy())
+    seen = np.array(seen)
+    assert seen.min() >= 0.0 and seen.max() <= 1.0
+    assert seen.max() == 1.0 and seen.min() == 0.0      # it does reach both ends
+
+
+def test_a_limp_face_shows_its_sagging_motors():
+    """The sim driver's limp sag moved the motor positions only: with skin lag, friction,
+    latency or backlash the face stayed as it was when the torque went off (JawOpen 0.54
+    after 4 s limp on micheal's realistic preset, the jaw motor back at neutral), and the
+    second-order velocity was kept for when the torque came back."""
+    from face_actuation.drivers.sim import SimDriver
+    from face_actuation.profile import SimDriverConfig
+    profile = with_physics(load_profile('micheal', calibration_dir='/nonexistent'), 'realistic')
+    driver = SimDriver(profile, SimDriverConfig())
+    command = profile.neutral.copy()
+    command[profile.index('jaw_open')] = 1.0
+    driver.write(command)
+    for _ in range(30):
+        driver.advance(1 / 60)
+    jaw = channel_index('JawOpen')
+    opened = driver.twin.observe(noise=False)[jaw]
+    driver.limp()
+    for _ in range(120):
+        driver.advance(1 / 30)
+    sagged = driver.twin.shape(driver.twin.positions[None])[0, jaw]
+    assert opened > sagged + 0.2
+    assert abs(driver.twin.observe(noise=False)[jaw] - sagged) <= profile.twin.skin_friction + 1e-3
+    assert not driver.twin.velocity.any()
+
+
+def test_a_preset_name_that_is_not_text_is_refused():
+    """A preset named by a YAML number (`1:`) or boolean (`yes:`) was accepted, and asking
+    for any preset the profile lacks then raised TypeError (joining the names for the error
+    message) instead of the one-line ProfileError."""
+    data = {'name': 'x', 'kind': 'servo_rig', 'motors': [
+        {'name': 'jaw', 'unit': 'control', 'min': 0, 'max': 1, 'neutral': 0,
+         'max_velocity': 1, 'max_acceleration': 1}]}
+    for name in (1, True):
+        data['twin'] = {'presets': {name: {'noise_std': 0.01}}}
+        with pytest.raises(ProfileError, match=r'twin\.presets: preset names are text'):
+            parse_profile(data)

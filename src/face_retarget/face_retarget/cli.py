@@ -42,6 +42,14 @@ def _read_take(path: str, tool: str):
         return None
 
 
+def count(text: str) -> int:
+    """An option that counts or seeds (numpy's seeding refuses negative numbers)."""
+    number = int(text)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f'{number} is negative: it must be 0 or more')
+    return number
+
+
 def _read_profile(robot: str, tool: str, physics: str = 'shipped'):
     try:
         return with_physics(load_profile(robot), physics)
@@ -74,7 +82,7 @@ def pipeline_parser(prog: str, description: str, defaults: BootstrapConfig,
                              'working folder (no DIR: the shipped checkpoints, '
                              'src/face_retarget/checkpoints)')
     add_physics_options(parser, 'run the twin target with')
-    parser.add_argument('--family-variant', type=int, default=None, metavar='K',
+    parser.add_argument('--family-variant', type=count, default=None, metavar='K',
                         help='run the twin target as variant K of the robot\'s family (see '
                              'face-retarget-eval --family); the loop itself never sees its '
                              'physics')
@@ -201,7 +209,7 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument('--oracle-steps', type=int, default=OracleConfig.steps,
                         help='optimisation steps of the oracle bound (0: no oracle row)')
     add_physics_options(parser, 'evaluate on')
-    parser.add_argument('--family', type=int, default=0, metavar='N',
+    parser.add_argument('--family', type=count, default=0, metavar='N',
                         help='evaluate on N physics variants of the robot (same motors and '
                              'limits, physics drawn from the documented ranges with '
                              '--family-seed): a report per variant in <out>/variant-K and '
@@ -215,7 +223,7 @@ def add_physics_options(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument('--physics', default='shipped',
                         help=f'twin physics to {verb}: shipped (the profile as it is) or one of '
                              'its twin presets (realistic)')
-    parser.add_argument('--family-seed', type=int, default=0,
+    parser.add_argument('--family-seed', type=count, default=0,
                         help='seed of the family variants\' physics')
 
 
@@ -225,9 +233,6 @@ def eval_main(argv=None) -> int:
     profile = _read_profile(args.robot, tool, args.physics)
     take = _read_take(args.take, tool)
     if profile is None or take is None:
-        return 2
-    if args.family < 0:
-        print(f'{tool}: --family must be 0 or more', file=sys.stderr)
         return 2
     start = args.start_s if args.start_s is not None else (0.0 if args.take else TRAIN_END_S)
     _, human = split_take(take, start)

@@ -22,6 +22,9 @@ from face_common.pacing import paced
 from face_msgs.msg import Blendshapes, ControlValues
 
 RESPONSE_TOPICS = {topics.ROBOT_APPLIED: ControlValues, topics.ROBOT_BLENDSHAPES: Blendshapes}
+# A robot silent this long (beyond the settle time) at the end of a recording has stopped: an
+# actuation node answers every control tick (at 1 Hz, once a second)
+STOPPED_AFTER_S = 2.0
 
 
 class LiveRobot:
@@ -41,6 +44,7 @@ class LiveRobot:
         self._writer = None
         self._lock = threading.Lock()
         self.received = {topic.name: 0 for topic in RESPONSE_TOPICS}
+        self._last_response = -float('inf')       # time.monotonic() of the newest response
         for topic, cls in RESPONSE_TOPICS.items():
             self.node.create_subscription(
                 cls, topic.name, lambda data, t=topic: self._on_response(t, data),
@@ -63,6 +67,7 @@ class LiveRobot:
             if self._writer is not None:
                 self._writer.write(topic.bag_name, topic.msgtype, self._now(), data)
                 self.received[topic.name] += 1
+                self._last_response = time.monotonic()
 
     def wait_for_robot(self, timeout_s: float = 15.0) -> None:
         """Block until an actuation node listens on face/command and publishes its response
@@ -106,7 +111,13 @@ class LiveRobot:
         finally:
             with self._lock:
                 self._writer = None
+                silent_s = time.monotonic() - self._last_response
             writer.close()
+        if silent_s > self.settle_s + STOPPED_AFTER_S:
+            raise RuntimeError(
+                f'{self.name} stopped answering during the recording (nothing on '
+                f'{", ".join(t.name for t in RESPONSE_TOPICS)} for the last {silent_s:.1f} s '
+                f'of {bag}): did the robot process stop?')
         return bag
 
     def close(self) -> None:

@@ -6,7 +6,8 @@ an upper bound on the true limit.
 
 Objective: the evaluation's blendshape distance (the face `delay` frames later against the
 human frame) plus SMOOTHNESS_WEIGHT times the mean squared second difference of the
-commands. Gradient: exact through the twin's dynamics (first- or second-order actuators,
+commands. Gradient: exact through the twin's dynamics (first- or second-order actuators
+(linear: a motor held at its end stop by overshoot is the one approximation),
 backlash, the skin's lag, skin friction and the tracker's latency, replayed here from the
 twin's own state), central finite differences through the static forward model
 (FaceTwin.shape, whatever its physics), taken at the positions the safety

@@ -3,6 +3,9 @@ report and plot per iteration, resumable, checkpoints the eval CLI can use; and 
 (ROS) robot path against a running actuation node."""
 import json
 import math
+import os
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -144,6 +147,26 @@ def test_live_robot_records_the_actuation_node_response(node_process, tmp_path):
     # The executed commands follow the requested ones (safety layer in between).
     e = max(episodes, key=lambda e: len(e.commands))
     assert np.abs(e.commands[-20:] - e.requested[-20:]).mean() < 0.1
+
+
+@pytest.mark.ros
+def test_live_robot_refuses_a_recording_the_robot_stopped_answering(node_process, tmp_path):
+    """The robot process dying during a recording left a bag whose responses stop part way,
+    and the stage went on with it (the static stage kept 14 of 40 poses from a foreign head
+    killed mid-chunk, stored as finished, reused on resume); the recording now fails."""
+    from face_actuation.profile import load_profile
+    from face_retarget.live_robot import LiveRobot
+    actuation = node_process('face_actuation', 'actuation', params={
+        'robot': 'hobbs', 'driver': 'sim', 'robot_calibration_dir': str(tmp_path)})
+    profile = load_profile('hobbs')
+    robot = LiveRobot(profile, rate=30.0, settle_s=0.2)
+    try:
+        robot.wait_for_robot()
+        threading.Timer(1.0, os.killpg, (actuation.proc.pid, signal.SIGKILL)).start()
+        with pytest.raises(RuntimeError, match='stopped answering'):
+            robot.record(np.repeat(profile.neutral[None], 150, axis=0), tmp_path / 'cut')
+    finally:
+        robot.close()
 
 
 @pytest.mark.ros

@@ -105,3 +105,18 @@ def test_bootstrap_twin_target_takes_the_physics_and_the_family_variant():
     plain = bootstrap_parser().parse_args(['--robot', 'micheal'])
     assert twin_target(profile, plain, config).twin.params == profile.twin
     assert bootstrap_main(['--robot', 'micheal', '--physics', 'wild']) == 2
+
+
+@pytest.mark.parametrize('main, options', [
+    (bootstrap_main, ['--robot', 'hobbs', '--family-variant', '-1']),
+    (bootstrap_main, ['--robot', 'hobbs', '--family-variant', '0', '--family-seed', '-3']),
+    (eval_main, ['--robot', 'hobbs', '--family', '1', '--family-seed', '-3']),
+    (eval_main, ['--robot', 'hobbs', '--family', '-2'])])
+def test_a_negative_family_option_is_one_clear_error(main, options, tmp_path, capsys):
+    """--family-variant -1 or --family-seed -3 reached numpy's seeding and ended in a
+    traceback (ValueError: expected non-negative integer); refused as a usage error."""
+    with pytest.raises(SystemExit) as stopped:
+        main([*options, '--out', str(tmp_path / 'out'), '--no-progress'])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert 'must be 0 or more' in error and 'Traceback' not in error

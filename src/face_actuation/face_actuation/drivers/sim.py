@@ -28,5 +28,4 @@ class SimDriver(Driver):
         if self.torque:
             return self.twin.step(self._command, dt)
         sag = self.twin.positions + (self.twin.neutral - self.twin.positions) * min(1.0, dt)
-        self.twin.positions = sag
-        return sag
+        return self.twin.drift(sag, dt)
