@@ -17,7 +17,7 @@ import sys
 import cv2
 import numpy as np
 
-from face_common.images import CorruptJpeg, jpeg_to_bgr8
+from face_common.jpeg import CorruptJpeg, jpeg_to_bgr8
 
 MODEL_FILES = ('face_detection_short_range.tflite', 'face_landmark.tflite',
                'iris_landmark.tflite')

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from face_common.images import CorruptJpeg, jpeg_to_bgr8
+from face_common.jpeg import CorruptJpeg, jpeg_to_bgr8
 
 DEFAULT_PORT = 5000                  # the VividFace app's server port
 ROUTE = '/stream'

@@ -11,7 +11,6 @@ import sys
 import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
-import simplejpeg
 
 _DEPTHS = {'8U': np.uint8, '8S': np.int8, '16U': np.uint16, '16S': np.int16,
            '32S': np.int32, '32F': np.float32, '64F': np.float64}
@@ -22,21 +21,6 @@ _NAMED = {'mono8': (np.uint8, 1), 'mono16': (np.uint16, 1),
 _GENERIC = re.compile(r'^(8U|8S|16U|16S|32S|32F|64F)C([1-4])$')
 _NATIVE_BIG_ENDIAN = sys.byteorder == 'big'
 COMPRESSED_FORMATS = {'jpeg': '.jpg', 'png': '.png'}
-
-
-class CorruptJpeg(ValueError):
-    """A JPEG that libjpeg cannot decode cleanly; the message is libjpeg's own."""
-
-
-def jpeg_to_bgr8(data) -> np.ndarray:
-    """JPEG bytes -> (H, W, 3) uint8 BGR, or CorruptJpeg. libjpeg-turbo through simplejpeg in
-    strict mode: its warnings (truncated file, extraneous bytes, a damaged data segment) are
-    errors here, where OpenCV's decoder prints them on the process's stderr and returns a
-    partly grey image. Same pixels as cv2.imdecode on a clean JPEG."""
-    try:
-        return simplejpeg.decode_jpeg(data, colorspace='BGR', strict=True)
-    except ValueError as exc:
-        raise CorruptJpeg(str(exc) or 'JPEG does not decode') from None
 
 
 def encoding_layout(encoding: str):

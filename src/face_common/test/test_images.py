@@ -9,7 +9,6 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from face_common.images import (
     SUPPORTED_ENCODINGS,
-    CorruptJpeg,
     array_to_image,
     compressed_from_bytes,
     compressed_image,
@@ -18,8 +17,8 @@ from face_common.images import (
     image_msg,
     image_to_array,
     image_to_bgr8,
-    jpeg_to_bgr8,
 )
+from face_common.jpeg import CorruptJpeg, jpeg_to_bgr8
 
 
 def random_array(encoding, height=5, width=7, seed=0):
@@ -203,7 +202,7 @@ def _noise_jpeg() -> bytes:
     (lambda j: j[:len(j) // 2], 'Premature end of JPEG file'),
     (lambda j: j[:-2] + bytes(16) + j[-2:], 'Corrupt JPEG data: 13 extraneous bytes'),
     (lambda j: j[:3000] + bytes(50) + b'\xff\xd9', 'Corrupt JPEG data: premature end of data'),
-    (lambda j: b'\xff\xd8\xff' + bytes(40), ''),
+    (lambda j: b'\xff\xd8\xff' + bytes(40), 'Could not determine subsampling'),
 ])
 def test_a_corrupt_jpeg_is_an_error_naming_the_damage_and_stderr_stays_quiet(capfd, damage,
                                                                               message):

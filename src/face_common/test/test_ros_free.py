@@ -15,7 +15,7 @@ PURE_MODULES = (
     'face_common.arkit', 'face_common.atomic', 'face_common.frames', 'face_common.latency',
     'face_common.metrics', 'face_common.pacing', 'face_common.paths', 'face_common.realtime',
     'face_common.render', 'face_common.stats', 'face_common.topics', 'face_common.cli_options',
-    'face_common.launch_runner',
+    'face_common.launch_runner', 'face_common.jpeg',
     'face_capture.bundled', 'face_capture.calibration', 'face_capture.livelink',
     'face_capture.send_take', 'face_capture.sender_gate', 'face_capture.sequence',
     'face_capture.takes', 'face_capture.capture_neutral', 'face_capture.camera',
