@@ -93,9 +93,15 @@ def test_face_tracker_publishes_blendshapes_from_images(ros_node, node_process, 
         assert max(calibrated[-1].weights) < 0.35
         assert abs(calibrated[-1].head_rotation[2]) < 0.05          # roll offset removed
         # the eyes look where they looked at neutral: not their offset subtracted twice
-        # (once by the estimator's new neutral, once more by the profile: 0.19 rad here)
-        eyes = [*calibrated[-1].left_eye_rotation, *calibrated[-1].right_eye_rotation]
-        assert max(abs(v) for v in eyes) < 0.05, eyes
+        # (once by the estimator's new neutral, once more by the profile: 0.19 rad here).
+        # The iris estimate on a still image wanders +-0.1 rad frame to frame as the tracked
+        # crop moves, so the check is on the mean of 15 frames (as the neutral is a mean).
+        calibrated = wait_until(
+            lambda: (lambda c: c if len(c) >= 15 else [])(
+                [m for m in frames.snapshot() if m.calibrated]), 15.0)
+        eyes = np.mean([[*m.left_eye_rotation, *m.right_eye_rotation]
+                        for m in calibrated[-15:]], axis=0)
+        assert np.abs(eyes).max() < 0.1, eyes
 
         # no face: not tracked
         camera.image = np.zeros((480, 640, 3), np.uint8)
