@@ -1,0 +1,47 @@
+"""run_node: a Ctrl-C that rclpy's message conversion turns into a RuntimeError still ends the
+node cleanly, and a RuntimeError without a Ctrl-C still fails it (real rclpy, own process)."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+NODE = textwrap.dedent('''
+    import os, signal, sys
+    from face_common.node import run_node
+    from rclpy.node import Node
+
+    class ConversionNode(Node):
+        """A timer callback that does what rclpy's take_message does to a KeyboardInterrupt
+        raised inside the message conversion: pybind11 reports it as a RuntimeError."""
+        def __init__(self):
+            super().__init__('conversion_node')
+            self.create_timer(0.05, self.tick)
+
+        def tick(self):
+            try:
+                if sys.argv[1] == 'interrupted':
+                    os.kill(os.getpid(), signal.SIGINT)
+                    for _ in range(1000):           # the Python handler runs in here
+                        pass
+            except KeyboardInterrupt:
+                pass
+            raise RuntimeError("Unable to convert call argument '0' to Python object")
+
+    run_node(ConversionNode)
+    print('ended cleanly')
+''')
+
+
+@pytest.mark.parametrize('case, clean', [('interrupted', True), ('not_interrupted', False)])
+def test_a_ctrl_c_inside_message_conversion_ends_the_node_cleanly(case, clean, tmp_path):
+    env = dict(os.environ, ROS_DOMAIN_ID=os.environ.get('ROS_DOMAIN_ID', '0'))
+    result = subprocess.run([sys.executable, '-c', NODE, case], capture_output=True, text=True,
+                            timeout=60, env=env)
+    output = result.stdout + result.stderr
+    if clean:
+        assert result.returncode == 0 and 'ended cleanly' in output, output
+        assert 'Traceback' not in output, output
+    else:
+        assert result.returncode != 0 and 'Unable to convert' in output, output
