@@ -30,13 +30,15 @@ def free_port(kind=socket.SOCK_DGRAM) -> int:
 
 
 class NodeProcess:
-    """A package executable in its own process (as `ros2 run` would start it)."""
+    """A package executable in its own process (as `ros2 run` would start it); renamed=False
+    for one that holds several nodes (no __node remapping)."""
 
     def __init__(self, package, executable, params=None, args=(), name=None, log_dir=None,
-                 namespace=''):
+                 namespace='', renamed=True):
         from face_common.launch_runner import NodeSpec, find_executable
         spec = NodeSpec(package, executable, name or executable, namespace, args=list(args),
-                        params={k: _param(v) for k, v in (params or {}).items()})
+                        params={k: _param(v) for k, v in (params or {}).items()},
+                        renamed=renamed)
         self.spec = spec
         log_dir = Path(log_dir or ARTIFACTS / 'node-logs')
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,8 @@ records each packet's send time; the nodes' own stage timings (/face/latency) gi
 budget. One graph per model and driver stays up while the load (stress-ng) and the
 scheduling change, so graph start-up is paid 5 times, not 90: the default (6 s per repeat)
 runs in about 14 minutes on 2 cores; --duration 60 is the full protocol (about 95 minutes).
+--composed both runs each graph also as one process (shadow.launch.yaml composed:=true), the
+two alternating --alternations times, so a busy machine weighs on both alike.
 Normal scheduling is the shipped nodes with every thread moved to SCHED_OTHER (what
 realtime_priority 0 gives); without the right to SCHED_FIFO only normal rows are measured.
 Run: make bench-e2e [ARGS='--duration 60'] (or python bench/e2e.py in the workspace).
@@ -264,21 +266,23 @@ def ensure_stress_ng() -> bool:
 class Graph:
     """The demo's node graph for one model and driver, and the /face/latency listener."""
 
-    def __init__(self, model: str, driver: str, work: Path, calibration: Path):
+    def __init__(self, model: str, driver: str, composed: bool, work: Path, calibration: Path):
         self.peer = SerialPeer() if driver == 'maestro' else None
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.clear()
         self.frame = 1
+        name = f'{model}_{driver}' + ('_composed' if composed else '')
         arguments = {
             'robot': ROBOT, 'model': model, 'driver': driver, 'standin': 'false',
             'udp_port': self.udp_port, 'dashboard_port': free_port(), 'record': 'true',
-            'bag': work / f'bag_{model}_{driver}', 'performer_calibration_dir': calibration,
+            'bag': work / f'bag_{name}_{time.time_ns()}', 'performer_calibration_dir': calibration,
             'robot_calibration_dir': work / 'robot_calibration',
-            'robot_port': self.peer.path if self.peer else ''}
-        self.log = work / f'launch_{model}_{driver}.log'
+            'robot_port': self.peer.path if self.peer else '',
+            'composed': str(composed).lower()}
+        self.log = work / f'launch_{name}.log'
         command = ['face-launch', 'launch/shadow.launch.yaml',
                    *(f'{k}:={v}' for k, v in arguments.items() if str(v) != ''),
-                   '--log-dir', str(work / f'logs_{model}_{driver}')]
+                   '--log-dir', str(work / f'logs_{name}')]
         with open(self.log, 'w') as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
@@ -353,9 +357,13 @@ class Graph:
 
 
 def plan(args) -> list:
-    configs = [(model, 'sim') for model in args.models]
-    configs += [(model, 'maestro') for model in args.maestro_models]
-    return configs
+    """(model, driver, composed) per graph to start, in order."""
+    graphs = [(model, 'sim') for model in args.models]
+    graphs += [(model, 'maestro') for model in args.maestro_models]
+    variants = {'false': (False,), 'true': (True,), 'both': (False, True)}[args.composed]
+    rounds = args.alternations if args.composed == 'both' else 1
+    return [(model, driver, composed) for model, driver in graphs
+            for _ in range(rounds) for composed in variants]
 
 
 def main_bench(args) -> int:
@@ -401,8 +409,9 @@ def main_bench(args) -> int:
     threading.Thread(target=rclpy.spin, args=(node,), daemon=True).start()
     rows, details, histograms = [], [], {}
     try:
-        for model, driver in configs:
-            graph = Graph(model, driver, work, calibration)
+        repeats_done = {}
+        for model, driver, composed in configs:
+            graph = Graph(model, driver, composed, work, calibration)
             graph_box['graph'] = graph
             try:
                 graph.wait_ready(work, lambda: resume.call_async(Trigger.Request()))
@@ -417,7 +426,10 @@ def main_bench(args) -> int:
                                 continue
                             scheduling.set(realtime)
                             time.sleep(SETTLE_S)
-                            for repeat in range(1, args.repeats + 1):
+                            key = (model, driver, composed, load_percent, realtime)
+                            first = repeats_done.get(key, 0) + 1
+                            repeats_done[key] = first + args.repeats - 1
+                            for repeat in range(first, first + args.repeats):
                                 busy0, total0 = cpu_times()
                                 stress0, wall0 = load.cpu_seconds(), time.monotonic()
                                 sent, stages, traces = graph.measure(args.duration, work)
@@ -425,11 +437,12 @@ def main_bench(args) -> int:
                                 stress = 100.0 * (load.cpu_seconds() - stress0) / (
                                     (time.monotonic() - wall0) * os.cpu_count())
                                 row = build_row(model, 'twin' if driver == 'sim' else driver,
-                                                load_percent, realtime, repeat, sent, traces)
+                                                load_percent, realtime, repeat, sent, traces,
+                                                composed)
                                 steps = step_counts(sent, stages, traces, driver == 'maestro')
                                 achieved = 100.0 * (busy1 - busy0) / max(1, total1 - total0)
                                 rows.append(row)
-                                details.append({**{k: row[k] for k in ROW_KEYS[:5]},
+                                details.append({**{k: row[k] for k in ROW_KEYS[:6]},
                                                 'machine_busy_percent': round(achieved, 1),
                                                 'stress_ng_percent': round(stress, 1),
                                                 'steps': steps})
@@ -540,6 +553,11 @@ def main(argv=None) -> int:
     parser.add_argument('--scheduling', default='realtime,normal',
                         help='realtime (the shipped SCHED_FIFO priority) and/or normal')
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--composed', choices=('false', 'true', 'both'), default='false',
+                        help='the receiver, retarget and actuation nodes in one process '
+                             '(true), in three (false, the default), or both alternating')
+    parser.add_argument('--alternations', type=int, default=3,
+                        help='with --composed both: how many times each variant starts')
     parser.add_argument('--duration', type=float, default=6.0,
                         help='seconds per repeat (60: the full protocol, about 95 min)')
     parser.add_argument('--out', default='out/bench/e2e')

@@ -26,7 +26,7 @@ FRAME_PERIOD_MS = 1000.0 / SEND_RATE_HZ      # later than this, the next frame i
 NETWORK = 'network (UDP send->receive)'
 SERIAL = 'serial (write->bytes on the peer)'
 STATISTICS = ('mean', 'std', 'p50', 'p95', 'p99', 'max')
-ROW_KEYS = ('model', 'driver', 'load_percent', 'realtime', 'repeat', 'frames_sent',
+ROW_KEYS = ('model', 'driver', 'composed', 'load_percent', 'realtime', 'repeat', 'frames_sent',
             'frames_dropped', 'e2e_ms', 'stages')
 # The steps a frame passes, each with the stage that marks it as reached.
 STEPS = (('received', DECODE), ('preprocessed', PREPROCESS), ('inferred', INFERENCE),
@@ -110,11 +110,12 @@ def step_counts(sent: dict, stages: dict, traces: dict, peer: bool) -> list:
 
 
 def build_row(model: str, driver: str, load_percent: int, realtime: bool, repeat: int,
-              sent: dict, traces: dict) -> dict:
+              sent: dict, traces: dict, composed: bool = False) -> dict:
     """One results.json row: exactly ROW_KEYS."""
     names = sorted({name for trace in traces.values() for name in trace} - {END_TO_END})
     return {
-        'model': model, 'driver': driver, 'load_percent': int(load_percent),
+        'model': model, 'driver': driver, 'composed': bool(composed),
+        'load_percent': int(load_percent),
         'realtime': bool(realtime), 'repeat': int(repeat), 'frames_sent': len(sent),
         'frames_dropped': len(sent) - len(traces),
         'e2e_ms': statistics_ms([t[END_TO_END] for t in traces.values()]),
@@ -130,7 +131,8 @@ def stages_from_message(msg_stages, to_ns) -> list:
 
 def condition_label(row: dict) -> str:
     scheduling = 'SCHED_FIFO' if row['realtime'] else 'normal'
-    return f'{row["model"]}/{row["driver"]} load {row["load_percent"]}% {scheduling}'
+    graph = f'{row["model"]}/{row["driver"]}' + ('/composed' if row.get('composed') else '')
+    return f'{graph} load {row["load_percent"]}% {scheduling}'
 
 
 def _cell(value) -> str:

@@ -24,6 +24,7 @@ setup(
     entry_points={
         'console_scripts': [
             'retarget = face_retarget.retarget_node:main',
+            'shadow_composed = face_retarget.composed:main',
             'face-retarget-train = face_retarget.cli:train_main',
             'face-retarget-eval = face_retarget.cli:eval_main',
             'face-retarget-bootstrap = face_retarget.cli:bootstrap_main',

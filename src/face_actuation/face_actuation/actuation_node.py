@@ -1,5 +1,5 @@
 """Actuation node: /face/command -> safety layer -> driver, at a fixed control rate and at
-once when a command arrives.
+once when a command arrives (executed in its own callback when the min tick gap allows).
 
 Commands are matched to the robot's motors by name. A dedicated thread runs the control loop
 (default 60 Hz, up to 200 Hz, plus a tick per new command): safety update, driver write (or
@@ -72,8 +72,8 @@ def error_kind(exc: BaseException) -> str:
 
 class ActuationNode(FaceNode):
 
-    def __init__(self):
-        super().__init__('actuation')
+    def __init__(self, **kwargs):
+        super().__init__('actuation', **kwargs)
         p = self.declare_parameter
         p('robot', 'micheal', ParameterDescriptor(
             description='Bundled robot (micheal, hobbs, ameca) or a profile YAML path.'))
@@ -104,6 +104,10 @@ class ActuationNode(FaceNode):
             description='First wait before reopening a failed driver; doubles per failed try.'))
         p('reconnect_max_s', 5.0, ParameterDescriptor(
             description='Longest wait between tries to reopen a failed driver.'))
+        p('execute_on_arrival', True, ParameterDescriptor(
+            description='Execute a new command in the callback that receives it (when the '
+                        'min tick gap allows), not on the control thread after a wake-up: '
+                        'that hand-over was the command queue stage (0.5 ms p50).'))
         p('loop_stall_s', 0.5, ParameterDescriptor(
             description='A control loop without a tick for this long is reported as stalled '
                         '(ERROR in /diagnostics).'))
@@ -145,6 +149,10 @@ class ActuationNode(FaceNode):
         self._last_error_time = -np.inf
         self._down_cause = ''                     # the error that took the driver down
         self._new_command = threading.Event()     # a command or an e-stop: tick now
+        self._tick_lock = threading.Lock()        # one tick at a time, loop or callback
+        self._execute_on_arrival = g('execute_on_arrival').value
+        self._period = 1.0 / self.rate_hz
+        self._last_tick = self._next_tick = time.monotonic()
         self._driver_lock = threading.Lock()      # the loop and services share one port
         self._driver_up = True
         self._powering_up = True                  # driver still has its power-up settings
@@ -235,7 +243,7 @@ class ActuationNode(FaceNode):
                 self._received_ns = int(now * 1e9)
             else:
                 self._explain_rejection(self.safety.rejection, stamp - now)
-        if accepted:
+        if accepted and not self._tick_on_arrival():
             self._new_command.set()
         self.counters['commands'] += 1
         if accepted:
@@ -391,34 +399,69 @@ class ActuationNode(FaceNode):
         the safety layer keeps ramping, the watchdog keeps watching. Every tick moves the
         motors by the time that actually passed, so speed and acceleration limits hold
         whatever the spacing; ticks are at least MIN_TICK_PERIODS of a period apart, which
-        bounds the bus write rate. While the driver is down, ticks go on (heartbeat) and
-        try to reopen it when the backoff allows."""
-        period = 1.0 / self.rate_hz
-        min_gap = period * MIN_TICK_PERIODS     # bounds the bus write rate
-        last_tick = next_tick = time.monotonic()
+        bounds the bus write rate. A command the callback executed itself
+        (_tick_on_arrival) moves this loop's next tick as one woken here would. While the
+        driver is down, ticks go on (heartbeat) and try to reopen it when the backoff
+        allows."""
+        min_gap = self._period * MIN_TICK_PERIODS     # bounds the bus write rate
         while self._running and self.context.ok():
-            woken = self._new_command.wait(max(0.0, next_tick - time.monotonic()))
+            woken = self._new_command.wait(max(0.0, self._next_tick - time.monotonic()))
+            self._heartbeat = time.monotonic()
             if woken:
                 self._new_command.clear()
-                early = last_tick + min_gap - time.monotonic()
-                if early > 0:
-                    time.sleep(early)
+            with self._tick_lock:           # held while early: a callback cannot tick then
+                if woken:
+                    early = self._last_tick + min_gap - time.monotonic()
+                    if early > 0:
+                        time.sleep(early)
+                elif time.monotonic() < self._next_tick:
+                    continue                # a callback's tick moved the schedule on
+                started = time.monotonic()
+                self._heartbeat = started
+                if self._driver_up:
+                    self._timed_tick(started, woken)
+                else:
+                    self._schedule_after(started, woken)
+                    if started >= self._reconnect_at:
+                        self._reconnect()
+
+    def _tick_on_arrival(self) -> bool:
+        """Execute the command just accepted here in the callback, when the min tick gap
+        since the last tick has passed and no tick is running: no hand-over to the control
+        thread (a wake-up, then waiting for the GIL while the executor finishes its turn).
+        False: the control loop executes it (woken by the caller), as before."""
+        if not (self._execute_on_arrival and self._driver_up):
+            return False
+        if not self._tick_lock.acquire(blocking=False):
+            return False
+        try:
             started = time.monotonic()
-            self._heartbeat = started
-            dt = max(started - last_tick, 1e-4)
-            last_tick = started
-            if self._driver_up:
-                self._tick(started, dt)
-            elif started >= self._reconnect_at:
-                self._reconnect()
-            self.loop_ms.add((time.monotonic() - started) * 1e3)
-            # After a command the next tick without one waits 1 + MIN_TICK_PERIODS periods:
-            # a stream at the control rate then finds no fresh tick in its way (one just
-            # before it made the command wait the whole min_gap), and the ramp still moves.
-            next_tick = started + period * (1 + MIN_TICK_PERIODS) if woken else next_tick + period
-            if next_tick < time.monotonic() - period:
-                self.counters['overruns'] += 1
-                next_tick = time.monotonic()
+            if started - self._last_tick < self._period * MIN_TICK_PERIODS:
+                return False
+            self._timed_tick(started, True)
+            return True
+        finally:
+            self._tick_lock.release()
+
+    def _timed_tick(self, started: float, for_command: bool) -> None:
+        """One tick under _tick_lock: the motors move by the time since the last one."""
+        dt = max(started - self._last_tick, 1e-4)
+        self._tick(started, dt)
+        self.loop_ms.add((time.monotonic() - started) * 1e3)
+        self._schedule_after(started, for_command)
+
+    def _schedule_after(self, started: float, for_command: bool) -> None:
+        """The next tick without a command: after a command 1 + MIN_TICK_PERIODS periods on
+        (a stream at the control rate then finds no fresh tick in its way, one just before
+        it made the command wait the whole min gap, and the ramp still moves), else one
+        period after the last scheduled one; far behind, from now (counted as an overrun)."""
+        self._last_tick = started
+        period = self._period
+        self._next_tick = (started + period * (1 + MIN_TICK_PERIODS) if for_command
+                           else self._next_tick + period)
+        if self._next_tick < time.monotonic() - period:
+            self.counters['overruns'] += 1
+            self._next_tick = time.monotonic()
 
     def _tick(self, started: float, dt: float) -> None:
         tick_ns = time.time_ns()

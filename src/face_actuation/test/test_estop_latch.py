@@ -29,11 +29,17 @@ def diagnostics_values(collector):
     return None, {}
 
 
-def start_node(node_process, state_dir, calibration_dir):
-    return node_process('face_actuation', 'actuation',
-                        params={'robot': 'hobbs', 'driver': 'sim', 'render_rate_hz': 0.0,
-                                'diagnostics_period_s': 0.2, 'state_dir': str(state_dir),
-                                'robot_calibration_dir': str(calibration_dir)})
+def start_node(node_process, state_dir, calibration_dir, composed=False):
+    """The actuation node in its own process, or composed: in shadow_composed's process
+    beside the retarget node (launch/shadow.launch.yaml composed:=true)."""
+    params = {'robot': 'hobbs', 'driver': 'sim', 'render_rate_hz': 0.0,
+              'diagnostics_period_s': 0.2, 'state_dir': str(state_dir),
+              'robot_calibration_dir': str(calibration_dir)}
+    if composed:
+        args = ['--receiver', 'false', 'retarget:robot=hobbs', 'retarget:model=linear',
+                *(f'actuation:{k}={v}' for k, v in params.items())]
+        return node_process('face_retarget', 'shadow_composed', args=args, renamed=False)
+    return node_process('face_actuation', 'actuation', params=params)
 
 
 def call(ros_node, service):
@@ -57,8 +63,9 @@ class Commander:
             time.sleep(1 / 60)
 
 
+@pytest.mark.parametrize('composed', [False, True], ids=['own process', 'composed'])
 def test_estop_latches_across_a_restart_and_reset_does_not_start_motion(
-        ros_node, node_process, tmp_path):
+        ros_node, node_process, tmp_path, composed):
     profile = load_profile('hobbs', '/nonexistent')
     state_dir = tmp_path / 'state'
     wide = np.clip(profile.neutral + 0.3, 0.0, 1.0)
@@ -72,7 +79,7 @@ def test_estop_latches_across_a_restart_and_reset_does_not_start_motion(
     def last_applied():
         return np.array(applied.snapshot()[-1].values)
 
-    first = start_node(node_process, state_dir, tmp_path)
+    first = start_node(node_process, state_dir, tmp_path, composed)
     assert wait_until(lambda: mode() in ('active', 'watchdog'), 20.0), first.output()
     assert wait_until(lambda: commander.publisher.get_subscription_count() > 0, 15.0)
     assert call(ros_node, 'estop').success
@@ -82,7 +89,7 @@ def test_estop_latches_across_a_restart_and_reset_does_not_start_motion(
 
     diagnostics.clear()
     applied.clear()
-    second = start_node(node_process, state_dir, tmp_path)
+    second = start_node(node_process, state_dir, tmp_path, composed)
     assert wait_until(lambda: mode() == 'estop', 20.0), second.output()
     level, values = diagnostics_values(diagnostics)
     assert level == DiagnosticStatus.WARN and values['estop_restored'] == '1'

@@ -48,8 +48,8 @@ _KERNEL_DROPPABLE = (Verdict.SENDER_REJECTED, Verdict.PRECHECK_FAILED, Verdict.O
 
 class LiveLinkReceiverNode(BlendshapeSourceNode):
 
-    def __init__(self):
-        super().__init__('livelink_receiver', 'livelink_udp')
+    def __init__(self, **kwargs):
+        super().__init__('livelink_receiver', 'livelink_udp', **kwargs)
         listener = declare_listener(
             self, DEFAULT_PORT, 'UDP port Live Link Face sends to (the app\'s default is '
             '11111).', 'livelink_allow')

@@ -40,8 +40,8 @@ def run_source_node(node_class, args=None) -> None:
 class BlendshapeSourceNode(FaceNode):
     """Publishes /face/human/blendshapes with calibration, counters and diagnostics."""
 
-    def __init__(self, node_name: str, source: str):
-        super().__init__(node_name)
+    def __init__(self, node_name: str, source: str, **kwargs):
+        super().__init__(node_name, **kwargs)
         self.source = source
         self.declare_parameter(
             'performer_calibration_dir', DEFAULT_CALIBRATION_DIR, ParameterDescriptor(

@@ -65,6 +65,7 @@ class NodeSpec:
     args: list = field(default_factory=list)
     shutdown_on_exit: bool = False
     output: str = 'screen'
+    renamed: bool = True      # `name` given: -r __node (one process holding several nodes has none)
 
     @property
     def fqn(self) -> str:
@@ -77,7 +78,9 @@ class NodeSpec:
         return self.fqn.lstrip('/')
 
     def command(self, executable_path: str) -> list:
-        cmd = [executable_path, *self.args, '--ros-args', '-r', f'__node:={self.name}']
+        cmd = [executable_path, *self.args, '--ros-args']
+        if self.renamed:
+            cmd += ['-r', f'__node:={self.name}']
         if self.namespace:
             cmd += ['-r', f'__ns:={self.namespace}']
         for path in self.param_files:
@@ -561,7 +564,8 @@ def _node(launch: _Launch, entry: dict, where: str) -> NodeSpec:
     spec = NodeSpec(package=text('pkg'), executable=text('exec'),
                     name=text('name', text('exec')), namespace=_node_namespace(launch, text),
                     args=_command_arguments(launch, parse_value(args, where), where)
-                    if args else [], output=text('output', 'screen'))
+                    if args else [], output=text('output', 'screen'),
+                    renamed='name' in entry)
     on_exit = entry.get('on_exit')
     if on_exit not in (None, 'shutdown'):
         raise LaunchFileError(f'{where} on_exit: {on_exit!r} (only "shutdown")')

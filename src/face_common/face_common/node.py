@@ -6,7 +6,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 import rclpy
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -59,7 +59,18 @@ def run_node(node_class, args=None, executor_factory=None) -> None:
     """rclpy.init, spin until Ctrl-C / SIGTERM / shutdown, then clean up (the ros2/examples
     main(), once). executor_factory: for a node that needs another executor than the default
     single-threaded one (made after rclpy.init)."""
+    run_nodes([(node_class, executor_factory)], args)
+
+
+def run_nodes(nodes, args=None) -> None:
+    """run_node for several nodes in one process (one rclpy context, so topics between them
+    never leave the process): `nodes` is a list of (factory, executor_factory or None), each
+    node spun by its own executor on its own thread, so no node's callbacks wait behind
+    another's (a command or an e-stop is not queued behind an inference). A callback that
+    raises on a spinning thread ends the whole process with that error, as it would end a
+    node of its own."""
     interrupted = threading.Event()
+    failure = []
 
     def interrupt(signum, frame):
         interrupted.set()
@@ -67,10 +78,27 @@ def run_node(node_class, args=None, executor_factory=None) -> None:
 
     signal.signal(signal.SIGINT, interrupt)      # before rclpy.init, whose handler chains to it
     rclpy.init(args=args)
-    node = None
+    made, executors = [], []
+
+    def spin_on_thread(executor):
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+        except BaseException as exc:        # the main thread re-raises it after shutdown
+            failure.append(exc)
+            rclpy.try_shutdown()
+
     try:
-        node = node_class()
-        rclpy.spin(node, executor_factory() if executor_factory else None)
+        for node_class, executor_factory in nodes:
+            made.append(node_class())
+            executor = executor_factory() if executor_factory else SingleThreadedExecutor()
+            executor.add_node(made[-1])
+            executors.append(executor)
+        for executor in executors[1:]:
+            threading.Thread(target=spin_on_thread, args=(executor,), daemon=True,
+                             name=f'spin_{executor.get_nodes()[0].get_name()}').start()
+        executors[0].spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError:
@@ -84,9 +112,13 @@ def run_node(node_class, args=None, executor_factory=None) -> None:
         # A second Ctrl-C while cleaning up (a terminal signals the whole group, and
         # `ros2 launch` then signals each node again) must not end it in a traceback.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if node is not None:
+        for executor in executors:
+            executor.shutdown(timeout_sec=1.0)
+        for node in reversed(made):
             node.destroy_node()
         rclpy.try_shutdown()
+    if failure and not interrupted.is_set():
+        raise failure[0]
 
 
 def apply_realtime_priority(node) -> str:

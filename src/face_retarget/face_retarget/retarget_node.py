@@ -32,8 +32,8 @@ WARM_UP_STEPS = 5            # inferences on a resting face before the first rea
 
 class RetargetNode(FaceNode):
 
-    def __init__(self):
-        super().__init__('retarget')
+    def __init__(self, **kwargs):
+        super().__init__('retarget', **kwargs)
         self.declare_parameter('robot', 'micheal', ParameterDescriptor(
             description='Robot profile the commands are for.'))
         self.declare_parameter('model', 'exface', ParameterDescriptor(
