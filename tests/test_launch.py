@@ -639,7 +639,9 @@ LAUNCHERS = ['face-launch', pytest.param('ros2 launch', marks=pytest.mark.skipif
     not REAL_LAUNCH_ENV, reason='FACE_REAL_LAUNCH_ENV is not set: the env.sh of a Jazzy '
     'launch overlay (../shared/tools/real-ros2-launch.sh) runs these through ros2 launch'))]
 SHADOW_VARIANTS = [[], ['record:=true'], ['take_player:=true'], ['robot:=hobbs'],
-                   ['robot:=ameca']]
+                   ['robot:=ameca'], ['composed:=true']]
+# The nodes shadow_composed holds (composed:=true with the UDP input).
+COMPOSED_NODES = ['/livelink_receiver', '/retarget', '/actuation']
 
 
 @pytest.mark.parametrize('launch_file, valid', [
@@ -687,8 +689,10 @@ def test_shadowing_runs_every_node_and_the_robot_follows(ros_node, tmp_path, lau
                  f'dashboard_port:={free_port(socket.SOCK_STREAM)}', f'bag:={tmp_path / "bag"}',
                  f'performer_calibration_dir:={tmp_path / "calibration"}']
     specs = load_launch_file(launch_file, parse_arguments(arguments))
-    expected = sorted([s.fqn for s in specs if s.executable != 'send_take'] + [
-        s.fqn + '_streams' for s in specs if s.executable == 'dashboard'])
+    expected = sorted([s.fqn for s in specs if s.executable not in ('send_take', 'shadow_composed')]
+                      + [s.fqn + '_streams' for s in specs if s.executable == 'dashboard']
+                      + [n for s in specs if s.executable == 'shadow_composed'
+                         for n in COMPOSED_NODES])
     applied = ros_node.subscribe(ControlValues, '/face/robot/applied', qos.LIVE_STREAM)
     diagnostics = ros_node.subscribe(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
     runner = subprocess.Popen(launch_command(launcher, launch_file, arguments),
