@@ -404,6 +404,8 @@ class ActuationNode(FaceNode):
         driver is down, ticks go on (heartbeat) and try to reopen it when the backoff
         allows."""
         min_gap = self._period * MIN_TICK_PERIODS     # bounds the bus write rate
+        with self._tick_lock:               # the first tick's step counts from here
+            self._last_tick = self._next_tick = time.monotonic()
         while self._running and self.context.ok():
             woken = self._new_command.wait(max(0.0, self._next_tick - time.monotonic()))
             self._heartbeat = time.monotonic()
