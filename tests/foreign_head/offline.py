@@ -101,15 +101,25 @@ def main(argv=None) -> int:
     parser.add_argument('--out', type=Path, required=True)
     parser.add_argument('--static-sampling', default='around_neutral',
                         help='the static poses: around_neutral or uniform (the old draw)')
+    parser.add_argument('--static-towards-humans', type=float, default=0.0,
+                        help='share of the static poses drawn towards the human takes')
+    parser.add_argument('--keep-to-useful-travel', action='store_true',
+                        help='keep driven commands within the travel the static poses show '
+                             'to be useful')
     args = parser.parse_args(argv)
     rows = {}
     for seed in args.heads:
-        report = measure(seed, shortened(static_sampling=args.static_sampling), args.out)
+        config = shortened(static_sampling=args.static_sampling,
+                           static_towards_humans=args.static_towards_humans,
+                           keep_to_useful_travel=args.keep_to_useful_travel)
+        report = measure(seed, config, args.out)
         rows[seed] = {'neutral': report['neutral']['blendshape_distance'],
                       'static': report['static']['blendshape_distance'],
                       'iterations': [e['facial']['blendshape_distance']
                                      for e in report['iterations']],
-                      'oracle': report['oracle']['blendshape_distance']}
+                      'oracle': report['oracle']['blendshape_distance'],
+                      'coverage': report['static'].get('coverage', {}),
+                      'final_at_range_ends': report['iterations'][-1]['facial']['at_range_ends']}
         print(seed, json.dumps(rows[seed]), flush=True)
     (args.out / 'figures.json').write_text(json.dumps(rows, indent=1))
     return 0

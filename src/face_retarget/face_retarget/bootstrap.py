@@ -20,7 +20,7 @@ The robot is anything with `record(commands, bag, human=None, source='')` that e
 command per frame at `rate` and writes the bag: TwinRobot here (as fast as it computes), and
 face_retarget.live_robot.LiveRobot through the ROS graph for hardware.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 import json
 from pathlib import Path
 import shutil
@@ -52,6 +52,13 @@ from face_retarget.baselines import LinearRetarget
 from face_retarget.data import exploration_noise, interpolation_commands
 from face_retarget.evaluate import stream_commands
 from face_retarget.models import Normaliser, TorchStream, build_model, network_config
+from face_retarget.static_coverage import (
+    TravelLimits,
+    coverage,
+    human_sample,
+    poses_towards_humans,
+    useful_travel,
+)
 from face_retarget.training import (
     TrainConfig,
     draw_curves,
@@ -63,8 +70,12 @@ from face_retarget.training import (
 
 # Bumped when a stage would draw or compute differently: a run folder made by another
 # version is refused instead of being resumed into a mix of both.
-PIPELINE_VERSION = 3
+PIPELINE_VERSION = 4
 BASELINES = ('mlp', 'transformer')
+# Human training frames the static stage's coverage is measured on.
+COVERAGE_FRAMES = 1000
+# A command within this of 0 or 1 counts as at the end of the motor's range in the report.
+RANGE_END = 0.01
 
 
 @dataclass
@@ -86,6 +97,20 @@ class BootstrapConfig:
                                   'uniform (every motor anywhere in its range)')
     static_reach: float = option(0.7, 'static stage, around_neutral: most of its travel a '
                                       'motor moves from neutral (away from saturation)')
+    static_towards_humans: float = option(0.0, 'static stage: share of the poses drawn, after '
+                                          'the others are recorded, around the commands a '
+                                          'linear map fitted on those pairs gives for human '
+                                          'training frames (0: every pose as static-sampling '
+                                          'says; 0.5 covered human faces better but left the '
+                                          'final model worse on 2 of 3 foreign heads)')
+    keep_to_useful_travel: bool = option(False, 'keep driven commands and the poses drawn '
+                                                'towards humans within the travel the static '
+                                                'poses reached and where the face still '
+                                                'changes (see saturation-gain)')
+    saturation_gain: float = option(0.25, 'with keep-to-useful-travel: a motor direction ends '
+                                          'where its face gain per unit of travel stays below '
+                                          'this fraction of the motor\'s largest (0: only '
+                                          'the travel the static poses reached)')
     # stages 2 and on, dynamic
     first_iteration_frames: int = option(8000, 'frames the model drives the robot for at the '
                                                'first dynamic iteration')
@@ -168,6 +193,7 @@ class ProbeResult:
 class StaticResult:
     bags: list
     poses: int
+    coverage: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -188,6 +214,7 @@ class ScoreResult:
     jitter: float
     frames: int
     bags: list
+    at_range_ends: float = 0.0
 
 
 @dataclass
@@ -202,6 +229,7 @@ class StaticData:
     readings: np.ndarray
     observed: np.ndarray
     commands: np.ndarray
+    limits: TravelLimits
 
 
 class TwinRobot:
@@ -269,7 +297,7 @@ def poses_around_neutral(neutral: np.ndarray, count: int, rng, reach: float = 0.
     poses += rng.uniform(-0.05, 0.05, poses.shape) * np.where(rng.random(poses.shape) < 0.5,
                                                                neutral, 1.0 - neutral)
     for pose in poses:
-        moved = rng.choice(n, size=rng.integers(1, 9), replace=False)
+        moved = rng.choice(n, size=rng.integers(1, min(8, n) + 1), replace=False)
         for motor in moved:
             amount = rng.uniform(0.0, reach)
             up = rng.random() < 0.5
@@ -296,16 +324,26 @@ def expand_static(poses, readings, window: int, frames: int, rng, noise_std: np.
     return observed.astype(np.float32), motors.astype(np.float32)
 
 
+def static_pose_counts(config: BootstrapConfig) -> tuple:
+    """(poses drawn as `static_sampling` says, poses drawn towards the human takes after
+    them)."""
+    if not 0.0 <= config.static_towards_humans < 1.0:
+        raise BootstrapError(f'--static-towards-humans {config.static_towards_humans} is not '
+                             'a share from 0 up to (not including) 1')
+    towards = int(round(config.static_towards_humans * config.static_poses))
+    return config.static_poses - towards, towards
+
+
 def static_poses(profile, config: BootstrapConfig) -> np.ndarray:
-    """The static stage's poses, drawn as `config.static_sampling` says."""
+    """The static stage's first poses, drawn as `config.static_sampling` says."""
     rng = keyed_rng(config.seed, 'static', 'poses')
+    count = static_pose_counts(config)[0]
     if config.static_sampling == 'uniform':
-        return FaceTwin(profile).random_poses(config.static_poses, rng,
-                                              symmetric=config.symmetric)
+        return FaceTwin(profile).random_poses(count, rng, symmetric=config.symmetric)
     if config.static_sampling != 'around_neutral':
         raise BootstrapError(f'static sampling {config.static_sampling!r} is not one of '
                              'around_neutral, uniform')
-    return poses_around_neutral(profile.neutral, config.static_poses, rng, config.static_reach,
+    return poses_around_neutral(profile.neutral, count, rng, config.static_reach,
                                 profile.pair_indices(), config.symmetric)
 
 
@@ -449,11 +487,14 @@ class Bootstrap:
                 frames += count
         if not frames:
             raise RuntimeError(f'{stage}: the held-out run recorded no aligned frames')
-        return ScoreResult(squared / frames, jitter(commands), frames, bags)
+        commands = np.asarray(commands)
+        ends = np.mean((commands <= RANGE_END) | (commands >= 1.0 - RANGE_END))
+        return ScoreResult(squared / frames, jitter(commands), frames, bags, float(ends))
 
     def _scored(self, stage: str, model) -> dict:
         done = self._stage(stage, ScoreResult, lambda: self.score(model, stage))
-        return {'blendshape_distance': done.blendshape_distance, 'jitter': done.jitter}
+        return {'blendshape_distance': done.blendshape_distance, 'jitter': done.jitter,
+                'at_range_ends': done.at_range_ends}
 
     def _neutral_scored(self) -> dict:
         """The floor any model must beat: the robot holding its neutral pose through the
@@ -474,43 +515,84 @@ class Bootstrap:
         return ProbeResult(bags, int(estimate_delay(self._episodes(bags))))
 
     def static(self) -> StaticResult:
-        """Random safe poses (static_poses), each held `static_hold_frames`, recorded in chunks
-        of 100."""
+        """Safe poses, each held `static_hold_frames`, recorded in chunks of 100: first those
+        drawn as `static_sampling` says; then, from their pairs, the travel worth using and
+        the rest of the poses drawn around the commands the faces in the human training
+        takes need (static_towards_humans). The coverage of the human faces before and after
+        the second part is kept for the report."""
         c = self.config
-        poses = static_poses(self.profile, c)
-        chunks = np.array_split(poses, max(1, c.static_poses // 100))
-        bags = self._record('static', [static_commands(p, c.static_hold_frames)
-                                       for p in chunks], source='static')
-        return StaticResult(bags, c.static_poses)
+        first, towards = static_pose_counts(c)
+        bags = self._record('static', self._holds(static_poses(self.profile, c)),
+                            source='static')
+        if not towards:
+            return StaticResult(bags, c.static_poses)
+        poses, readings, _ = self._settled_pairs(bags, first, log=False)
+        limits = self._limits(poses, readings)
+        human = human_sample(self.human_train, towards,
+                             keyed_rng(c.seed, 'static', 'human frames'))
+        drawn = poses_towards_humans(poses, readings, human, limits,
+                                     keyed_rng(c.seed, 'static', 'towards humans'))
+        more = self._record('static_towards_humans', self._holds(drawn), source='static')
+        _, all_readings, _ = self._settled_pairs(bags + more, c.static_poses, log=False)
+        probe = human_sample(self.human_train, COVERAGE_FRAMES,
+                             keyed_rng(c.seed, 'static', 'coverage frames'))
+        measured = {'before': coverage(probe, readings), 'after': coverage(probe, all_readings),
+                    'first_poses': len(poses), 'all_poses': len(all_readings)}
+        self.log(f'{self.profile.name}: static stage: human faces to the nearest static face '
+                 f'{measured["before"]:.5f} after {first} poses, {measured["after"]:.5f} with '
+                 f'{towards} more drawn towards the human takes')
+        return StaticResult(bags + more, c.static_poses, measured)
 
-    def static_data(self, result: StaticResult) -> StaticData:
-        """The settled pose pairs of the static bags, expanded into training windows."""
+    def _holds(self, poses) -> list:
+        """One command sequence per chunk of up to 100 poses, each held."""
+        chunks = np.array_split(poses, max(1, len(poses) // 100))
+        return [static_commands(p, self.config.static_hold_frames) for p in chunks]
+
+    def _settled_pairs(self, bags, asked: int, log: bool = True) -> tuple:
+        """(poses, readings, episodes) of the holds in `bags` that settled within the
+        positions' own noise; none at all ends the run with one line saying what to check."""
         c = self.config
-        self.current_stage = 'static data'
-        episodes = self._episodes(result.bags)
+        episodes = self._episodes(bags)
         min_hold = c.static_hold_frames // 2
         noise = position_noise(episodes, min_hold)
         pairs = [static_pairs(e, min_hold=min_hold, noise=noise) for e in episodes]
         poses = np.concatenate([p for p, _ in pairs])
         readings = np.concatenate([r for _, r in pairs])
-        self.log(f'{self.profile.name}: static stage: reported positions vary by '
-                 f'{np.median(noise):.2g} (median motor, std) while a pose is held; a pose '
-                 'counts once it stopped within that noise')
+        if log:
+            self.log(f'{self.profile.name}: static stage: reported positions vary by '
+                     f'{np.median(noise):.2g} (median motor, std) while a pose is held; a pose '
+                     'counts once it stopped within that noise')
         if not len(poses):
             raise BootstrapError(
-                f'the static stage kept 0 of {c.static_poses} poses: the positions on '
+                f'the static stage kept 0 of {asked} poses: the positions on '
                 'face/robot/applied never stopped within their noise in the second half of '
                 'a hold; check that the robot follows face/command and reaches each pose '
                 f'within {c.static_hold_frames // 2} frames (raise --static-hold-frames for a '
                 'slow head)')
+        return poses, readings, episodes
+
+    def static_data(self, result: StaticResult) -> StaticData:
+        """The settled pose pairs of the static bags, expanded into training windows, and the
+        travel limits they show."""
+        c = self.config
+        self.current_stage = 'static data'
+        poses, readings, episodes = self._settled_pairs(result.bags, c.static_poses)
         observed, commands = expand_static(
             poses, readings, c.window, c.static_frames, keyed_rng(c.seed, 'static', 'expansion'),
             _hold_noise(episodes, c.static_hold_frames))
-        return StaticData(poses, readings, observed, commands)
+        return StaticData(poses, readings, observed, commands, self._limits(poses, readings))
 
-    def iteration(self, k: int, model) -> RecordResult:
+    def _limits(self, poses, readings) -> TravelLimits:
+        """The travel commands are kept within: decided from the static pairs, or the whole
+        range when keep_to_useful_travel is off."""
+        if not self.config.keep_to_useful_travel:
+            return TravelLimits.whole_range(self.profile.num_motors)
+        return useful_travel(poses, readings, self.profile.neutral, self.config.saturation_gain)
+
+    def iteration(self, k: int, model, limits: TravelLimits) -> RecordResult:
         """Dynamic iteration k's recordings: `model` (stochastic sampling plus smooth
-        exploration noise) drives the robot from the human takes; beside it the control arm."""
+        exploration noise, kept within the travel `limits`) drives the robot from the human
+        takes; beside it the control arm."""
         c = self.config
         stage = f'iteration_{k}'
         frames = c.first_iteration_frames if k == 1 else c.next_iteration_frames
@@ -525,7 +607,8 @@ class Bootstrap:
             noise = np.stack([exploration_noise(commands.shape[1], commands.shape[2],
                                                 c.exploration_noise, rng, c.rate)
                               for _ in range(len(commands))])
-            commands = np.clip(commands + noise, 0.0, 1.0)
+            commands = commands + noise
+        commands = limits.clip(commands)
         facial = self._record(f'{stage}_facial', commands, human, source='facial')
         interpolation = []
         if c.compare_interpolation:
@@ -568,7 +651,8 @@ class Bootstrap:
         self.log(f'{self.profile.name}: actuator delay {self.delay} frames '
                  f'({1e3 * self.delay / c.rate:.0f} ms)')
 
-        static = self.static_data(self._stage('static', StaticResult, self.static))
+        static_result = self._stage('static', StaticResult, self.static)
+        static = self.static_data(static_result)
         self.normaliser = Normaliser.fit(static.observed)
         frames = int(static.observed.shape[0] * static.observed.shape[1])
         self.log(f'{self.profile.name}: static stage {len(static.poses)} of {c.static_poses} '
@@ -579,6 +663,9 @@ class Bootstrap:
         report = {'robot': self.profile.name, 'delay_frames': self.delay,
                   'neutral': self._neutral_scored(),
                   'static': {'poses': len(static.poses), 'frames': frames,
+                             'coverage': static_result.coverage,
+                             'travel_limits': _limits_summary(static.limits,
+                                                              self.profile.neutral),
                              **self._scored('score:static', model)},
                   'iterations': []}
         self.log(f'{self.profile.name}: static-only blendshape distance '
@@ -590,7 +677,8 @@ class Bootstrap:
         for k in range(1, c.max_iterations + 1):
             stage = f'iteration_{k}'
             recorded = self._stage(f'record:{stage}', RecordResult,
-                                   lambda k=k: self.iteration(k, arms['facial'][1]))
+                                   lambda k=k: self.iteration(k, arms['facial'][1],
+                                                              static.limits))
             entry = {'iteration': k}
             for arm, new_bags in (('facial', recorded.facial),
                                   ('interpolation', recorded.interpolation)):
@@ -667,6 +755,17 @@ class Bootstrap:
         return directory
 
 
+def _limits_summary(limits: TravelLimits, neutral) -> dict:
+    """The travel limits as the report shows them: the share of each direction's way from
+    neutral that commands may use, mean and least over the motors."""
+    neutral = np.asarray(neutral, np.float64)
+    up = (limits.high - neutral) / np.maximum(1.0 - neutral, 1e-6)
+    down = (neutral - limits.low) / np.maximum(neutral, 1e-6)
+    return {'low': limits.low.round(4).tolist(), 'high': limits.high.round(4).tolist(),
+            'mean_up': float(up.mean()), 'mean_down': float(down.mean()),
+            'least': float(min(up.min(), down.min()))}
+
+
 def _hold_noise(episodes, hold: int) -> np.ndarray:
     """Per-channel spread of the face reading around its settled value while a pose is held
     (the tracker's noise), from the settled halves of the holds."""
@@ -700,10 +799,33 @@ def write_report(report: dict, out: Path) -> dict:
         interp = entry.get('interpolation', {}).get('blendshape_distance', float('nan'))
         lines.append(f'| iteration {entry["iteration"]} | {entry["facial"]["dynamic_frames"]} '
                      f'| {facial:.5f} | {interp:.5f} | {100 * (facial - static) / static:+.1f} % |')
+    lines += _static_notes(report)
     (out / 'report.md').write_text('\n'.join(lines) + '\n')
     _plot(report, curves, out / 'bootstrap.png')
     return {'json': out / 'report.json', 'markdown': out / 'report.md',
             'figure': out / 'bootstrap.png'}
+
+
+def _static_notes(report: dict) -> list:
+    """The report's lines on the static stage's coverage of human faces and on how often
+    the final model's commands sat at the ends of the motors' ranges."""
+    static, lines = report['static'], ['']
+    measured = static.get('coverage') or {}
+    if measured:
+        lines.append(f'Coverage (mean blendshape distance from a human training frame to the '
+                     f'nearest static face, lower is better): {measured["before"]:.5f} with the '
+                     f'first {measured["first_poses"]} poses, {measured["after"]:.5f} with all '
+                     f'{measured["all_poses"]} (the rest drawn towards the human takes).')
+    limits = static.get('travel_limits')
+    if limits:
+        lines.append(f'Travel used (share of the way from neutral to an end, where the face '
+                     f'still changes): up {limits["mean_up"]:.2f}, down {limits["mean_down"]:.2f} '
+                     f'on average, {limits["least"]:.2f} at least.')
+    final = (report['iterations'][-1]['facial'] if report['iterations'] else static)
+    if 'at_range_ends' in final:
+        lines.append(f'Final model: {100 * final["at_range_ends"]:.1f} % of its held-out '
+                     f'commands within {RANGE_END} of a range end (0 or 1).')
+    return lines if len(lines) > 1 else []
 
 
 def _plot(report: dict, curves: dict, path: Path) -> None:
