@@ -5,7 +5,9 @@ behind; two robots shadow one face in two namespaced pipelines, a report each; a
 argument or a node that dies ends the demo at once with one line and a non-zero status."""
 import json
 import math
+import os
 from pathlib import Path
+import signal
 import socket
 import subprocess
 import time
@@ -38,9 +40,47 @@ def face_processes() -> set:
     return found
 
 
-def demo(*args, timeout=300):
-    return subprocess.run(['face-demo', *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+def face_pids() -> set:
+    return {int(name) for name, _ in face_processes()}
+
+
+@pytest.fixture(autouse=True)
+def no_demo_outlives_its_test():
+    """A test that fails (or times out) while a demo runs must not leave its nodes on the
+    graph and its ports taken for the next tests: they are stopped here. Each test still
+    asserts itself that nothing was left behind."""
+    before = face_pids()
+    yield
+    for sig, grace_s in ((signal.SIGINT, 10), (signal.SIGKILL, 2)):
+        left = face_pids() - before
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace_s
+        while left and face_pids() & left and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def demo(*args, timeout=240):
+    """face-demo to its end; one that has not ended within `timeout` (under pytest's own
+    300 s) is stopped as a user would (SIGTERM, which still stops its nodes) and the test
+    fails with what it printed."""
+    process = subprocess.Popen(['face-demo', *args], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            stdout, stderr = process.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        pytest.fail(f'face-demo still running after {timeout} s:\n{stdout[-3000:]}\n'
+                    f'{stderr[-3000:]}')
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def check_session(out: Path, robot: str) -> dict:

@@ -45,9 +45,13 @@ def main(argv=None) -> int:
         return from_take(args.take, args.profile, args.frames or TAKE_NEUTRAL_FRAMES, args.dir)
     import rclpy
 
+    from face_common.node import start_cli_node
     from face_msgs.srv import CaptureNeutral
     rclpy.init()
-    node = rclpy.create_node('capture_neutral_cli')
+    node = start_cli_node(lambda: rclpy.create_node('capture_neutral_cli'))
+    if node is None:
+        rclpy.try_shutdown()
+        return 130
     try:
         client = node.create_client(CaptureNeutral, topics.CAPTURE_NEUTRAL.name)
         if not client.wait_for_service(timeout_sec=args.timeout):
@@ -57,11 +61,15 @@ def main(argv=None) -> int:
             profile=args.profile, num_frames=max(0, args.frames), timeout_s=args.timeout))
         rclpy.spin_until_future_complete(node, future, timeout_sec=args.timeout + 5)
         result = future.result()
+        if not rclpy.ok():                  # Ctrl-C while it waited for the answer
+            return 130
         if result is None:
             print('face-capture-neutral: the service did not answer', file=sys.stderr)
             return 2
         print(f'face-capture-neutral: {result.message}')
         return 0 if result.success else 1
+    except KeyboardInterrupt:               # stopped while waiting (a demo whose node died)
+        return 130
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -23,6 +23,7 @@ from rclpy.time import Time
 from face_capture.sequence import FrameSequence
 from face_common import qos, topics
 from face_common.latency import END_TO_END
+from face_common.node import start_cli_node
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, LatencySummary
 
@@ -167,7 +168,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv[:argv.index('--ros-args')] if '--ros-args' in argv else argv)
     rclpy.init(args=['face-monitor', *argv])
-    node = BlendshapeMonitor()
+    node = start_cli_node(BlendshapeMonitor)
+    if node is None:
+        rclpy.try_shutdown()
+        return
     tty = sys.stdout.isatty()
     start = last_draw = time.monotonic()
     first_frame = None

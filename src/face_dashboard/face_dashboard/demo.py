@@ -300,11 +300,14 @@ class Pipeline:
         return lines[-1].strip() if lines else f'no output; see {self.log}'
 
     def stop(self) -> None:
+        """Ctrl-C to the runner, which stops the nodes in order (each within 8 s); a runner
+        still there after 30 s is hung and killed, with a line saying so."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
+                print('demo: face-launch did not stop within 30 s; killed', flush=True)
                 self.process.kill()
                 self.process.wait()
 
@@ -364,7 +367,10 @@ def follow(pipeline: Pipeline, running: list, stopping: threading.Event) -> None
             for process in running:
                 if process.poll() is None:
                     process.send_signal(signal.SIGINT)
-                    process.wait()
+                    try:
+                        process.wait(5)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
             raise DemoError(failure)
         time.sleep(POLL_S)
 

@@ -67,7 +67,9 @@ def parse(argv: list) -> tuple:
     parser.add_argument('--receiver', type=_bool, default=True,
                         help='run the Live Link receiver in this process (true/false)')
     parser.add_argument('parameters', nargs='*', type=node_parameter,
-                        metavar='NODE:NAME=VALUE')
+                        metavar='NODE:NAME=VALUE',
+                        help='a parameter of one of the composed nodes, e.g. '
+                             'retarget:model=exface (the launch file passes them)')
     options = parser.parse_args(argv)
     overrides = {name: [] for name in NODE_CLASSES}
     for node, parameter in options.parameters:
