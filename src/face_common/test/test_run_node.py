@@ -48,7 +48,7 @@ def test_a_ctrl_c_inside_message_conversion_ends_the_node_cleanly(case, clean, t
 
 
 TOOL = textwrap.dedent('''
-    import os, signal, sys
+    import os, signal, sys, time
     import rclpy
     from face_common.node import start_cli_node
 
@@ -66,6 +66,10 @@ TOOL = textwrap.dedent('''
                     pass
             except KeyboardInterrupt:
                 pass
+            for _ in range(200):          # rclpy's signal thread shuts the context down
+                if not rclpy.ok():
+                    break
+                time.sleep(0.01)
         return rclpy.create_node('cli_tool')
 
     rclpy.init()
