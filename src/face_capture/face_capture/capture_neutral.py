@@ -45,12 +45,12 @@ def main(argv=None) -> int:
         return from_take(args.take, args.profile, args.frames or TAKE_NEUTRAL_FRAMES, args.dir)
     import rclpy
 
-    from face_common.node import start_cli_node
+    from face_common.node import shutdown_context, start_cli_node
     from face_msgs.srv import CaptureNeutral
     rclpy.init()
     node = start_cli_node(lambda: rclpy.create_node('capture_neutral_cli'))
     if node is None:
-        rclpy.try_shutdown()
+        shutdown_context()
         return 130
     try:
         client = node.create_client(CaptureNeutral, topics.CAPTURE_NEUTRAL.name)
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         return 130
     finally:
         node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown_context()
 
 
 if __name__ == '__main__':

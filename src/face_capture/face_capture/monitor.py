@@ -23,7 +23,7 @@ from rclpy.time import Time
 from face_capture.sequence import FrameSequence
 from face_common import qos, topics
 from face_common.latency import END_TO_END
-from face_common.node import start_cli_node
+from face_common.node import shutdown_context, start_cli_node
 from face_common.stats import RateMeter, SlidingWindow
 from face_msgs.msg import Blendshapes, LatencySummary
 
@@ -170,7 +170,7 @@ def main(argv=None):
     rclpy.init(args=['face-monitor', *argv])
     node = start_cli_node(BlendshapeMonitor)
     if node is None:
-        rclpy.try_shutdown()
+        shutdown_context()
         return
     tty = sys.stdout.isatty()
     start = last_draw = time.monotonic()
@@ -199,7 +199,7 @@ def main(argv=None):
     finally:
         print(node.summary_line(), flush=True)
         node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown_context()
 
 
 if __name__ == '__main__':

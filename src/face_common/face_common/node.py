@@ -59,6 +59,16 @@ class FaceNode(Node):
                 for p in parameters]
 
 
+def shutdown_context() -> None:
+    """rclpy.try_shutdown, where rclpy's signal thread may have shut the context down between
+    its check and its call ('rcl_shutdown already called', seen at the end of a launch)."""
+    try:
+        rclpy.try_shutdown()
+    except RuntimeError:
+        if rclpy.ok():
+            raise
+
+
 def start_cli_node(factory):
     """A command-line tool's node, or None when a Ctrl-C came while it was being made (a demo
     stopping a tool it has just started): rclpy's handler has then shut the context down, and
@@ -111,7 +121,7 @@ def run_nodes(nodes, args=None) -> None:
             pass
         except BaseException as exc:        # the main thread re-raises it after shutdown
             failure.append(exc)
-            rclpy.try_shutdown()
+            shutdown_context()
 
     try:
         for node_class, executor_factory in nodes:
@@ -149,13 +159,7 @@ def run_nodes(nodes, args=None) -> None:
             executor.shutdown(timeout_sec=1.0)
         for node in reversed(made):
             node.destroy_node()
-        try:
-            rclpy.try_shutdown()
-        except RuntimeError:
-            # rclpy's signal thread shut the context down between try_shutdown's check and
-            # its call ('rcl_shutdown already called', seen at the end of a launch in CI)
-            if rclpy.ok():
-                raise
+        shutdown_context()
     if failure and not interrupted.is_set():
         raise failure[0]
 
