@@ -49,8 +49,14 @@ class Camera:
             image = self.image
             if image is None:
                 continue
-            msg = image if isinstance(image, Image) else image_msg(
-                image, self.node.get_clock().now().to_msg(), 'webcam0')
+            # a ready-made message is stamped afresh too: stamped once, it would turn stale
+            # (max_age_s) while the tracker is busy on a slow machine and never reach decoding
+            now = self.node.get_clock().now().to_msg()
+            if isinstance(image, Image):
+                image.header.stamp = now
+                msg = image
+            else:
+                msg = image_msg(image, now, 'webcam0')
             self.publisher.publish(msg)
 
     def close(self):
