@@ -14,5 +14,6 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 for robot in hobbs micheal ameca; do
   face-retarget-bootstrap --robot "$robot" --out out/bootstrap --ship \
-    --take alex_rom_3.csv --take apfel.csv "$@"
+    --take src/face_capture/data/takes/alex_rom_3.csv \
+    --take src/face_capture/data/takes/apfel.csv "$@"
 done
