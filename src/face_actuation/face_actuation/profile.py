@@ -545,7 +545,7 @@ class TwinConfig:
     # motor -> up/down -> {ARKit channel: gain}; and {ARKit channel: value} at neutral
     effects: dict = field(default_factory=dict, metadata={'check': _effects})
     rest: dict = field(default_factory=dict, metadata={'check': _channels})
-    # name -> physics overrides, e.g. `realistic` (with_physics applies one)
+    # name -> physics overrides, e.g. `simple` (with_physics applies one)
     presets: dict = field(default_factory=dict, metadata={'check': _presets})
 
 

@@ -2,11 +2,13 @@
 import numpy as np
 import pytest
 
-from face_actuation.profile import load_profile
+from face_actuation.profile import load_profile, with_physics
 from face_actuation.twin import FaceTwin
 from face_common.arkit import BLENDSHAPE_NAMES, NUM_BLENDSHAPES, channel_index
 
 PROFILES = {n: load_profile(n, '/nonexistent') for n in ('micheal', 'hobbs', 'ameca')}
+# the twins before issue 16's physics: first-order actuators, no skin lag, masking or latency
+SIMPLE = {n: with_physics(p, 'simple') for n, p in PROFILES.items()}
 
 
 @pytest.mark.parametrize('robot', PROFILES)
@@ -40,7 +42,7 @@ def test_every_motor_moves_the_face_and_output_is_in_range(robot):
 
 
 def test_actuators_follow_with_first_order_dynamics():
-    profile = PROFILES['hobbs']
+    profile = SIMPLE['hobbs']
     twin = FaceTwin(profile)
     target = np.ones(profile.num_motors)
     tau = twin.params.time_constant_s
@@ -93,7 +95,9 @@ def test_linkage_jaw_reduces_mouth_corner_reach():
 
 @pytest.mark.parametrize('robot', PROFILES)
 def test_left_right_asymmetry(robot):
-    profile = PROFILES[robot]
+    """The sides' gains differ (on ameca's shipped twin the skin's engagement hides most of
+    it at 40 % travel, so the gains are checked on the simple twin)."""
+    profile = SIMPLE[robot]
     twin = FaceTwin(profile)
     pose = profile.neutral.copy()
     for left, right in profile.pair_indices():

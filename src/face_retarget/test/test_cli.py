@@ -96,11 +96,11 @@ def test_eval_without_models_is_a_clear_error(tmp_path, capsys):
 def test_bootstrap_twin_target_takes_the_physics_and_the_family_variant():
     """--physics and --family-variant change only the twin the loop drives."""
     profile = load_profile('micheal')
-    args = bootstrap_parser().parse_args(['--robot', 'micheal', '--physics', 'realistic',
+    args = bootstrap_parser().parse_args(['--robot', 'micheal', '--physics', 'simple',
                                           '--family-variant', '2', '--family-seed', '7'])
     config = from_options(BootstrapConfig, args)
-    robot = twin_target(with_physics(profile, 'realistic'), args, config)
-    assert robot.twin.params == family_variant(with_physics(profile, 'realistic'), 2, 7).twin
+    robot = twin_target(with_physics(profile, 'simple'), args, config)
+    assert robot.twin.params == family_variant(with_physics(profile, 'simple'), 2, 7).twin
     assert robot.profile.motors == profile.motors
     plain = bootstrap_parser().parse_args(['--robot', 'micheal'])
     assert twin_target(profile, plain, config).twin.params == profile.twin
