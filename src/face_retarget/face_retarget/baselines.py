@@ -47,10 +47,13 @@ class LinearRetarget:
         return cls(data['weights'], data['bias'], str(data['robot']), str(data['name']))
 
 
-def fit_linear_on_twin(twin, count: int = 600, seed: int = 0) -> LinearRetarget:
+def fit_linear_on_twin(twin, count: int = 600, seed: int = 0, spread: float = 1.0,
+                       symmetric: bool = False) -> LinearRetarget:
     """Fit the linear baseline on `count` random static poses of a digital twin, each read
-    with measurement noise, as a robot owner would on the real head."""
+    with measurement noise, as a robot owner would on the real head. `spread` < 1 keeps the
+    poses nearer neutral and `symmetric` moves paired motors together: poses closer to the
+    faces humans make (see twin.random_poses)."""
     rng = np.random.default_rng(seed)
-    poses = twin.random_poses(count, rng)
+    poses = twin.random_poses(count, rng, spread=spread, symmetric=symmetric)
     shown = twin.add_noise(twin.shape(poses))
     return LinearRetarget.fit(shown, poses, robot=twin.profile.name)
