@@ -222,7 +222,7 @@ def add_physics_options(parser: argparse.ArgumentParser, verb: str) -> None:
     """Which twin physics to use: the profile's, one of its presets, or a family variant."""
     parser.add_argument('--physics', default='shipped',
                         help=f'twin physics to {verb}: shipped (the profile as it is) or one of '
-                             'its twin presets (simple: the twin before issue 16's physics, '
+                             'its twin presets (simple: the twin before issue 16\'s physics, '
                              'nearly piecewise linear)')
     parser.add_argument('--family-seed', type=count, default=0,
                         help='seed of the family variants\' physics')
