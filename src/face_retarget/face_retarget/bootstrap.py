@@ -796,9 +796,10 @@ def write_report(report: dict, out: Path) -> dict:
              f'{report["static"]["frames"]} frames) | 0 | {static:.5f} | {static:.5f} | - |']
     for entry in report['iterations']:
         facial = entry['facial']['blendshape_distance']
-        interp = entry.get('interpolation', {}).get('blendshape_distance', float('nan'))
+        interp = entry.get('interpolation', {}).get('blendshape_distance')
+        shown = '- (not run)' if interp is None else f'{interp:.5f}'
         lines.append(f'| iteration {entry["iteration"]} | {entry["facial"]["dynamic_frames"]} '
-                     f'| {facial:.5f} | {interp:.5f} | {100 * (facial - static) / static:+.1f} % |')
+                     f'| {facial:.5f} | {shown} | {100 * (facial - static) / static:+.1f} % |')
     lines += _static_notes(report)
     (out / 'report.md').write_text('\n'.join(lines) + '\n')
     _plot(report, curves, out / 'bootstrap.png')
