@@ -3,7 +3,7 @@ heads: the same ForeignHead physics and the same safety layer as node.py, behind
 bootstrap's TwinRobot recording (the bags hold the measured positions on face/robot/applied).
 Also its oracle: per-frame commands found through the head's own, known skin.
 
-    python tests/foreign_head/offline.py --heads 1 2 3 --out /tmp/foreign [--quick]
+    python tests/foreign_head/offline.py --heads 1 2 3 --out /tmp/foreign [--set layers=2 ...]
 """
 import argparse
 import json
@@ -95,6 +95,17 @@ def shortened(**overrides) -> BootstrapConfig:
     return BootstrapConfig(**{**settings, **overrides})
 
 
+def setting(text: str) -> tuple:
+    """KEY=VALUE for a BootstrapConfig field, the value parsed as the field's default is."""
+    key, _, value = text.partition('=')
+    if key not in BootstrapConfig.__dataclass_fields__:
+        raise argparse.ArgumentTypeError(f'{key!r} is not a bootstrap setting')
+    kind = type(getattr(BootstrapConfig(robot=str(PROFILE)), key))
+    if kind is bool:
+        return key, value.lower() in ('1', 'true', 'yes')
+    return key, kind(value)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--heads', type=int, nargs='+', default=[1, 2, 3])
@@ -106,12 +117,15 @@ def main(argv=None) -> int:
     parser.add_argument('--keep-to-useful-travel', action='store_true',
                         help='keep driven commands within the travel the static poses show '
                              'to be useful')
+    parser.add_argument('--set', type=setting, action='append', default=[], metavar='KEY=VALUE',
+                        help='override one of the shortened settings (repeatable)')
     args = parser.parse_args(argv)
     rows = {}
     for seed in args.heads:
         config = shortened(static_sampling=args.static_sampling,
                            static_towards_humans=args.static_towards_humans,
-                           keep_to_useful_travel=args.keep_to_useful_travel)
+                           keep_to_useful_travel=args.keep_to_useful_travel,
+                           **dict(args.set))
         report = measure(seed, config, args.out)
         rows[seed] = {'neutral': report['neutral']['blendshape_distance'],
                       'static': report['static']['blendshape_distance'],
