@@ -3,7 +3,7 @@ heads: the same ForeignHead physics and the same safety layer as node.py, behind
 bootstrap's TwinRobot recording (the bags hold the measured positions on face/robot/applied).
 Also its oracle: per-frame commands found through the head's own, known skin.
 
-    python tests/foreign_head/offline.py --heads 1 2 3 --out /tmp/foreign [--set layers=2 ...]
+    python tests/foreign_head/offline.py --head-seeds 1 2 3 --out /tmp/foreign [--layers 2 ...]
 """
 import argparse
 import json
@@ -20,6 +20,7 @@ from face_actuation.safety import SafetyLayer
 from face_capture.bundled import bundled_take_path
 from face_capture.takes import read_take
 from face_common.arkit import NUM_BLENDSHAPES
+from face_common.cli_options import add_options, from_options
 from face_retarget.bootstrap import Bootstrap, BootstrapConfig, TwinRobot, keyed_seed
 from face_retarget.recipe import TRAIN_END_S, split_take
 
@@ -97,37 +98,19 @@ def shortened(**overrides) -> BootstrapConfig:
     return BootstrapConfig(**{**settings, **overrides})
 
 
-def setting(text: str) -> tuple:
-    """KEY=VALUE for a BootstrapConfig field, the value parsed as the field's default is."""
-    key, _, value = text.partition('=')
-    if key not in BootstrapConfig.__dataclass_fields__:
-        raise argparse.ArgumentTypeError(f'{key!r} is not a bootstrap setting')
-    kind = type(getattr(BootstrapConfig(robot=str(PROFILE)), key))
-    if kind is bool:
-        return key, value.lower() in ('1', 'true', 'yes')
-    return key, kind(value)
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--heads', type=int, nargs='+', default=[1, 2, 3])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--head-seeds', type=int, nargs='+', default=[1, 2, 3],
+                        help='the foreign heads to measure (sample_params seeds)')
     parser.add_argument('--out', type=Path, required=True)
-    parser.add_argument('--static-sampling', default='around_neutral',
-                        help='the static poses: around_neutral or uniform (the old draw)')
-    parser.add_argument('--static-towards-humans', type=float, default=0.0,
-                        help='share of the static poses drawn towards the human takes')
-    parser.add_argument('--keep-to-useful-travel', action='store_true',
-                        help='keep driven commands within the travel the static poses show '
-                             'to be useful')
-    parser.add_argument('--set', type=setting, action='append', default=[], metavar='KEY=VALUE',
-                        help='override one of the shortened settings (repeatable)')
-    args = parser.parse_args(argv)
+    # Every bootstrap setting as face-retarget-bootstrap spells it, starting from the
+    # measurement's; the robot is always the foreign head's profile.
+    add_options(parser, BootstrapConfig, shortened())
+    args = parser.parse_args(['--robot', str(PROFILE), *(sys.argv[1:] if argv is None else argv)])
+    config = from_options(BootstrapConfig, args)
     rows = {}
-    for seed in args.heads:
-        config = shortened(static_sampling=args.static_sampling,
-                           static_towards_humans=args.static_towards_humans,
-                           keep_to_useful_travel=args.keep_to_useful_travel,
-                           **dict(args.set))
+    for seed in args.head_seeds:
         report = measure(seed, config, args.out)
         rows[seed] = {'neutral': report['neutral']['blendshape_distance'],
                       'static': report['static']['blendshape_distance'],
